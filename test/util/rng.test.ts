@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { Rng } from '../src/util/rng.js';
+import { Rng } from '../../src/util/rng.js';
 
 describe('Rng', () => {
   it('is deterministic per seed and differs across seeds', () => {
