@@ -4,7 +4,10 @@ import { dirname } from 'node:path';
 import { createInterface } from 'node:readline';
 import { once } from 'node:events';
 
-/** A record that does not fit, located by file and 1-based line (or row) and field. */
+/**
+ * A record that does not fit, located by file and 1-based line (or row) and field. Columnar
+ * files (Arrow, Parquet) have rows, not lines: unit 'row' prints "file:row N".
+ */
 export class RecordError extends Error {
   override name = 'RecordError';
   constructor(
@@ -12,8 +15,9 @@ export class RecordError extends Error {
     readonly line: number,
     readonly field: string | undefined,
     readonly reason: string,
+    readonly unit: 'line' | 'row' = 'line',
   ) {
-    super(`${file}:${line}: ${field ? `field "${field}": ` : ''}${reason}`);
+    super(`${file}:${unit === 'row' ? 'row ' : ''}${line}: ${field ? `field "${field}": ` : ''}${reason}`);
   }
 }
 

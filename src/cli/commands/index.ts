@@ -1,6 +1,16 @@
 import type { CommandModule } from 'yargs';
+import { dataCommand } from './data.js';
+import { evalCommand } from './eval.js';
+import { labelCommand } from './label.js';
+import { scoreCommand } from './score.js';
+import { simCommand } from './sim.js';
 
 // Each command lives in its own module; register it here, one line each.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export const commands: CommandModule<any, any>[] = [
+  dataCommand,
+  evalCommand,
+  scoreCommand,
+  labelCommand,
+  simCommand,
 ];

@@ -1,0 +1,175 @@
+import { readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { AdapterOptions } from './adapter.js';
+import { ADAPTERS, guessFormat, type DataFormat } from './formats.js';
+import { JsonlWriter, RecordError } from './jsonl.js';
+import { orderFields } from './prmkit.js';
+import type { RecordLocation } from './record.js';
+import { detectFileKind, readRecords, type FileKind, type SourceRecord } from './sources.js';
+import type { StepSample } from './types.js';
+import { validateStepSample } from './validate.js';
+
+export type { DataFormat } from './formats.js';
+
+export interface ReadOptions {
+  format: DataFormat;
+  /** Separator for formats that split running text into steps (default "\n\n"; GSM8K "\n"). */
+  stepSeparator?: string;
+  /** 'fail' (default): stop at bad records, reporting the first few; 'skip': write them to rejectsPath. */
+  onBadRecord?: 'fail' | 'skip';
+  /** Side file for rejected records (JSONL with the reason); default "<input>.rejects.jsonl". */
+  rejectsPath?: string;
+  /** PRM800K neutral (0) ratings: 'positive' (default) or 'negative'. */
+  neutral?: 'positive' | 'negative';
+  /** ProcessBench subset name for files that do not say (e.g. a single JSONL). */
+  subset?: string;
+  /** Called once per rejected record in skip mode (e.g. to print a warning). */
+  onReject?: (err: RecordError) => void;
+}
+
+/** What a read saw; complete once the samples generator has finished. */
+export interface ReadStats {
+  path: string;
+  format: DataFormat;
+  files: string[];
+  /** Source records seen (lines, array items, rows). */
+  records: number;
+  /** StepSamples produced. */
+  samples: number;
+  /** Records rejected (skip mode) — each written to rejectsPath. */
+  rejected: number;
+  /** Steps in the source that could not be kept (counted by the adapters, e.g. unlabelled tails). */
+  droppedSteps: number;
+  /** Steps cut from kept samples (none of the readers cut; kept for the DESIGN contract and callers that truncate). */
+  truncatedSteps: number;
+  rejectsPath?: string;
+  done: boolean;
+}
+
+/** How many bad records a failing read reports before it throws. */
+export const MAX_REPORTED_PROBLEMS = 5;
+/** How far past the first bad record a failing read keeps looking for more to report. */
+const LOOKAHEAD_RECORDS = 10_000;
+
+/** A read stopped by bad records: the first one's location, and all found in the report. */
+export class BadRecordsError extends RecordError {
+  override name = 'BadRecordsError';
+  constructor(readonly problems: RecordError[], truncatedSearch: boolean) {
+    const first = problems[0];
+    super(first.file, first.line, first.field, first.reason, first.unit);
+    const more = truncatedSearch ? ` (search stopped after ${problems.length}; there may be more)` : '';
+    this.message = `${problems.length} bad record${problems.length === 1 ? '' : 's'}${more}:\n${problems
+      .map((p) => `  ${p.message}`)
+      .join('\n')}\nFix them, or pass --on-bad-record skip to write them to a rejects file and go on.`;
+  }
+}
+
+/**
+ * Opens a data file (or a folder of them) as a stream of validated StepSamples. `stats` fills
+ * in while iterating and is final when the generator returns. Records that do not fit the
+ * format or the StepSample contract fail the read (default) or, with onBadRecord 'skip', are
+ * written to the rejects file with their reason and counted; nothing is dropped silently.
+ */
+export function openStepSamples(path: string, opts: ReadOptions): { samples: AsyncGenerator<StepSample>; stats: ReadStats } {
+  const stats: ReadStats = { path, format: opts.format, files: [], records: 0, samples: 0, rejected: 0, droppedSteps: 0, truncatedSteps: 0, done: false };
+  return { samples: iterate(path, opts, stats), stats };
+}
+
+/** Streams validated StepSamples from a file or folder (see openStepSamples for the stats). */
+export async function* readStepSamples(path: string, opts: ReadOptions): AsyncGenerator<StepSample> {
+  yield* openStepSamples(path, opts).samples;
+}
+
+/** Reads a whole (small) file into memory, with its stats. */
+export async function readAllStepSamples(path: string, opts: ReadOptions): Promise<{ samples: StepSample[]; stats: ReadStats }> {
+  const { samples, stats } = openStepSamples(path, opts);
+  const out: StepSample[] = [];
+  for await (const s of samples) out.push(s);
+  return { samples: out, stats };
+}
+
+async function* iterate(path: string, opts: ReadOptions, stats: ReadStats): AsyncGenerator<StepSample> {
+  const mode = opts.onBadRecord ?? 'fail';
+  const adapter = ADAPTERS[opts.format];
+  if (!adapter) throw new Error(`unknown data format "${String(opts.format)}"`);
+  const adapterOpts: AdapterOptions = { stepSeparator: opts.stepSeparator, neutral: opts.neutral ?? 'positive', subset: opts.subset };
+  let rejects: JsonlWriter | undefined;
+  const problems: RecordError[] = [];
+  let sinceFirstProblem = 0;
+  try {
+    for (const file of await dataFiles(path)) {
+      stats.files.push(file);
+      for await (const rec of readRecords(file)) {
+        stats.records++;
+        if (problems.length > 0) sinceFirstProblem++;
+        let samples: StepSample[];
+        let dropped = 0;
+        try {
+          if (rec.error) throw rec.error;
+          const out = adapter(rec.value, rec, adapterOpts);
+          samples = out.samples.map(orderFields);
+          dropped = out.droppedSteps ?? 0;
+          for (const s of samples) {
+            const found = validateStepSample(s);
+            if (found.length > 0) throw toRecordError(rec, s, found[0].field, found.map((f) => (f.field === found[0].field ? f.reason : `${f.field}: ${f.reason}`)).join('; '));
+          }
+        } catch (e) {
+          if (!(e instanceof RecordError)) throw e;
+          if (mode === 'skip') {
+            rejects ??= await JsonlWriter.open((stats.rejectsPath = opts.rejectsPath ?? `${path}.rejects.jsonl`));
+            await rejects.write({ file: e.file, [e.unit]: e.line, field: e.field ?? null, reason: e.reason, record: rec.value });
+            stats.rejected++;
+            opts.onReject?.(e);
+            continue;
+          }
+          problems.push(e);
+          if (problems.length >= MAX_REPORTED_PROBLEMS) throw new BadRecordsError(problems, true);
+          continue;
+        }
+        if (problems.length > 0) {
+          // Failing: only look for more problems to report, yield nothing more.
+          if (sinceFirstProblem >= LOOKAHEAD_RECORDS) throw new BadRecordsError(problems, true);
+          continue;
+        }
+        stats.droppedSteps += dropped;
+        for (const s of samples) {
+          stats.samples++;
+          yield s;
+        }
+      }
+    }
+    if (problems.length > 0) throw new BadRecordsError(problems, false);
+    stats.done = true;
+  } finally {
+    await rejects?.close();
+  }
+}
+
+function toRecordError(loc: RecordLocation, sample: StepSample, field: string, reason: string): RecordError {
+  // An adapter that makes several samples per record (BoN, GSM8K examples) names which one.
+  const where = sample.id ? `sample ${sample.id}: ` : '';
+  return new RecordError(loc.file, loc.line, field, `${where}${reason}`, loc.unit);
+}
+
+const DATA_EXTENSIONS = ['.jsonl', '.ndjson', '.json', '.arrow', '.feather', '.arrows', '.ipc', '.parquet', '.pq'];
+
+/** A file is itself; a folder is its data files in name order (not recursive). */
+export async function dataFiles(path: string): Promise<string[]> {
+  const info = await stat(path);
+  if (!info.isDirectory()) return [path];
+  const names = (await readdir(path)).filter((n) => DATA_EXTENSIONS.some((e) => n.toLowerCase().endsWith(e)) && !n.endsWith('.rejects.jsonl')).sort();
+  if (names.length === 0) throw new Error(`${path}: no data files (${DATA_EXTENSIONS.join(', ')})`);
+  return names.map((n) => join(path, n));
+}
+
+/** The format of a file from its first record, or undefined when it fits none. */
+export async function detectFormat(path: string): Promise<{ format: DataFormat | undefined; kind: FileKind }> {
+  const [file] = await dataFiles(path);
+  const kind = await detectFileKind(file);
+  let first: SourceRecord | undefined;
+  for await (const rec of readRecords(file, kind)) {
+    first = rec;
+    break;
+  }
+  return { format: first ? guessFormat(first.value) : undefined, kind };
+}

@@ -1,0 +1,32 @@
+import { BACKEND_NAMES, selectBackend, type BackendName } from '../model/backend.js';
+import { loadScoringModel, scoreSamples } from './score.js';
+import type { StepScorer } from './step-scorer.js';
+
+export interface OpenScorerOptions {
+  backend?: string;
+  /** Padded tokens per forward batch (scoreSamples' maxTokensPerBatch). */
+  batchTokens?: number;
+}
+
+/**
+ * A StepScorer over a PRM checkpoint directory: selects the backend, loads weights and
+ * tokenizer (checked against each other by loadScoringModel), and scores every step of a
+ * response in one forward pass through the batched scoreSamples.
+ */
+export async function openStepScorer(dir: string, opts: OpenScorerOptions = {}): Promise<StepScorer> {
+  const requested = opts.backend ?? 'auto';
+  if (!(BACKEND_NAMES as readonly string[]).includes(requested)) {
+    throw new Error(`unknown backend "${requested}" (choose one of ${BACKEND_NAMES.join(', ')})`);
+  }
+  const backend = await selectBackend(requested as BackendName);
+  const { model, tokenizer } = await loadScoringModel(dir);
+  return {
+    backend: backend.name,
+    score(samples, label) {
+      return scoreSamples(model, tokenizer, samples, { maxTokensPerBatch: opts.batchTokens, progressLabel: label ?? 'score' });
+    },
+    dispose() {
+      model.dispose();
+    },
+  };
+}

@@ -1,0 +1,103 @@
+import { casEquivalentBounded } from './bounded-cas.js';
+import { normalizeAnswer } from './normalize.js';
+import { INTEGER_REL_TOL, numbersMatch, parsePlainNumber } from './numbers.js';
+import { parseShape, type AnswerShape } from './structure.js';
+
+export interface EquivalenceOptions {
+  /** Relative tolerance for numbers that are not both integers (default 1e-4). */
+  relTol?: number;
+  /** Deadline of each symbolic (CAS) check in ms (default 2000); an overrun counts as false. */
+  timeoutMs?: number;
+}
+
+export const DEFAULT_REL_TOL = 1e-4;
+export const DEFAULT_TIMEOUT_MS = 2000;
+
+interface Context {
+  relTol: number;
+  timeoutMs: number;
+}
+
+/**
+ * Whether two final answers mean the same thing. Both are normalised (normalize.ts), split into a
+ * shape (structure.ts) and compared: plain numbers on a fast path, everything else through the CAS
+ * in a worker with a deadline. Symmetric in a and b.
+ */
+export function isEquivalent(a: string, b: string, opts: EquivalenceOptions = {}): boolean {
+  const ctx: Context = { relTol: opts.relTol ?? DEFAULT_REL_TOL, timeoutMs: opts.timeoutMs ?? DEFAULT_TIMEOUT_MS };
+  const na = normalizeAnswer(a);
+  const nb = normalizeAnswer(b);
+  if (na === '' || nb === '') return false;
+  if (na === nb) return true;
+  return shapesEqual(parseShape(na), parseShape(nb), ctx);
+}
+
+function shapesEqual(x: AnswerShape, y: AnswerShape, ctx: Context): boolean {
+  if (x.kind === 'scalar' && y.kind === 'scalar') return scalarsEqual(x.text, y.text, ctx);
+  if (x.kind === 'bracketed' && y.kind === 'bracketed') {
+    return x.open === y.open && x.close === y.close && orderedEqual(x.items, y.items, ctx);
+  }
+  if (x.kind === 'set' && y.kind === 'set') return unorderedEqual(x.items, y.items, ctx);
+  if (x.kind === 'union' && y.kind === 'union') return unorderedEqual(x.parts, y.parts, ctx);
+  if (x.kind === 'matrix' && y.kind === 'matrix') {
+    return x.rows.length === y.rows.length && x.rows.every((row, i) => orderedEqual(row, y.rows[i], ctx));
+  }
+  if (x.kind === 'equation' && y.kind === 'equation') return equationsEqual(x, y, ctx);
+  // A bare list "1, 2" against a tuple "(1, 2)": read the list as the tuple written without
+  // parentheses (order matters). Braced sets never match tuples.
+  if (x.kind === 'set' && !x.braced && y.kind === 'bracketed' && y.open === '(') return orderedEqual(x.items, y.items, ctx);
+  if (y.kind === 'set' && !y.braced && x.kind === 'bracketed' && x.open === '(') return orderedEqual(x.items, y.items, ctx);
+  // A one-element set against a scalar: {5} vs 5.
+  if (x.kind === 'set' && x.items.length === 1) return shapesEqual(x.items[0], y, ctx);
+  if (y.kind === 'set' && y.items.length === 1) return shapesEqual(x, y.items[0], ctx);
+  return false;
+}
+
+function orderedEqual(xs: AnswerShape[], ys: AnswerShape[], ctx: Context): boolean {
+  return xs.length === ys.length && xs.every((x, i) => shapesEqual(x, ys[i], ctx));
+}
+
+/** Multiset equality by greedy matching (answer lists are short). */
+function unorderedEqual(xs: AnswerShape[], ys: AnswerShape[], ctx: Context): boolean {
+  if (xs.length !== ys.length) return false;
+  const used = new Array<boolean>(ys.length).fill(false);
+  return xs.every((x) => {
+    const j = ys.findIndex((y, k) => !used[k] && shapesEqual(x, y, ctx));
+    if (j < 0) return false;
+    used[j] = true;
+    return true;
+  });
+}
+
+function equationsEqual(
+  x: Extract<AnswerShape, { kind: 'equation' }>,
+  y: Extract<AnswerShape, { kind: 'equation' }>,
+  ctx: Context,
+): boolean {
+  if (scalarsEqual(x.lhs, y.lhs, ctx) && scalarsEqual(x.rhs, y.rhs, ctx)) return true;
+  if (scalarsEqual(x.lhs, y.rhs, ctx) && scalarsEqual(x.rhs, y.lhs, ctx)) return true;
+  // Same solution set: lhs - rhs proportional (3x+4y=5 and 6x+8y-10=0).
+  return casEquivalentBounded(
+    { a: `(${x.lhs})-(${x.rhs})`, b: `(${y.lhs})-(${y.rhs})`, relTol: ctx.relTol, mode: 'proportional' },
+    ctx.timeoutMs,
+  );
+}
+
+/** Words like "yes", "Monday", "nosolution": compared as text, never handed to the CAS. */
+function isWord(s: string): boolean {
+  return /^[A-Za-z]{4,}$/.test(s);
+}
+
+function scalarsEqual(a: string, b: string, ctx: Context): boolean {
+  if (a === b) return true;
+  const pa = parsePlainNumber(a);
+  const pb = parsePlainNumber(b);
+  if (pa && pb) return numbersMatch(pa, pb, ctx.relTol);
+  if (isWord(a) || isWord(b)) return a.toLowerCase() === b.toLowerCase();
+  const integerSide = pa?.integer !== undefined || pb?.integer !== undefined;
+  const toCas = (s: string) => s.replace(/%$/, '\\%');
+  return casEquivalentBounded(
+    { a: toCas(a), b: toCas(b), relTol: integerSide ? INTEGER_REL_TOL : ctx.relTol, mode: 'equal' },
+    ctx.timeoutMs,
+  );
+}

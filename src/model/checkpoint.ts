@@ -1,0 +1,185 @@
+import { access, mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { basename, dirname, isAbsolute, join, normalize, resolve } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { ConfigError, parseHfConfig, toHfConfig } from './config.js';
+import { buildPrm, prmParamSpecs, type PrmModel } from './prm.js';
+import { SafetensorsReader, writeSafetensorsStreaming } from './safetensors.js';
+import { progressBar } from '../util/progress.js';
+
+/**
+ * A checkpoint directory: config.json + model.safetensors (or a sharded
+ * model.safetensors.index.json) + tokenizer.json + tokenizer_config.json, the layout of a
+ * Hugging Face model repo, so Qwen2.5-Math-PRM and causal-LM repos load as they are and our
+ * checkpoints load in PyTorch.
+ */
+
+export interface CheckpointFiles {
+  tokenizerJson?: string;
+  tokenizerConfigJson?: string;
+}
+
+export interface LoadedPrm {
+  model: PrmModel;
+  files: CheckpointFiles;
+}
+
+export interface LoadPrmOptions {
+  /** Seed for the head when the directory holds a causal LM (no score.* tensors). */
+  seed?: number;
+  /** Show a progress bar while reading large weights (default: when weights exceed 200 MB). */
+  progress?: boolean;
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await access(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function readOptional(path: string): Promise<string | undefined> {
+  return (await exists(path)) ? readFile(path, 'utf8') : undefined;
+}
+
+/** The weights file of a checkpoint directory: single file first, then a sharded index. */
+export async function findWeights(dir: string): Promise<string> {
+  for (const name of ['model.safetensors', 'model.safetensors.index.json']) {
+    const path = join(dir, name);
+    if (await exists(path)) return path;
+  }
+  const hasBin = (await exists(join(dir, 'pytorch_model.bin'))) || (await exists(join(dir, 'pytorch_model.bin.index.json')));
+  throw new Error(
+    `${dir}: no model.safetensors or model.safetensors.index.json` +
+      (hasBin ? ' (found pytorch_model.bin: only safetensors weights are supported; convert them with the safetensors library)' : ''),
+  );
+}
+
+export async function readConfigFile(dir: string) {
+  const path = join(dir, 'config.json');
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    throw new ConfigError(path, undefined, `cannot read (${(e as Error).message})`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new ConfigError(path, undefined, `invalid JSON (${(e as Error).message})`);
+  }
+  return parseHfConfig(json, path);
+}
+
+/** Loads a PRM (or a causal LM, with a new head) from a checkpoint directory. */
+export async function loadPrm(dir: string, opts: LoadPrmOptions = {}): Promise<LoadedPrm> {
+  const config = await readConfigFile(dir);
+  const weightsPath = await findWeights(dir);
+  const reader = await SafetensorsReader.open(weightsPath);
+  try {
+    let bytes = 0;
+    for (const name of reader.names()) bytes += reader.entry(name)!.byteLength;
+    const showProgress = opts.progress ?? bytes > 200 * 2 ** 20;
+    const bar = showProgress ? progressBar(`load ${basename(dir)}`, prmParamSpecs(config).length) : undefined;
+    try {
+      const model = await buildPrm(
+        config,
+        { label: weightsPath, names: () => reader.names(), get: (name) => reader.read(name) },
+        { seed: opts.seed, onTensor: bar ? () => bar.tick() : undefined },
+      );
+      const files: CheckpointFiles = {};
+      const tokenizerJson = await readOptional(join(dir, 'tokenizer.json'));
+      if (tokenizerJson !== undefined) files.tokenizerJson = tokenizerJson;
+      const tokenizerConfigJson = await readOptional(join(dir, 'tokenizer_config.json'));
+      if (tokenizerConfigJson !== undefined) files.tokenizerConfigJson = tokenizerConfigJson;
+      return { model, files };
+    } finally {
+      bar?.stop();
+    }
+  } finally {
+    await reader.close();
+  }
+}
+
+export interface SaveExtras extends CheckpointFiles {
+  /** More files to place in the directory (relative paths, e.g. "trainer_state.json"). */
+  extraFiles?: Record<string, string | Buffer>;
+}
+
+async function writeFileSynced(path: string, data: string | Buffer): Promise<void> {
+  const fh = await open(path, 'w');
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+async function syncDir(path: string): Promise<void> {
+  const fh = await open(path, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+function checkRelative(name: string): string {
+  const rel = normalize(name);
+  if (rel === '' || rel === '.' || isAbsolute(rel) || rel.startsWith('..')) throw new Error(`extra file name ${JSON.stringify(name)} must be a relative path inside the checkpoint`);
+  return rel;
+}
+
+/**
+ * Writes a checkpoint atomically: everything goes into a temporary sibling directory, each file
+ * and the directory are fsynced, then it is renamed into place. An existing checkpoint is first
+ * renamed aside and removed only after the new one is in place, so a crash leaves either the
+ * old or the new checkpoint whole (in the worst case under the `.<name>.old-*` sibling).
+ */
+export async function savePrmCheckpoint(model: PrmModel, dir: string, extra: SaveExtras = {}): Promise<void> {
+  const target = resolve(dir);
+  const parent = dirname(target);
+  const name = basename(target);
+  await mkdir(parent, { recursive: true });
+  const tag = `${process.pid}-${randomBytes(4).toString('hex')}`;
+  const tmp = join(parent, `.${name}.tmp-${tag}`);
+  await mkdir(tmp);
+  try {
+    await writeFileSynced(join(tmp, 'config.json'), `${JSON.stringify(toHfConfig(model.config), null, 2)}\n`);
+    const specs = prmParamSpecs(model.config);
+    await writeSafetensorsStreaming(
+      join(tmp, 'model.safetensors'),
+      specs.map((s) => ({ name: s.name, shape: s.hfShape })),
+      (_spec, i) => model.hfTensor(specs[i]),
+      { fsync: true },
+    );
+    if (extra.tokenizerJson !== undefined) await writeFileSynced(join(tmp, 'tokenizer.json'), extra.tokenizerJson);
+    if (extra.tokenizerConfigJson !== undefined) await writeFileSynced(join(tmp, 'tokenizer_config.json'), extra.tokenizerConfigJson);
+    for (const [file, data] of Object.entries(extra.extraFiles ?? {})) {
+      const rel = checkRelative(file);
+      await mkdir(dirname(join(tmp, rel)), { recursive: true });
+      await writeFileSynced(join(tmp, rel), data);
+      if (dirname(rel) !== '.') await syncDir(dirname(join(tmp, rel)));
+    }
+    await syncDir(tmp);
+  } catch (e) {
+    await rm(tmp, { recursive: true, force: true });
+    throw e;
+  }
+  // rename(2) cannot replace a non-empty directory, so the old one steps aside first.
+  const old = join(parent, `.${name}.old-${tag}`);
+  const hadOld = await exists(target);
+  if (hadOld) await rename(target, old);
+  try {
+    await rename(tmp, target);
+  } catch (e) {
+    if (hadOld) await rename(old, target);
+    await rm(tmp, { recursive: true, force: true });
+    throw e;
+  }
+  await syncDir(parent);
+  if (hadOld) await rm(old, { recursive: true, force: true });
+}

@@ -1,0 +1,237 @@
+import * as tf from '@tensorflow/tfjs';
+import type { Qwen2Config } from './config.js';
+
+/**
+ * The Qwen2 decoder forward pass (embedding, N x [RMSNorm -> GQA attention with RoPE ->
+ * residual, RMSNorm -> SwiGLU MLP -> residual], final RMSNorm), written with tfjs ops only so
+ * that it is differentiable and runs on every backend.
+ *
+ * Layout choices, made for speed on the wasm and cpu backends:
+ * - Linear weights are held as [in, out] (HF stores [out, in]). The wasm backend only takes
+ *   its XNNPACK path for a plain `matMul(x, W)`; with `transposeB` it is ~10x slower. The
+ *   conversion happens once at load and save time.
+ * - Activations stay 2-D [B*T, hidden] between layers; attention works on
+ *   [B*kvHeads, groups*T, headDim] so grouped-query attention needs no copy of k/v per head.
+ * - RoPE uses the "swap halves" form: rotate_half(x)*sin == swap(halves of x)*[-sin, sin], so
+ *   no negation per layer (split + concat measured 3-4x faster than tf.reverse on wasm); the
+ *   1/sqrt(d) attention scale is folded into the query's cos/sin factors.
+ */
+
+export type ParamKind = 'embedding' | 'linear' | 'bias' | 'norm';
+
+export interface ParamSpec {
+  /** HF parameter name. */
+  name: string;
+  /** Shape as HF stores it ([out, in] for linear weights). */
+  hfShape: number[];
+  kind: ParamKind;
+}
+
+/** Linear weights are stored transposed ([in, out]) in tfjs variables; see the file comment. */
+export function internalShape(spec: ParamSpec): number[] {
+  return spec.kind === 'linear' ? [spec.hfShape[1], spec.hfShape[0]] : [...spec.hfShape];
+}
+
+export function layerPrefix(i: number): string {
+  return `model.layers.${i}`;
+}
+
+/** The backbone parameters in canonical order, named as in HF `Qwen2Model` under `model.`. */
+export function decoderParamSpecs(cfg: Qwen2Config): ParamSpec[] {
+  const h = cfg.hiddenSize;
+  const qOut = cfg.numAttentionHeads * cfg.headDim;
+  const kvOut = cfg.numKeyValueHeads * cfg.headDim;
+  const inter = cfg.intermediateSize;
+  const specs: ParamSpec[] = [{ name: 'model.embed_tokens.weight', hfShape: [cfg.vocabSize, h], kind: 'embedding' }];
+  for (let i = 0; i < cfg.numHiddenLayers; i++) {
+    const p = layerPrefix(i);
+    specs.push(
+      { name: `${p}.input_layernorm.weight`, hfShape: [h], kind: 'norm' },
+      { name: `${p}.self_attn.q_proj.weight`, hfShape: [qOut, h], kind: 'linear' },
+      { name: `${p}.self_attn.q_proj.bias`, hfShape: [qOut], kind: 'bias' },
+      { name: `${p}.self_attn.k_proj.weight`, hfShape: [kvOut, h], kind: 'linear' },
+      { name: `${p}.self_attn.k_proj.bias`, hfShape: [kvOut], kind: 'bias' },
+      { name: `${p}.self_attn.v_proj.weight`, hfShape: [kvOut, h], kind: 'linear' },
+      { name: `${p}.self_attn.v_proj.bias`, hfShape: [kvOut], kind: 'bias' },
+      { name: `${p}.self_attn.o_proj.weight`, hfShape: [h, qOut], kind: 'linear' },
+      { name: `${p}.post_attention_layernorm.weight`, hfShape: [h], kind: 'norm' },
+      { name: `${p}.mlp.gate_proj.weight`, hfShape: [inter, h], kind: 'linear' },
+      { name: `${p}.mlp.up_proj.weight`, hfShape: [inter, h], kind: 'linear' },
+      { name: `${p}.mlp.down_proj.weight`, hfShape: [h, inter], kind: 'linear' },
+    );
+  }
+  specs.push({ name: 'model.norm.weight', hfShape: [h], kind: 'norm' });
+  return specs;
+}
+
+export interface DecoderLayerWeights {
+  inputNorm: tf.Tensor1D;
+  qW: tf.Tensor2D;
+  qB: tf.Tensor1D;
+  kW: tf.Tensor2D;
+  kB: tf.Tensor1D;
+  vW: tf.Tensor2D;
+  vB: tf.Tensor1D;
+  oW: tf.Tensor2D;
+  postNorm: tf.Tensor1D;
+  gateW: tf.Tensor2D;
+  upW: tf.Tensor2D;
+  downW: tf.Tensor2D;
+}
+
+export interface DecoderWeights {
+  embed: tf.Tensor2D;
+  layers: DecoderLayerWeights[];
+  norm: tf.Tensor1D;
+}
+
+/** Picks the decoder's tensors out of a name -> tensor map (internal layout). */
+export function decoderWeightsFrom(cfg: Qwen2Config, byName: ReadonlyMap<string, tf.Tensor>): DecoderWeights {
+  const get = <T extends tf.Tensor>(name: string): T => {
+    const t = byName.get(name);
+    if (!t) throw new Error(`decoder weight "${name}" is missing`);
+    return t as T;
+  };
+  const layers: DecoderLayerWeights[] = [];
+  for (let i = 0; i < cfg.numHiddenLayers; i++) {
+    const p = layerPrefix(i);
+    layers.push({
+      inputNorm: get(`${p}.input_layernorm.weight`),
+      qW: get(`${p}.self_attn.q_proj.weight`),
+      qB: get(`${p}.self_attn.q_proj.bias`),
+      kW: get(`${p}.self_attn.k_proj.weight`),
+      kB: get(`${p}.self_attn.k_proj.bias`),
+      vW: get(`${p}.self_attn.v_proj.weight`),
+      vB: get(`${p}.self_attn.v_proj.bias`),
+      oW: get(`${p}.self_attn.o_proj.weight`),
+      postNorm: get(`${p}.post_attention_layernorm.weight`),
+      gateW: get(`${p}.mlp.gate_proj.weight`),
+      upW: get(`${p}.mlp.up_proj.weight`),
+      downW: get(`${p}.mlp.down_proj.weight`),
+    });
+  }
+  return { embed: get('model.embed_tokens.weight'), layers, norm: get('model.norm.weight') };
+}
+
+/**
+ * Inverse rotary frequencies in f32 arithmetic step by step as transformers computes them
+ * (exponent, power and reciprocal each rounded to f32), so long positions match too.
+ */
+export function ropeInverseFrequencies(headDim: number, theta: number): Float32Array {
+  const half = headDim / 2;
+  const inv = new Float32Array(half);
+  for (let i = 0; i < half; i++) {
+    const exponent = Math.fround((2 * i) / headDim);
+    inv[i] = Math.fround(1 / Math.fround(Math.pow(theta, exponent)));
+  }
+  return inv;
+}
+
+interface RopeFactors {
+  /** [B*T, 1, 2, D/2] each; the q factors carry the 1/sqrt(D) attention scale. */
+  cosQ: tf.Tensor4D;
+  sinQ: tf.Tensor4D;
+  cosK: tf.Tensor4D;
+  sinK: tf.Tensor4D;
+}
+
+/**
+ * Positions come from the attention mask (cumulative count of real tokens - 1), so a sequence
+ * gets the same positions whether it is padded on the left or on the right.
+ */
+function ropeFactors(cfg: Qwen2Config, mask: tf.Tensor2D): RopeFactors {
+  const [b, t] = mask.shape;
+  const half = cfg.headDim / 2;
+  const positions = tf.relu(tf.sub(tf.cumsum(mask, 1), 1)).reshape([b * t, 1]);
+  const angles = tf.mul(positions, tf.tensor2d(ropeInverseFrequencies(cfg.headDim, cfg.ropeTheta), [1, half]));
+  const cos = tf.cos(angles);
+  const sin = tf.sin(angles);
+  const cosFull = tf.stack([cos, cos], 1).reshape([b * t, 1, 2, half]) as tf.Tensor4D;
+  const sinSigned = tf.stack([tf.neg(sin), sin], 1).reshape([b * t, 1, 2, half]) as tf.Tensor4D;
+  const scale = 1 / Math.sqrt(cfg.headDim);
+  return { cosQ: tf.mul(cosFull, scale), sinQ: tf.mul(sinSigned, scale), cosK: cosFull, sinK: sinSigned };
+}
+
+/** x: [N, heads*D] -> RoPE applied, as [N, heads, 2, D/2]. */
+function applyRope(x: tf.Tensor, heads: number, half: number, cos: tf.Tensor4D, sin: tf.Tensor4D): tf.Tensor4D {
+  const x4 = x.reshape([x.shape[0], heads, 2, half]) as tf.Tensor4D;
+  const [first, second] = tf.split(x4, 2, 2);
+  return tf.add(tf.mul(x4, cos), tf.mul(tf.concat([second, first], 2), sin));
+}
+
+/** Additive attention bias [B, 1, T, T]: 0 where query i may see key j (j <= i, j real), -1e9 elsewhere. */
+function attentionBias(mask: tf.Tensor2D): tf.Tensor4D {
+  const [b, t] = mask.shape;
+  // Built on the host: a broadcast lessEqual of two index ranges costs milliseconds on wasm.
+  const lower = new Float32Array(t * t);
+  for (let i = 0; i < t; i++) lower.fill(1, i * t, i * t + i + 1);
+  const allowed = tf.mul(tf.tensor4d(lower, [1, 1, t, t]), mask.reshape([b, 1, 1, t]));
+  // A finite bias (not -inf) keeps fully padded query rows finite, so NaN never reaches a gradient.
+  return tf.mul(tf.sub(allowed, 1), 1e9) as tf.Tensor4D;
+}
+
+export function rmsNorm(x: tf.Tensor2D, weight: tf.Tensor1D, eps: number): tf.Tensor2D {
+  const variance = tf.mean(tf.square(x), -1, true);
+  return tf.mul(tf.mul(x, tf.rsqrt(tf.add(variance, eps))), weight);
+}
+
+function attention(
+  cfg: Qwen2Config,
+  w: DecoderLayerWeights,
+  x: tf.Tensor2D,
+  batch: number,
+  seqLen: number,
+  rope: RopeFactors,
+  bias: tf.Tensor4D,
+): tf.Tensor2D {
+  const nH = cfg.numAttentionHeads;
+  const nKv = cfg.numKeyValueHeads;
+  const groups = nH / nKv;
+  const d = cfg.headDim;
+  const half = d / 2;
+  const q = applyRope(tf.fused.matMul({ a: x, b: w.qW, bias: w.qB }), nH, half, rope.cosQ, rope.sinQ);
+  const k = applyRope(tf.fused.matMul({ a: x, b: w.kW, bias: w.kB }), nKv, half, rope.cosK, rope.sinK);
+  const v = tf.fused.matMul({ a: x, b: w.vW, bias: w.vB }) as tf.Tensor2D;
+  // Query heads are ordered kv-major (head h uses kv head floor(h / groups), as HF repeat_kv),
+  // so [B, nH, T, D] is [B*nKv, groups*T, D] without a copy.
+  const q3 = tf.transpose(q.reshape([batch, seqLen, nH, d]), [0, 2, 1, 3]).reshape([batch * nKv, groups * seqLen, d]) as tf.Tensor3D;
+  // Keys are transposed here once so the score product is a plain matMul.
+  const kT = tf.transpose(k.reshape([batch, seqLen, nKv, d]), [0, 2, 3, 1]).reshape([batch * nKv, d, seqLen]) as tf.Tensor3D;
+  const v3 = tf.transpose(v.reshape([batch, seqLen, nKv, d]), [0, 2, 1, 3]).reshape([batch * nKv, seqLen, d]) as tf.Tensor3D;
+  const scores = tf.matMul(q3, kT).reshape([batch, nH, seqLen, seqLen]);
+  const probs = tf.softmax(tf.add(scores, bias)).reshape([batch * nKv, groups * seqLen, seqLen]) as tf.Tensor3D;
+  const context = tf.matMul(probs, v3).reshape([batch, nH, seqLen, d]);
+  const merged = tf.transpose(context, [0, 2, 1, 3]).reshape([batch * seqLen, nH * d]) as tf.Tensor2D;
+  return tf.matMul(merged, w.oW);
+}
+
+function mlp(w: DecoderLayerWeights, x: tf.Tensor2D): tf.Tensor2D {
+  const gate = tf.matMul(x, w.gateW);
+  const up = tf.matMul(x, w.upW);
+  const act = tf.mul(tf.mul(gate, tf.sigmoid(gate)), up);
+  return tf.matMul(act, w.downW);
+}
+
+/**
+ * Final hidden states [B*T, hidden] (after the last RMSNorm) for token ids [B, T] and an
+ * attention mask [B, T] (1 = token, 0 = padding; int32 or float). Values at padded positions
+ * are finite but meaningless.
+ */
+export function decoderHiddenStates(cfg: Qwen2Config, w: DecoderWeights, inputIds: tf.Tensor2D, attentionMask: tf.Tensor2D): tf.Tensor2D {
+  const [batch, seqLen] = inputIds.shape;
+  if (attentionMask.shape[0] !== batch || attentionMask.shape[1] !== seqLen) {
+    throw new Error(`attention mask shape [${attentionMask.shape}] does not match input ids [${inputIds.shape}]`);
+  }
+  return tf.tidy(() => {
+    const ids = inputIds.dtype === 'int32' ? inputIds : tf.cast(inputIds, 'int32');
+    const mask = attentionMask.dtype === 'float32' ? attentionMask : tf.cast(attentionMask, 'float32');
+    const rope = ropeFactors(cfg, mask);
+    const bias = attentionBias(mask);
+    let h = tf.gather(w.embed, ids.reshape([batch * seqLen])) as tf.Tensor2D;
+    for (const layer of w.layers) {
+      h = tf.add(h, attention(cfg, layer, rmsNorm(h, layer.inputNorm, cfg.rmsNormEps), batch, seqLen, rope, bias));
+      h = tf.add(h, mlp(layer, rmsNorm(h, layer.postNorm, cfg.rmsNormEps)));
+    }
+    return rmsNorm(h, w.norm, cfg.rmsNormEps);
+  });
+}

@@ -1,0 +1,172 @@
+/**
+ * Kernels and gradients that let the tfjs backends TRAIN our models.
+ *
+ * - wasm UnsortedSegmentSum: tfjs-backend-wasm 4.22 has every other kernel the model's forward
+ *   and backward passes need, but not this one, the gradient of gather (embedding lookups,
+ *   label picks): tf.grad through tf.gather throws "Kernel 'UnsortedSegmentSum' not registered
+ *   for backend 'wasm'".
+ * - wasm GatherV2 with batchDims > 0: the stock kernel returns wrong values (see
+ *   kernels/gather-batched.ts); batchDims 0 still runs the stock kernel.
+ * - cpu UnsortedSegmentSum: the stock one is O(numSegments * x.size) (one masked pass over the
+ *   whole input per segment); the same one-pass implementation replaces it.
+ * - gradients (every backend): StridedSlice has none in tfjs; BatchMatMul's fails when batch
+ *   dims broadcast; Tile's fails above rank 4 and slices dy once per repetition.
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import type { KernelConfig, KernelFunc, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs';
+import { planSegmentSum, segmentSumInto, type NumericArray } from './kernels/unsorted-segment-sum.js';
+import { stridedSliceGradConfig } from './kernels/strided-slice-grad.js';
+import { gatherBatchedInto } from './kernels/gather-batched.js';
+import { broadcastSafeMatMulGrad, isBroadcastSafe } from './kernels/batch-matmul-grad.js';
+import { tileGradConfig } from './kernels/tile-grad.js';
+
+function numSegmentsOf(attrs: NamedAttrMap | undefined): number {
+  return Number((attrs as { numSegments?: number } | undefined)?.numSegments);
+}
+
+/**
+ * wasm: output allocated on the wasm heap first, then zero-copy views of inputs and output
+ * (views taken before an allocation may be detached when the heap grows).
+ */
+const unsortedSegmentSumWasm: KernelFunc = ({ inputs, backend, attrs }) => {
+  const wasm = backend as unknown as BackendWasm;
+  const x = inputs.x as TensorInfo;
+  const segmentIds = inputs.segmentIds as TensorInfo;
+  const plan = planSegmentSum(x, segmentIds, numSegmentsOf(attrs));
+  const out = wasm.makeOutput(plan.outShape, plan.dtype);
+  const outValues = wasm.typedArrayFromHeap(out) as NumericArray;
+  outValues.fill(0);
+  if (plan.rows > 0 && plan.inner > 0) {
+    const xValues = wasm.typedArrayFromHeap(x) as NumericArray;
+    const ids = wasm.typedArrayFromHeap(segmentIds) as Int32Array;
+    try {
+      segmentSumInto(xValues, ids, plan, outValues);
+    } catch (err) {
+      wasm.disposeData(out.dataId);
+      throw err;
+    }
+  }
+  return out;
+};
+
+/** Any backend whose data lives in JS typed arrays (cpu): readSync + write. */
+const unsortedSegmentSumTyped: KernelFunc = ({ inputs, backend: anyBackend, attrs }) => {
+  const backend = anyBackend as tf.KernelBackend;
+  const x = inputs.x as TensorInfo;
+  const segmentIds = inputs.segmentIds as TensorInfo;
+  const plan = planSegmentSum(x, segmentIds, numSegmentsOf(attrs));
+  const size = plan.outShape.reduce((a, b) => a * b, 1);
+  const outValues = plan.dtype === 'int32' ? new Int32Array(size) : new Float32Array(size);
+  if (plan.rows > 0 && plan.inner > 0) {
+    const xValues = backend.readSync(x.dataId) as NumericArray;
+    const ids = backend.readSync(segmentIds.dataId) as Int32Array;
+    segmentSumInto(xValues, ids, plan, outValues);
+  }
+  const dataId = backend.write(outValues, plan.outShape, plan.dtype);
+  return { dataId, shape: plan.outShape, dtype: plan.dtype };
+};
+
+/** The stock wasm GatherV2 for batchDims 0, our typed-array gather for batchDims > 0. */
+function gatherV2Wasm(stock: KernelConfig): KernelConfig {
+  const kernelFunc: KernelFunc = (args) => {
+    const { inputs, backend, attrs } = args;
+    const { axis, batchDims } = attrs as unknown as { axis: number; batchDims: number };
+    if (!batchDims) return stock.kernelFunc(args);
+    const wasm = backend as unknown as BackendWasm;
+    const x = inputs.x as TensorInfo;
+    const indices = inputs.indices as TensorInfo;
+    const parsedAxis = tf.util.parseAxisParam(axis, x.shape)[0];
+    const info = tf.backend_util.segment_util.collectGatherOpShapeInfo(
+      x as tf.Tensor, indices as tf.Tensor, parsedAxis, batchDims,
+    );
+    const numIndices = indices.shape.reduce((a, b) => a * b, 1) / info.batchSize;
+    const out = wasm.makeOutput(info.outputShape, x.dtype);
+    if (info.outputShape.reduce((a, b) => a * b, 1) === 0) return out;
+    try {
+      gatherBatchedInto(
+        wasm.typedArrayFromHeap(x) as NumericArray,
+        wasm.typedArrayFromHeap(indices) as Int32Array,
+        { ...info, numIndices },
+        wasm.typedArrayFromHeap(out) as NumericArray,
+      );
+    } catch (err) {
+      wasm.disposeData(out.dataId);
+      throw err;
+    }
+    return out;
+  };
+  // setupFunc binds the stock kernel's C++ entry point when the backend initialises.
+  return { kernelName: tf.GatherV2, backendName: 'wasm', kernelFunc, setupFunc: stock.setupFunc };
+}
+
+const unsortedSegmentSumWasmConfig: KernelConfig = {
+  kernelName: tf.UnsortedSegmentSum,
+  backendName: 'wasm',
+  kernelFunc: unsortedSegmentSumWasm,
+};
+let gatherWasmConfig: KernelConfig | null = null;
+
+function wasmKernels(): KernelConfig[] {
+  if (!gatherWasmConfig) {
+    const stock = tf.getKernel(tf.GatherV2, 'wasm');
+    if (!stock) throw new Error('the wasm backend has no GatherV2 kernel (is @tensorflow/tfjs-backend-wasm imported?)');
+    gatherWasmConfig = gatherV2Wasm(stock);
+  }
+  return [unsortedSegmentSumWasmConfig, gatherWasmConfig];
+}
+
+const cpuKernels: KernelConfig[] = [
+  { kernelName: tf.UnsortedSegmentSum, backendName: 'cpu', kernelFunc: unsortedSegmentSumTyped },
+];
+
+/** Registers (or replaces) each config unless exactly this function is already registered. */
+function install(configs: KernelConfig[]): string[] {
+  const changed: string[] = [];
+  for (const config of configs) {
+    const existing = tf.getKernel(config.kernelName, config.backendName);
+    if (existing?.kernelFunc === config.kernelFunc) continue;
+    if (existing) tf.unregisterKernel(config.kernelName, config.backendName);
+    tf.registerKernel(config);
+    changed.push(config.kernelName);
+  }
+  return changed;
+}
+
+/**
+ * Registers the kernels the wasm backend lacks or gets wrong for training. Needs
+ * @tensorflow/tfjs-backend-wasm imported. Idempotent; returns the kernels it changed.
+ */
+export function registerWasmTrainingKernels(): string[] {
+  return install(wasmKernels());
+}
+
+/** Replaces the cpu backend's slow UnsortedSegmentSum with the one-pass version. Idempotent. */
+export function registerCpuFastKernels(): string[] {
+  return install(cpuKernels);
+}
+
+/**
+ * Registers the gradients tfjs lacks or gets wrong, for every backend: StridedSlice (none in
+ * tfjs; a gradient a later tfjs ships itself is left in place), BatchMatMul (broadcast batch
+ * dims) and Tile (any rank). Idempotent; returns what it changed.
+ */
+export function registerTrainingGradients(): string[] {
+  const changed: string[] = [];
+  if (!tf.getGradient(stridedSliceGradConfig.kernelName)) {
+    tf.registerGradient(stridedSliceGradConfig);
+    changed.push(`${stridedSliceGradConfig.kernelName} (gradient)`);
+  }
+  const matMulGrad = tf.getGradient(tf.BatchMatMul);
+  if (matMulGrad && !isBroadcastSafe(matMulGrad)) {
+    tf.unregisterGradient(tf.BatchMatMul);
+    tf.registerGradient(broadcastSafeMatMulGrad(matMulGrad));
+    changed.push(`${tf.BatchMatMul} (gradient)`);
+  }
+  if (tf.getGradient(tf.Tile)?.gradFunc !== tileGradConfig.gradFunc) {
+    if (tf.getGradient(tf.Tile)) tf.unregisterGradient(tf.Tile);
+    tf.registerGradient(tileGradConfig);
+    changed.push(`${tf.Tile} (gradient)`);
+  }
+  return changed;
+}

@@ -1,0 +1,106 @@
+import { CHATML_TEMPLATE, DEFAULT_STEP_TOKEN } from './tokenizer.js';
+import { DEFAULT_SYSTEM_PROMPT } from './encode.js';
+
+/**
+ * Pieces of the word-level tokenizer: single whitespace characters (a run of them is never
+ * [UNK]), single digits (so "47" is "4" "7" and
+ * arithmetic generalises across numbers), letter runs (words) and single other characters.
+ * Written once and used both in tokenizer.json (Oniguruma in Python, translated by
+ * @huggingface/tokenizers in JS) and below to count the vocabulary, so both agree.
+ */
+export const WORD_PIECE_PATTERN = String.raw`\s|\p{N}|\p{L}+|[^\s\p{L}\p{N}]`;
+const WORD_PIECE_REGEX = new RegExp(WORD_PIECE_PATTERN, 'gu');
+
+export const WORD_UNK_TOKEN = '[UNK]';
+
+export interface WordTokenizerOptions {
+  /** Upper bound on the vocabulary, special and base tokens included. Default 4096. */
+  maxVocab?: number;
+  /** Default '<extra_0>'. */
+  stepToken?: string;
+}
+
+/**
+ * A tiny word-level tokenizer for the sim world, so a small PRM trains from scratch on CPU:
+ * ids 0.. are the special tokens (<|endoftext|> pad, <|im_start|>, <|im_end|> eos, the step
+ * token, [UNK]), then digits, printable ASCII punctuation and the chat template's own words,
+ * then the corpus' most frequent pieces (ties alphabetical, so the result is deterministic).
+ * The decoder concatenates pieces, so decoding gives the text back (except [UNK] pieces).
+ */
+export function buildWordLevelTokenizer(
+  corpus: Iterable<string>,
+  opts: WordTokenizerOptions = {},
+): { tokenizerJson: string; tokenizerConfigJson: string } {
+  const stepToken = opts.stepToken ?? DEFAULT_STEP_TOKEN;
+  const specials = ['<|endoftext|>', '<|im_start|>', '<|im_end|>', stepToken, WORD_UNK_TOKEN];
+  if (new Set(specials).size !== specials.length) throw new Error(`step token ${stepToken} collides with another special token`);
+
+  const base: string[] = [];
+  for (let c = 0; c < 10; c++) base.push(String(c));
+  for (let c = 0x21; c < 0x7f; c++) {
+    const ch = String.fromCharCode(c);
+    if (!/[0-9A-Za-z]/.test(ch)) base.push(ch);
+  }
+  // The template's fixed text (roles, newlines, the default system prompt) must never be [UNK].
+  for (const text of ['system user assistant \n\t\r', DEFAULT_SYSTEM_PROMPT]) base.push(...pieces(text));
+
+  const maxVocab = opts.maxVocab ?? 4096;
+  const vocab = new Map<string, number>();
+  const add = (token: string) => {
+    if (!vocab.has(token)) vocab.set(token, vocab.size);
+  };
+  for (const t of specials) add(t);
+  for (const t of base) add(t);
+  if (vocab.size > maxVocab) throw new Error(`maxVocab ${maxVocab} is below the ${vocab.size} special and base tokens`);
+
+  const counts = new Map<string, number>();
+  for (const text of corpus) {
+    for (const piece of pieces(text)) if (!vocab.has(piece)) counts.set(piece, (counts.get(piece) ?? 0) + 1);
+  }
+  const ranked = [...counts].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  for (const [piece] of ranked) {
+    if (vocab.size >= maxVocab) break;
+    add(piece);
+  }
+
+  const addedTokens = specials.map((content) => ({
+    id: vocab.get(content)!,
+    content,
+    single_word: false,
+    lstrip: false,
+    rstrip: false,
+    normalized: false,
+    special: true,
+  }));
+  const tokenizer = {
+    version: '1.0',
+    truncation: null,
+    padding: null,
+    added_tokens: addedTokens,
+    normalizer: null,
+    pre_tokenizer: { type: 'Split', pattern: { Regex: WORD_PIECE_PATTERN }, behavior: 'Isolated', invert: false },
+    post_processor: null,
+    decoder: { type: 'Fuse' },
+    model: { type: 'WordLevel', vocab: Object.fromEntries(vocab), unk_token: WORD_UNK_TOKEN },
+  };
+  const config = {
+    tokenizer_class: 'PreTrainedTokenizerFast',
+    bos_token: null,
+    eos_token: '<|im_end|>',
+    pad_token: '<|endoftext|>',
+    unk_token: WORD_UNK_TOKEN,
+    additional_special_tokens: ['<|im_start|>', '<|im_end|>', stepToken],
+    added_tokens_decoder: Object.fromEntries(
+      addedTokens.map(({ id, ...rest }) => [String(id), rest]),
+    ),
+    clean_up_tokenization_spaces: false,
+    split_special_tokens: false,
+    model_max_length: 1_000_000,
+    chat_template: CHATML_TEMPLATE,
+  };
+  return { tokenizerJson: JSON.stringify(tokenizer, null, 1), tokenizerConfigJson: JSON.stringify(config, null, 2) };
+}
+
+function pieces(text: string): string[] {
+  return text.match(WORD_PIECE_REGEX) ?? [];
+}

@@ -1,0 +1,201 @@
+import { z } from 'zod';
+
+/**
+ * The recipe schema: one YAML file drives a run through the stages data -> labels -> train ->
+ * eval -> report. A stage runs when its key is present. Every object is strict, so a misspelt
+ * key is an error that names it. Defaults are filled in, and recipe.resolved.yaml records them.
+ */
+const positiveInt = z.number().int().positive();
+const nonNegativeInt = z.number().int().nonnegative();
+const probability = z.number().min(0).max(1);
+// Nested objects use .prefault({}) so that their own field defaults apply when the key is absent
+// (zod 4's .default() would return the literal default without parsing it).
+
+/** An OpenAI-compatible endpoint, or `sim`: start the built-in sim server and talk to it over HTTP. */
+const endpoint = z.union([z.literal('sim'), z.url()]);
+
+export const SimWorldSchema = z.strictObject({
+  /** Difficulty knobs of the sim problem generator (passed through to src/sim). */
+  min_steps: positiveInt.optional(),
+  max_steps: positiveInt.optional(),
+  max_number: positiveInt.optional(),
+  operations: z.array(z.string()).optional(),
+});
+
+export const DataSchema = z
+  .strictObject({
+    /** `sim`: generate problems and policy solutions; `file`: read step samples from `path`. */
+    source: z.enum(['sim', 'file']),
+    /** sim: number of problems to generate. */
+    problems: positiveInt.default(1000),
+    /** sim: policy solutions per problem. */
+    responses_per_problem: positiveInt.default(1),
+    world: SimWorldSchema.prefault({}),
+    /** file: path of the data (JSON, JSONL, Arrow IPC, Parquet), relative to the recipe. */
+    path: z.string().optional(),
+    /** file: format name for the reader; auto = from the extension and the records. */
+    format: z.string().default('auto'),
+    /** Share of problems held out as the dev split (split by problem, seeded). */
+    dev_fraction: probability.default(0.1),
+    /** Optional cap on samples read or generated. */
+    limit: positiveInt.optional(),
+  })
+  .superRefine((d, ctx) => {
+    if (d.source === 'file' && !d.path) ctx.addIssue({ code: 'custom', path: ['path'], message: 'required when source is file' });
+  });
+
+export const LabelsSchema = z.strictObject({
+  /**
+   * mc: Monte Carlo estimation; judge: LLM judge; consensus: keep samples where MC and the
+   * judge agree on the first error; truth: the sim's known labels; given: labels already in
+   * the data.
+   */
+  method: z.enum(['mc', 'judge', 'consensus', 'truth', 'given']),
+  endpoint: endpoint.default('sim'),
+  /** Model name sent to the policy endpoint (MC rollouts). */
+  policy_model: z.string().default('sim-policy'),
+  /** Model name sent to the judge endpoint. */
+  judge_model: z.string().default('sim-judge'),
+  /** Judge endpoint when it differs from `endpoint`. */
+  judge_endpoint: endpoint.optional(),
+  rollouts: positiveInt.default(8),
+  /** MC hard label = soft label > threshold. */
+  threshold: probability.default(0),
+  /** Which MC labels the training data carries. */
+  mc_labels: z.enum(['hard', 'soft']).default('hard'),
+  concurrency: positiveInt.default(16),
+  /** Sim server fault injection (testing the client), only with endpoint sim. */
+  sim_faults: z
+    .strictObject({ error_rate: probability.default(0), latency_ms: nonNegativeInt.default(0), malformed_rate: probability.default(0) })
+    .optional(),
+});
+
+export const TokenizerSchema = z.strictObject({
+  /** word-level: build a small tokenizer from the training corpus; file: a tokenizer.json directory. */
+  kind: z.enum(['word-level', 'file']).default('word-level'),
+  path: z.string().optional(),
+  step_token: z.string().default('<extra_0>'),
+  /** word-level: upper bound on the vocabulary. */
+  max_vocab: positiveInt.default(4096),
+});
+
+export const ModelSchema = z.strictObject({
+  /** scratch: a new model of `config`; pretrained: a checkpoint or causal-LM directory at `path`. */
+  init: z.enum(['scratch', 'pretrained']).default('scratch'),
+  path: z.string().optional(),
+  config: z
+    .strictObject({
+      hidden_size: positiveInt.default(64),
+      num_hidden_layers: positiveInt.default(2),
+      num_attention_heads: positiveInt.default(4),
+      num_key_value_heads: positiveInt.default(2),
+      intermediate_size: positiveInt.default(128),
+      max_position_embeddings: positiveInt.default(512),
+      rope_theta: z.number().positive().default(10000),
+      rms_norm_eps: z.number().positive().default(1e-6),
+      tie_word_embeddings: z.boolean().default(true),
+    })
+    .prefault({}),
+});
+
+export const TrainSchema = z.strictObject({
+  epochs: positiveInt.default(1),
+  /** Stops after this many optimizer steps even if epochs remain. */
+  max_steps: positiveInt.optional(),
+  lr: z.number().positive().default(1e-3),
+  schedule: z.enum(['cosine', 'linear', 'constant']).default('cosine'),
+  warmup_steps: nonNegativeInt.optional(),
+  warmup_ratio: probability.default(0.05),
+  weight_decay: z.number().nonnegative().default(0.01),
+  no_decay: z.array(z.string()).default(['\\.bias$', 'norm\\.weight$', '(^|\\.)norm$']),
+  beta1: probability.default(0.9),
+  beta2: probability.default(0.999),
+  eps: z.number().positive().default(1e-8),
+  /** Global-norm clipping; 0 turns it off. */
+  max_grad_norm: z.number().nonnegative().default(1),
+  grad_accumulation: positiveInt.default(1),
+  batch_size: positiveInt.default(16),
+  max_tokens_per_batch: positiveInt.default(4096),
+  /** Longest encoded sample; longer ones follow `truncation`. */
+  max_length: positiveInt.default(512),
+  truncation: z.enum(['drop', 'keep-first-steps']).default('keep-first-steps'),
+  label_mode: z.enum(['hard', 'soft']).default('hard'),
+  loss: z
+    .strictObject({
+      kind: z.enum(['ce', 'bce', 'mse']).default('ce'),
+      /** [weight of wrong steps, weight of correct steps]. */
+      class_weights: z.tuple([z.number().nonnegative(), z.number().nonnegative()]).default([1, 1]),
+    })
+    .prefault({}),
+  freeze: z
+    .strictObject({
+      head_only: z.boolean().default(false),
+      /** Train only the last N decoder layers (plus the head and final norm). */
+      train_last_layers: nonNegativeInt.optional(),
+    })
+    .prefault({}),
+  /** Dev evaluation every N optimizer steps (0: only at the end). */
+  eval_every: nonNegativeInt.default(50),
+  /** Checkpoint every N optimizer steps (0: only at the end and when the dev metric improves). */
+  save_every: nonNegativeInt.default(50),
+  keep_last: positiveInt.default(2),
+  /** The dev metric that picks the best checkpoint and drives early stopping. */
+  metric: z.enum(['first_error_f1', 'step_auroc', 'step_accuracy', 'dev_loss']).default('first_error_f1'),
+  /** Stop when the metric has not improved for this many evaluations (0: never). */
+  patience: nonNegativeInt.default(0),
+  /** Which weights become checkpoints/final: the best dev checkpoint or the last step. */
+  final: z.enum(['best', 'last']).default('best'),
+  log_every: positiveInt.default(10),
+  seed: z.number().int().optional(),
+});
+
+export const EvalSchema = z.strictObject({
+  /** The sim's truth-labelled step-error test (ProcessBench format). */
+  sim_processbench: z.strictObject({ samples: positiveInt.default(400), seed: z.number().int().default(1001) }).optional(),
+  /** The sim's Best-of-N test: N policy samples per problem. */
+  sim_bon: z.strictObject({ problems: positiveInt.default(100), n: positiveInt.default(8), seed: z.number().int().default(2002) }).optional(),
+  /** Real ProcessBench: a folder of <subset>.json files or one file. */
+  processbench: z
+    .strictObject({
+      path: z.string(),
+      subsets: z.array(z.string()).optional(),
+      threshold: z.union([z.number(), z.literal('auto')]).default(0.5),
+      limit: positiveInt.optional(),
+    })
+    .optional(),
+  /** Real Best-of-N candidate files. */
+  bon: z.strictObject({ candidates: z.array(z.string()).min(1), n: positiveInt.default(8) }).optional(),
+  /** Scoring threshold for first-error predictions. */
+  threshold: z.number().default(0.5),
+  max_length: positiveInt.optional(),
+  max_tokens_per_batch: positiveInt.default(8192),
+});
+
+export const ReportSchema = z.strictObject({
+  title: z.string().optional(),
+});
+
+export const RecipeSchema = z.strictObject({
+  /** Path(s) of recipes this one inherits from (resolved before validation; kept for the record). */
+  extends: z.union([z.string(), z.array(z.string())]).optional(),
+  name: z.string().default('run'),
+  description: z.string().optional(),
+  seed: z.number().int().default(0),
+  backend: z.enum(['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu']).default('auto'),
+  data: DataSchema.optional(),
+  labels: LabelsSchema.optional(),
+  tokenizer: TokenizerSchema.optional(),
+  model: ModelSchema.optional(),
+  train: TrainSchema.optional(),
+  eval: EvalSchema.optional(),
+  report: ReportSchema.optional(),
+});
+
+export type Recipe = z.infer<typeof RecipeSchema>;
+export type DataConfig = z.infer<typeof DataSchema>;
+export type LabelsConfig = z.infer<typeof LabelsSchema>;
+export type TokenizerConfig = z.infer<typeof TokenizerSchema>;
+export type ModelConfig = z.infer<typeof ModelSchema>;
+export type TrainConfig = z.infer<typeof TrainSchema>;
+export type EvalConfig = z.infer<typeof EvalSchema>;
+export type ReportConfig = z.infer<typeof ReportSchema>;

@@ -1,0 +1,146 @@
+import { spawnSync } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import * as tf from '@tensorflow/tfjs';
+import { expect } from 'chai';
+import {
+  AUTO_ORDER,
+  BackendUnavailableError,
+  backendInfo,
+  selectBackend,
+  type BackendName,
+} from '../../src/model/backend.js';
+
+const NATIVE_REASON = /is not installed|native binding not built|native binding failed to load|already loaded|import failed/;
+
+function collector(): { lines: string[]; log: (line: string) => void } {
+  const lines: string[] = [];
+  return { lines, log: (line) => lines.push(line) };
+}
+
+describe('backend: selectBackend', function () {
+  after(async function () {
+    await selectBackend('cpu', { log: () => {} });
+  });
+
+  it('cpu: selects the pure-JS backend and logs it', async function () {
+    await selectBackend('wasm', { log: () => {} }); // so that cpu is a new choice
+    const { lines, log } = collector();
+    const sel = await selectBackend('cpu', { log });
+    expect(sel).to.deep.include({ name: 'cpu', tfBackend: 'cpu' });
+    expect(sel.attempts).to.deep.equal([{ name: 'cpu', ok: true }]);
+    expect(tf.getBackend()).to.equal('cpu');
+    expect(lines).to.deep.equal(['backend: using cpu (1 thread)']);
+    const info = backendInfo();
+    expect(info).to.deep.include({ name: 'cpu', tfBackend: 'cpu', simd: null, gpu: null, tensorflowVersion: null });
+    expect(info.tfjsVersion).to.equal(tf.version.tfjs);
+  });
+
+  it('wasm: initialises the wasm module from node_modules and reports SIMD and threads', async function () {
+    await selectBackend('cpu', { log: () => {} }); // so that wasm is a new choice
+    const { lines, log } = collector();
+    const sel = await selectBackend('wasm', { log });
+    expect(sel).to.deep.include({ name: 'wasm', tfBackend: 'wasm' });
+    expect(tf.getBackend()).to.equal('wasm');
+    const info = backendInfo();
+    expect(info.name).to.equal('wasm');
+    expect(info.simd).to.be.a('boolean');
+    expect(info.threads).to.be.at.least(1);
+    expect(lines).to.have.length(1);
+    expect(lines[0]).to.match(/^backend: using wasm \((no )?SIMD, \d+ threads?\)$/);
+    const y = tf.tidy(() => tf.matMul(tf.ones([2, 3]), tf.ones([3, 2])).dataSync());
+    expect(Array.from(y)).to.deep.equal([3, 3, 3, 3]);
+  });
+
+  it('is idempotent: the same choice again returns the same selection without logging', async function () {
+    const first = await selectBackend('wasm', { log: () => {} });
+    const { lines, log } = collector();
+    const again = await selectBackend('wasm', { log });
+    expect(again).to.equal(first);
+    expect(lines).to.deep.equal([]);
+    // A different choice switches, and switching back works.
+    expect((await selectBackend('cpu', { log: () => {} })).name).to.equal('cpu');
+    expect((await selectBackend('wasm', { log: () => {} })).name).to.equal('wasm');
+    expect(tf.getBackend()).to.equal('wasm');
+  });
+
+  it('auto: takes the first backend that loads and records why the earlier ones did not', async function () {
+    const { lines, log } = collector();
+    const sel = await selectBackend('auto', { log });
+    const chosen = AUTO_ORDER.indexOf(sel.name);
+    expect(chosen).to.be.at.least(0);
+    expect(sel.attempts.map((a) => a.name)).to.deep.equal(AUTO_ORDER.slice(0, chosen + 1));
+    for (const failed of sel.attempts.slice(0, -1)) {
+      expect(failed.ok).to.equal(false);
+      expect(failed.reason, failed.name).to.match(NATIVE_REASON);
+      expect(lines).to.include(`backend: ${failed.name} unavailable: ${failed.reason}`);
+    }
+    expect(sel.attempts.at(-1)).to.deep.equal({ name: sel.name, ok: true });
+    expect(lines.at(-1)).to.match(new RegExp(`^backend: using ${sel.name} \\(.*\\) \\[auto\\]$`));
+    expect(backendInfo().attempts).to.deep.equal(sel.attempts);
+    if (sel.name === 'wasm') {
+      expect(sel.attempts[0].reason).to.contain('@tensorflow/tfjs-node-gpu');
+      expect(sel.attempts[1].reason).to.contain('@tensorflow/tfjs-node');
+    }
+  });
+
+  it('an explicitly requested backend that cannot load is an error naming the reason', async function () {
+    // No GPU package binding is ever built here (and it cannot share a process with tfjs-node).
+    const err = await selectBackend('tensorflow-gpu', { log: () => {} }).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(err).to.be.instanceOf(BackendUnavailableError);
+    const e = err as BackendUnavailableError;
+    expect(e.backend).to.equal('tensorflow-gpu');
+    expect(e.message).to.match(/^backend 'tensorflow-gpu' is not available: /);
+    expect(e.reason).to.match(NATIVE_REASON);
+    // The failed attempt leaves the previous backend usable.
+    expect(tf.tidy(() => tf.add(tf.scalar(1), 2).dataSync()[0])).to.equal(3);
+  });
+
+  it('rejects an unknown backend name', async function () {
+    const err = await selectBackend('webgl' as BackendName, { log: () => {} }).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(String(err)).to.match(/unknown backend 'webgl' \(choose one of auto, tensorflow-gpu, tensorflow, wasm, cpu\)/);
+  });
+
+  it('logs to stderr by default', async function () {
+    await selectBackend('cpu', { log: () => {} });
+    const original = process.stderr.write.bind(process.stderr);
+    const written: string[] = [];
+    process.stderr.write = ((chunk: string | Uint8Array) => {
+      written.push(String(chunk));
+      return true;
+    }) as typeof process.stderr.write;
+    try {
+      await selectBackend('wasm');
+    } finally {
+      process.stderr.write = original;
+    }
+    expect(written.join('')).to.match(/^backend: using wasm \(.*\)\n$/);
+  });
+
+  it('wasm finds its .wasm binaries when the process runs from another directory', function () {
+    const req = createRequire(import.meta.url);
+    const tsx = pathToFileURL(req.resolve('tsx')).href;
+    const tfjsUrl = pathToFileURL(req.resolve('@tensorflow/tfjs')).href;
+    const backendUrl = pathToFileURL(fileURLToPath(new URL('../../src/model/backend.ts', import.meta.url))).href;
+    const script = `
+      const { selectBackend, backendInfo } = await import(${JSON.stringify(backendUrl)});
+      await selectBackend('wasm', { log: () => {} });
+      const tf = await import(${JSON.stringify(tfjsUrl)});
+      console.log(JSON.stringify({ name: backendInfo().name, sum: tf.sum(tf.ones([4])).dataSync()[0] }));`;
+    const run = spawnSync(process.execPath, ['--import', tsx, '--input-type=module', '-e', script], {
+      cwd: tmpdir(),
+      encoding: 'utf8',
+      timeout: 60_000,
+      env: { ...process.env, NODE_PATH: '' },
+    });
+    expect(run.status, run.stderr).to.equal(0);
+    expect(JSON.parse(run.stdout.trim().split('\n').at(-1) ?? '')).to.deep.equal({ name: 'wasm', sum: 4 });
+  });
+});

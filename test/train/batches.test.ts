@@ -1,0 +1,133 @@
+import { expect } from 'chai';
+import type { StepSample } from '../../src/data/types.js';
+import { planEpoch, prepareItems, TrainingPlan, formatPrepareReport, type EncodeFn } from '../../src/train/batches.js';
+import { auroc, devMetrics } from '../../src/train/dev-metrics.js';
+
+/**
+ * A stand-in encoder with the contract of encodeSample: one token per word, a step token after
+ * every step, and keep-first-steps truncation at maxLength with the kept count reported.
+ */
+function wordEncoder(maxLength: number): EncodeFn {
+  return ({ problem, steps }) => {
+    const ids: number[] = problem.split(' ').map(() => 5);
+    const positions: number[] = [];
+    let kept = 0;
+    for (const step of steps) {
+      const stepIds = [...step.split(' ').map(() => 6), 1];
+      if (ids.length + stepIds.length > maxLength) break;
+      ids.push(...stepIds);
+      positions.push(ids.length - 1);
+      kept++;
+    }
+    return {
+      inputIds: ids,
+      stepPositions: positions,
+      nSteps: kept,
+      truncated: kept < steps.length ? { keptSteps: kept, reason: `longer than ${maxLength} tokens` } : undefined,
+    };
+  };
+}
+
+function sample(id: string, steps: string[], labels?: number[]): StepSample {
+  return { id, problem: 'p q', steps, labels, source: 'test', meta: {} };
+}
+
+describe('train/batches prepareItems', () => {
+  const samples = [
+    sample('fits', ['a b', 'c'], [1, 1]),
+    sample('long', ['a b c', 'd e f', 'g h i'], [1, 1, 0]),
+    sample('first-too-long', ['a b c d e f g h i j'], [0]),
+    sample('mc-prefix', ['a', 'b', 'c'], [1, 0]),
+    sample('unlabelled', ['a']),
+  ];
+
+  it('keep-first-steps keeps the steps that fit and counts what was cut', () => {
+    const { items, report } = prepareItems(samples, wordEncoder(10), { truncation: 'keep-first-steps', labelMode: 'hard' });
+    expect(items.map((i) => i.id)).to.deep.equal(['fits', 'long', 'mc-prefix']);
+    expect(items[1].labels).to.deep.equal([1, 1]);
+    expect(items[1].stepPositions).to.deep.equal([5, 9]);
+    expect(items[2].labels).to.deep.equal([1, 0]);
+    expect(report).to.deep.equal({ samples: 5, kept: 3, unlabelled: 1, cutAfterLastLabel: 1, droppedTooLong: 1, truncatedSamples: 1, droppedSteps: 2 });
+    expect(formatPrepareReport('train', report, 10, 'keep-first-steps')).to.match(/1 dropped, 1 cut to their first steps, 2 labelled steps lost/);
+  });
+
+  it('drop removes every sample that does not fit', () => {
+    const { items, report } = prepareItems(samples, wordEncoder(10), { truncation: 'drop', labelMode: 'hard' });
+    expect(items.map((i) => i.id)).to.deep.equal(['fits', 'mc-prefix']);
+    expect(report.droppedTooLong).to.equal(2);
+    expect(report.truncatedSamples).to.equal(0);
+    expect(report.droppedSteps).to.equal(4);
+  });
+
+  it('rejects soft labels in hard mode, naming the sample and the step', () => {
+    expect(() => prepareItems([sample('s1', ['a', 'b'], [1, 0.5])], wordEncoder(50), { truncation: 'drop', labelMode: 'hard' })).to.throw(
+      /sample s1: labels\[1\] = 0.5, expected 0 or 1/,
+    );
+    const { items } = prepareItems([sample('s1', ['a', 'b'], [1, 0.5])], wordEncoder(50), { truncation: 'drop', labelMode: 'soft' });
+    expect(items[0].labels).to.deep.equal([1, 0.5]);
+  });
+});
+
+describe('train/batches planning', () => {
+  const lengths = Array.from({ length: 200 }, (_, i) => 5 + ((i * 37) % 60));
+  const opts = { maxTokensPerBatch: 256, maxBatchSize: 8, seed: 7 };
+
+  it('covers every item exactly once per epoch within the token budget', () => {
+    for (const epoch of [0, 1]) {
+      const batches = planEpoch(lengths, epoch, opts);
+      const seen = batches.flat().sort((a, b) => a - b);
+      expect(seen).to.deep.equal(lengths.map((_, i) => i));
+      for (const b of batches) {
+        expect(b.length).to.be.at.most(8);
+        expect(b.length * Math.max(...b.map((i) => lengths[i]))).to.be.at.most(256);
+      }
+    }
+  });
+
+  it('is a function of the seed and the epoch, and groups similar lengths', () => {
+    expect(planEpoch(lengths, 0, opts)).to.deep.equal(planEpoch(lengths, 0, opts));
+    expect(planEpoch(lengths, 0, opts)).to.not.deep.equal(planEpoch(lengths, 1, opts));
+    expect(planEpoch(lengths, 0, opts)).to.not.deep.equal(planEpoch(lengths, 0, { ...opts, seed: 8 }));
+    const padded = planEpoch(lengths, 0, opts).reduce((sum, b) => sum + b.length * Math.max(...b.map((i) => lengths[i])), 0);
+    const real = lengths.reduce((a, b) => a + b, 0);
+    expect(padded / real).to.be.below(1.2);
+  });
+
+  it('puts an item longer than the token budget in a batch of its own', () => {
+    const batches = planEpoch([10, 300, 12], 0, opts);
+    expect(batches.find((b) => b.includes(1))).to.deep.equal([1]);
+  });
+
+  it('groups micro-batches into optimizer steps and maps cursors both ways', () => {
+    const plan = new TrainingPlan(lengths, 2, 3, opts);
+    const perEpoch = plan.epochs.map((e) => Math.ceil(e.length / 3));
+    expect(plan.totalSteps).to.equal(perEpoch[0] + perEpoch[1]);
+    for (let s = 0; s <= plan.totalSteps; s++) expect(plan.stepOf(plan.cursorAt(s))).to.equal(s);
+    expect(plan.microBatches(0)).to.have.length(3);
+    expect(() => plan.stepOf({ epoch: 0, batch: 1 })).to.throw(/not a step boundary/);
+    expect(new TrainingPlan(lengths, 5, 1, opts, 7).totalSteps).to.equal(7);
+  });
+});
+
+describe('train/dev-metrics', () => {
+  it('AUROC by ranks with ties', () => {
+    expect(auroc([0.1, 0.4, 0.35, 0.8], [false, false, true, true])).to.equal(0.75);
+    expect(auroc([0.5, 0.5], [false, true])).to.equal(0.5);
+    expect(auroc([0.2, 0.3], [true, true])).to.equal(null);
+  });
+
+  it('step accuracy and first-error F1 through the ProcessBench metric', () => {
+    const m = devMetrics(
+      [
+        { scores: [0.9, 0.2], labels: [1, 0] }, // first error 1 predicted 1
+        { scores: [0.9, 0.8], labels: [1, 1] }, // none predicted none
+        { scores: [0.3, 0.8], labels: [1, 0] }, // first error 1 predicted 0
+      ],
+      0.5,
+    );
+    expect(m.step_accuracy).to.be.closeTo((100 * 4) / 6, 1e-9);
+    // acc_error 50, acc_correct 100 -> F1 66.67
+    expect(m.first_error_f1).to.be.closeTo(200 / 3, 1e-9);
+    expect(m.n_samples).to.equal(3);
+  });
+});
