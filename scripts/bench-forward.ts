@@ -5,9 +5,9 @@
  *        [--batch 4] [--seq 128] [--seconds 5]
  *
  * Defaults to the golden GQA fixture (test/fixtures/model/qwen2-gqa). Prints one JSON line per
- * backend on stdout: tokens/s of logits() over a full [batch, seq] batch (padding excluded
- * from nothing: every position is a real token), and the max |logit - reference| over the
- * fixture's samples when the model directory has a reference.json.
+ * backend on stdout: tokens/s of logits() over a full [batch, seq] batch of random ids (no
+ * padding), and the max |logit - reference| over the fixture's samples when the model
+ * directory has a reference.json. The machine is shared: compare runs made close together.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -51,7 +51,11 @@ for (const backend of backends) {
   const idsData = Int32Array.from({ length: batch * seqLen }, () => rng.int(0, model.config.vocabSize - 1));
   const ids = tf.tensor2d(idsData, [batch, seqLen], 'int32');
   const mask = tf.ones([batch, seqLen], 'int32') as tf.Tensor2D;
-  const run = () => tf.tidy(() => model.logits(ids, mask)).dataSync();
+  const run = () => {
+    const logits = model.logits(ids, mask);
+    logits.dataSync();
+    logits.dispose();
+  };
   run(); // warm-up: kernel setup, XNNPACK weight packing
   let iterations = 0;
   const start = performance.now();

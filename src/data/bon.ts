@@ -1,8 +1,9 @@
 import type { AdapterOptions, AdapterOutput } from './adapter.js';
 import { lastBoxed } from './boxed.js';
-import { JsonlWriter } from './jsonl.js';
+import { BadRecordPolicy, type BadRecordOptions } from './bad-records.js';
+import { JsonlWriter, RecordError } from './jsonl.js';
 import { asObject, describeType, extraFields, fail, idText, type RecordLocation } from './record.js';
-import { readRecords } from './sources.js';
+import { readRecords, type SourceRecord } from './sources.js';
 import { splitSteps } from './split.js';
 import type { StepSample } from './types.js';
 
@@ -147,10 +148,34 @@ function readScores(raw: unknown, field: string, n: number, loc: RecordLocation)
 /**
  * Streams BoN candidates from a JSONL / JSON / Arrow / Parquet file (bon-eval test sets,
  * Qwen2.5-Math evaluation outputs with `code`/`gt`, or our own writeBonCandidates output).
- * Field names are detected per record unless given.
+ * Field names are detected per record unless given. Bad records fail the read after the first
+ * few are reported, or with onBadRecord 'skip' go to the rejects file.
  */
-export async function* readBonCandidates(file: string, opts: BonFieldOptions = {}): AsyncGenerator<BonCandidate> {
-  for await (const rec of readRecords(file)) yield bonCandidateFromRecord(rec.value, rec, opts);
+export async function* readBonCandidates(file: string, opts: BonFieldOptions & BadRecordOptions = {}): AsyncGenerator<BonCandidate> {
+  yield* readWithPolicy(file, opts, (rec) => bonCandidateFromRecord(rec.value, rec, opts));
+}
+
+async function* readWithPolicy(file: string, opts: BadRecordOptions, map: (rec: SourceRecord, index: number) => BonCandidate): AsyncGenerator<BonCandidate> {
+  const policy = new BadRecordPolicy(file, opts);
+  let index = 0;
+  try {
+    for await (const rec of readRecords(file)) {
+      policy.countRecord();
+      let candidate: BonCandidate;
+      try {
+        if (rec.error) throw rec.error;
+        candidate = map(rec, index++);
+      } catch (e) {
+        if (!(e instanceof RecordError)) throw e;
+        await policy.reject(e, rec.value);
+        continue;
+      }
+      if (!policy.failing) yield candidate;
+    }
+    policy.finish();
+  } finally {
+    await policy.close();
+  }
 }
 
 /** The model keys of ../shared/data/gsm8k/example_model_solutions.jsonl, in file order. */
@@ -200,9 +225,8 @@ export function finalAnswerLine(text: string): string | undefined {
 }
 
 /** Streams ../shared/data/gsm8k/example_model_solutions.jsonl as BoN candidates (4 per problem). */
-export async function* readGsm8kExampleSolutions(file: string): AsyncGenerator<BonCandidate> {
-  let index = 0;
-  for await (const rec of readRecords(file)) yield gsm8kExampleFromRecord(rec.value, rec, index++);
+export async function* readGsm8kExampleSolutions(file: string, opts: BadRecordOptions = {}): AsyncGenerator<BonCandidate> {
+  yield* readWithPolicy(file, opts, (rec, index) => gsm8kExampleFromRecord(rec.value, rec, index));
 }
 
 /** Writes candidates as JSONL that readBonCandidates reads back to the same candidates. */

@@ -33,6 +33,9 @@ export function fromPrm800kRecord(value: unknown, loc: RecordLocation, opts: Pic
   const labels: number[] = [];
   const ratings: (number | null)[] = [];
   let droppedSteps = 0;
+  // Labelling ended on a step with rated completions but none chosen and none bad: where the
+  // solution goes wrong (if it does) is then not known.
+  let endedUnchosen = false;
   const toLabel = (rating: number | null) => (rating === null || rating === 1 ? 1 : rating === -1 ? 0 : opts.neutral === 'positive' ? 1 : 0);
   for (let i = 0; i < l.steps.length; i++) {
     const field = `label.steps[${i}]`;
@@ -48,12 +51,14 @@ export function fromPrm800kRecord(value: unknown, loc: RecordLocation, opts: Pic
       }
       kept = completions[chosen];
     } else if (s.human_completion !== null && s.human_completion !== undefined) {
-      const human = readCompletion(s.human_completion, `${field}.human_completion`, loc, true);
+      // Phase 1 stores the labeler's own step as {text, rating, ...}; a bare string is accepted too.
+      const human = typeof s.human_completion === 'string' ? { text: s.human_completion, rating: null } : readCompletion(s.human_completion, `${field}.human_completion`, loc, true);
       kept = { text: human.text, rating: human.rating ?? null };
     } else {
       kept = completions.find((c) => c.rating === -1);
       if (!kept) {
         droppedSteps += completions.length > 0 ? 1 : 0;
+        endedUnchosen = completions.length > 0;
         if (i !== l.steps.length - 1) fail(loc, field, 'no chosen or human completion before the last step');
         break;
       }
@@ -71,7 +76,7 @@ export function fromPrm800kRecord(value: unknown, loc: RecordLocation, opts: Pic
   const firstBad = labels.indexOf(0);
   let firstError: number | undefined;
   if (firstBad >= 0) firstError = firstBad;
-  else if (finish === 'solution' || finish === 'found_error') firstError = -1;
+  else if (!endedUnchosen && (finish === 'solution' || finish === 'found_error')) firstError = -1;
 
   const meta: Record<string, unknown> = {
     ratings,

@@ -2,7 +2,9 @@ import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { AdapterOptions } from './adapter.js';
 import { ADAPTERS, guessFormat, type DataFormat } from './formats.js';
-import { JsonlWriter, RecordError } from './jsonl.js';
+import { MANIFEST_NAME } from './hub.js';
+import { BadRecordPolicy, type BadRecordOptions } from './bad-records.js';
+import { RecordError } from './jsonl.js';
 import { orderFields } from './prmkit.js';
 import type { RecordLocation } from './record.js';
 import { detectFileKind, readRecords, type FileKind, type SourceRecord } from './sources.js';
@@ -11,20 +13,14 @@ import { validateStepSample } from './validate.js';
 
 export type { DataFormat } from './formats.js';
 
-export interface ReadOptions {
+export interface ReadOptions extends BadRecordOptions {
   format: DataFormat;
   /** Separator for formats that split running text into steps (default "\n\n"; GSM8K "\n"). */
   stepSeparator?: string;
-  /** 'fail' (default): stop at bad records, reporting the first few; 'skip': write them to rejectsPath. */
-  onBadRecord?: 'fail' | 'skip';
-  /** Side file for rejected records (JSONL with the reason); default "<input>.rejects.jsonl". */
-  rejectsPath?: string;
   /** PRM800K neutral (0) ratings: 'positive' (default) or 'negative'. */
   neutral?: 'positive' | 'negative';
   /** ProcessBench subset name for files that do not say (e.g. a single JSONL). */
   subset?: string;
-  /** Called once per rejected record in skip mode (e.g. to print a warning). */
-  onReject?: (err: RecordError) => void;
 }
 
 /** What a read saw; complete once the samples generator has finished. */
@@ -46,23 +42,7 @@ export interface ReadStats {
   done: boolean;
 }
 
-/** How many bad records a failing read reports before it throws. */
-export const MAX_REPORTED_PROBLEMS = 5;
-/** How far past the first bad record a failing read keeps looking for more to report. */
-const LOOKAHEAD_RECORDS = 10_000;
-
-/** A read stopped by bad records: the first one's location, and all found in the report. */
-export class BadRecordsError extends RecordError {
-  override name = 'BadRecordsError';
-  constructor(readonly problems: RecordError[], truncatedSearch: boolean) {
-    const first = problems[0];
-    super(first.file, first.line, first.field, first.reason, first.unit);
-    const more = truncatedSearch ? ` (search stopped after ${problems.length}; there may be more)` : '';
-    this.message = `${problems.length} bad record${problems.length === 1 ? '' : 's'}${more}:\n${problems
-      .map((p) => `  ${p.message}`)
-      .join('\n')}\nFix them, or pass --on-bad-record skip to write them to a rejects file and go on.`;
-  }
-}
+export { BadRecordsError, MAX_REPORTED_PROBLEMS } from './bad-records.js';
 
 /**
  * Opens a data file (or a folder of them) as a stream of validated StepSamples. `stats` fills
@@ -89,19 +69,16 @@ export async function readAllStepSamples(path: string, opts: ReadOptions): Promi
 }
 
 async function* iterate(path: string, opts: ReadOptions, stats: ReadStats): AsyncGenerator<StepSample> {
-  const mode = opts.onBadRecord ?? 'fail';
   const adapter = ADAPTERS[opts.format];
   if (!adapter) throw new Error(`unknown data format "${String(opts.format)}"`);
   const adapterOpts: AdapterOptions = { stepSeparator: opts.stepSeparator, neutral: opts.neutral ?? 'positive', subset: opts.subset };
-  let rejects: JsonlWriter | undefined;
-  const problems: RecordError[] = [];
-  let sinceFirstProblem = 0;
+  const policy = new BadRecordPolicy(path, opts);
   try {
     for (const file of await dataFiles(path)) {
       stats.files.push(file);
       for await (const rec of readRecords(file)) {
         stats.records++;
-        if (problems.length > 0) sinceFirstProblem++;
+        policy.countRecord();
         let samples: StepSample[];
         let dropped = 0;
         try {
@@ -115,22 +92,12 @@ async function* iterate(path: string, opts: ReadOptions, stats: ReadStats): Asyn
           }
         } catch (e) {
           if (!(e instanceof RecordError)) throw e;
-          if (mode === 'skip') {
-            rejects ??= await JsonlWriter.open((stats.rejectsPath = opts.rejectsPath ?? `${path}.rejects.jsonl`));
-            await rejects.write({ file: e.file, [e.unit]: e.line, field: e.field ?? null, reason: e.reason, record: rec.value });
-            stats.rejected++;
-            opts.onReject?.(e);
-            continue;
-          }
-          problems.push(e);
-          if (problems.length >= MAX_REPORTED_PROBLEMS) throw new BadRecordsError(problems, true);
+          await policy.reject(e, rec.value);
+          stats.rejected = policy.rejected;
+          stats.rejectsPath = policy.rejectsPath;
           continue;
         }
-        if (problems.length > 0) {
-          // Failing: only look for more problems to report, yield nothing more.
-          if (sinceFirstProblem >= LOOKAHEAD_RECORDS) throw new BadRecordsError(problems, true);
-          continue;
-        }
+        if (policy.failing) continue; // only looking for more problems to report
         stats.droppedSteps += dropped;
         for (const s of samples) {
           stats.samples++;
@@ -138,10 +105,10 @@ async function* iterate(path: string, opts: ReadOptions, stats: ReadStats): Asyn
         }
       }
     }
-    if (problems.length > 0) throw new BadRecordsError(problems, false);
+    policy.finish();
     stats.done = true;
   } finally {
-    await rejects?.close();
+    await policy.close();
   }
 }
 
@@ -157,7 +124,10 @@ const DATA_EXTENSIONS = ['.jsonl', '.ndjson', '.json', '.arrow', '.feather', '.a
 export async function dataFiles(path: string): Promise<string[]> {
   const info = await stat(path);
   if (!info.isDirectory()) return [path];
-  const names = (await readdir(path)).filter((n) => DATA_EXTENSIONS.some((e) => n.toLowerCase().endsWith(e)) && !n.endsWith('.rejects.jsonl')).sort();
+  // Our own side files (download manifest, rejects) live next to data but are not data.
+  const names = (await readdir(path))
+    .filter((n) => DATA_EXTENSIONS.some((e) => n.toLowerCase().endsWith(e)) && !n.endsWith('.rejects.jsonl') && n !== MANIFEST_NAME)
+    .sort();
   if (names.length === 0) throw new Error(`${path}: no data files (${DATA_EXTENSIONS.join(', ')})`);
   return names.map((n) => join(path, n));
 }

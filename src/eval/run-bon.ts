@@ -18,7 +18,7 @@ import {
   type Grader,
 } from './bon.js';
 import type { BootstrapOptions } from './bootstrap.js';
-import type { StepScorer } from './step-scorer.js';
+import { scoreNamingSamples, type StepScorer } from './step-scorer.js';
 
 export interface BonRunOptions {
   /** One or more candidate files; several make a multi-set run with a summary. */
@@ -85,18 +85,18 @@ export async function scoreCandidates(
   scorer: StepScorer,
   opts: { n: number; stepSeparator?: string; label?: string },
 ): Promise<ResponseScore[][]> {
-  const samples: { problem: string; steps: string[] }[] = [];
+  const samples: { id: string; problem: string; steps: string[] }[] = [];
   const where: [number, number][] = [];
   const scores: ResponseScore[][] = candidates.map((c) => new Array<ResponseScore>(Math.min(opts.n, c.responses.length)).fill(null));
   candidates.forEach((c, i) => {
     c.responses.slice(0, opts.n).forEach((response, j) => {
       const steps = splitSteps(response, opts.stepSeparator);
       if (steps.length === 0) return;
-      samples.push({ problem: c.problem, steps });
+      samples.push({ id: `${c.id} response ${j}`, problem: c.problem, steps });
       where.push([i, j]);
     });
   });
-  const { stepScores } = await scorer.score(samples, opts.label);
+  const { stepScores } = await scoreNamingSamples(scorer, samples, opts.label);
   stepScores.forEach((s, k) => {
     const [i, j] = where[k];
     scores[i][j] = s;
@@ -151,10 +151,13 @@ export async function runBon(opts: BonRunOptions): Promise<BonRunResult> {
   const parts: string[] = [];
   if (multi) {
     summary = summarizeBonSets(sets);
+    const unscored = sets.filter((s) => s.metrics.n_unscored > 0).map((s) => `${s.name} ${s.metrics.n_unscored}`);
+    if (unscored.length > 0) parts.push(`Unscored responses (empty, or longer than the model context): ${unscored.join(', ')}`, '');
     await writeFile(join(opts.out, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
     parts.push(`Best-of-${opts.n} over ${sets.length} sets`, '', bonMarkdown([...rows, { name: '**average**', row: summary.average }], aggs));
   } else {
     const m = sets[0].metrics;
+    if (m.n_unscored > 0) parts.push(`${m.n_unscored} responses unscored (empty, or longer than the model context): ranked last`, '');
     const intervals = m.ci ? ` (${m.ci.level}% bootstrap interval over problems)` : '';
     parts.push(`Best-of-${opts.n} on ${sets[0].name}`, '', bonMarkdown(rows, aggs), '', `Curve over N${intervals}:`, '', bonCurveMarkdown(m));
   }

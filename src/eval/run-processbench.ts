@@ -12,7 +12,7 @@ import {
   type ThresholdOption,
 } from './processbench.js';
 import { readStepScoresFile } from './step-scores-file.js';
-import type { StepScorer } from './step-scorer.js';
+import { scoreNamingSamples, type StepScorer } from './step-scorer.js';
 
 export interface ProcessBenchRunOptions {
   /** Folder of <subset>.json files or one JSON/JSONL/Parquet/Arrow file. */
@@ -63,7 +63,7 @@ export async function runProcessBench(opts: ProcessBenchRunOptions): Promise<Pro
   if (opts.scores !== undefined) {
     stepScores = await readStepScoresFile(opts.scores, samples, { ignoredIds: otherIds });
   } else {
-    const scored = await (opts.scorer as StepScorer).score(samples, 'processbench');
+    const scored = await scoreNamingSamples(opts.scorer as StepScorer, samples, 'score processbench');
     stepScores = scored.stepScores;
   }
   const { report, predictions } = evaluateProcessBench(samples, stepScores, {

@@ -7,7 +7,7 @@ import type { BonMetrics } from './bon-metrics.js';
 import { evaluateProcessBench, processBenchMarkdown, type ProcessBenchReport, type ThresholdOption } from './processbench.js';
 import { scoreCandidates, writeBonOutputs } from './run-bon.js';
 import { writeProcessBenchOutputs } from './run-processbench.js';
-import type { StepScorer } from './step-scorer.js';
+import { scoreNamingSamples, type StepScorer } from './step-scorer.js';
 
 export interface SimEvalOptions {
   scorer: StepScorer;
@@ -36,7 +36,7 @@ export interface SimEvalSummary {
  */
 export async function runSimEval(opts: SimEvalOptions): Promise<{ summary: SimEvalSummary; processbench: ProcessBenchReport; bon: BonMetrics; markdown: string }> {
   const pbSamples = simProcessBench(opts.problems, opts.seed);
-  const pbScores = await opts.scorer.score(pbSamples, 'score sim step-error set');
+  const pbScores = await scoreNamingSamples(opts.scorer, pbSamples, 'score sim step-error set');
   const { report, predictions } = evaluateProcessBench(pbSamples, pbScores.stepScores, {
     threshold: opts.threshold ?? 0.5,
     thresholdSubset: 'sim',

@@ -12,3 +12,23 @@ export interface StepScorer {
   ): Promise<{ stepScores: (number[] | null)[]; tooLong: number[] }>;
   dispose(): void;
 }
+
+/**
+ * Scores samples and, when the scorer rejects one (an error carrying the sample's `index`, like
+ * scoreSamples' SampleError), names the sample by its id instead of its position.
+ */
+export async function scoreNamingSamples(
+  scorer: StepScorer,
+  samples: readonly { id: string; problem: string; steps: readonly string[] }[],
+  label?: string,
+): Promise<{ stepScores: (number[] | null)[]; tooLong: number[] }> {
+  try {
+    return await scorer.score(samples, label);
+  } catch (e) {
+    const index = (e as { index?: unknown }).index;
+    if (typeof index === 'number' && samples[index] !== undefined) {
+      throw new Error(`sample "${samples[index].id}": ${(e as Error).message}`, { cause: e });
+    }
+    throw e;
+  }
+}

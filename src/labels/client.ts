@@ -253,7 +253,8 @@ export class OpenAIClient {
         const timedOut = err.name === 'TimeoutError' || err.name === 'AbortError';
         if (timedOut) this.counters.timeouts++;
         else this.counters.networkErrors++;
-        const cause = (err as { cause?: { code?: string } }).cause?.code;
+        const causeOf = (err as { cause?: { code?: string; message?: string } }).cause;
+        const cause = causeOf?.code ?? causeOf?.message;
         failure = new ApiError(`${endpoint.base}${path}: ${timedOut ? `no reply within ${this.opts.timeoutMs} ms` : `${err.message}${cause ? ` (${cause})` : ''}`}`, undefined, true);
       } finally {
         endpoint.stats.inFlight--;

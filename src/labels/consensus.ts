@@ -59,8 +59,8 @@ export async function consensus(opts: ConsensusOptions): Promise<ConsensusStats>
     judgeQuality.add(s);
   }
 
-  const tmpOut = `${opts.out}.tmp-${process.pid}`;
-  const tmpDropped = opts.dropped ? `${opts.dropped}.tmp-${process.pid}` : undefined;
+  const tmpOut = `${opts.out}.partial`;
+  const tmpDropped = opts.dropped ? `${opts.dropped}.partial` : undefined;
   const kept = await JsonlWriter.open(tmpOut);
   const dropped = tmpDropped ? await JsonlWriter.open(tmpDropped) : undefined;
   const stats: ConsensusStats = {

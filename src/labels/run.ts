@@ -148,7 +148,7 @@ export async function runLabeling(opts: {
   label: (sample: StepSample, index: number) => Promise<StepSample>;
   onWritten?: (record: StepSample, input: StepSample) => void;
 }): Promise<LabelingRun> {
-  const tmp = `${opts.out}.tmp-${process.pid}`;
+  const tmp = `${opts.out}.partial`;
   const writer = await JsonlWriter.open(tmp);
   const bar = progressBar(opts.progressLabel, opts.total, { enabled: opts.progress });
   const run: LabelingRun = { input: 0, written: 0, failed: [] };

@@ -108,12 +108,21 @@ export function casEquivalent(req: CasRequest): boolean {
     return r !== null && Math.hypot(r.re, r.im) > ABS_TOL;
   }
 
-  // Different sets of free variables cannot be the same function (x+C vs x).
-  const varsA = [...a.unknowns].sort().join(',');
-  const varsB = [...b.unknowns].sort().join(',');
-  if (req.mode === 'equal') {
-    if (varsA !== varsB) return false;
-    if (a.isIdenticallyEqual(b) === true) return true;
-  }
-  return agreeAtSamples(a, b, vars, req.relTol, req.mode) === true;
+  // Sampling over the union of free variables also separates x+C from x, and lets
+  // sin^2 x + cos^2 x equal 1.
+  const sampled = agreeAtSamples(a, b, vars, req.relTol, req.mode);
+  if (sampled !== undefined) return sampled;
+  if (req.mode === 'proportional') return false;
+  // Not numerically evaluable. compute-engine's identity check wrongly says true for expressions
+  // over unknown functions ((t-1)u(t) vs (t+1)u(t)), so those only match structurally.
+  if (hasUnknownFunction(a.json) || hasUnknownFunction(b.json)) return a.simplify().isSame(b.simplify());
+  return a.isIdenticallyEqual(b) === true;
+}
+
+/** compute-engine's own operators are capitalised ("Sin", "Multiply"); "u" in u(t) is the user's. */
+function hasUnknownFunction(json: unknown): boolean {
+  if (!Array.isArray(json) || json.length === 0) return false;
+  const [head, ...args] = json as unknown[];
+  if (typeof head === 'string' && /^[a-z]/.test(head)) return true;
+  return args.some((arg) => hasUnknownFunction(arg));
 }

@@ -35,7 +35,9 @@ export function isEquivalent(a: string, b: string, opts: EquivalenceOptions = {}
 function shapesEqual(x: AnswerShape, y: AnswerShape, ctx: Context): boolean {
   if (x.kind === 'scalar' && y.kind === 'scalar') return scalarsEqual(x.text, y.text, ctx);
   if (x.kind === 'bracketed' && y.kind === 'bracketed') {
-    return x.open === y.open && x.close === y.close && orderedEqual(x.items, y.items, ctx);
+    const [xo, xc] = intervalBrackets(x);
+    const [yo, yc] = intervalBrackets(y);
+    return xo === yo && xc === yc && orderedEqual(x.items, y.items, ctx);
   }
   if (x.kind === 'set' && y.kind === 'set') return unorderedEqual(x.items, y.items, ctx);
   if (x.kind === 'union' && y.kind === 'union') return unorderedEqual(x.parts, y.parts, ctx);
@@ -51,6 +53,15 @@ function shapesEqual(x: AnswerShape, y: AnswerShape, ctx: Context): boolean {
   if (x.kind === 'set' && x.items.length === 1) return shapesEqual(x.items[0], y, ctx);
   if (y.kind === 'set' && y.items.length === 1) return shapesEqual(x, y.items[0], ctx);
   return false;
+}
+
+/** An infinite endpoint is open whatever bracket was written: [-\infty, 3) is (-\infty, 3). */
+function intervalBrackets(x: Extract<AnswerShape, { kind: 'bracketed' }>): [string, string] {
+  const endpoint = (item: AnswerShape | undefined) => (item?.kind === 'scalar' ? item.text : '');
+  const infinite = (t: string) => /^[-+]?\\infty$/.test(t);
+  const open = x.items.length === 2 && infinite(endpoint(x.items[0])) ? '(' : x.open;
+  const close = x.items.length === 2 && infinite(endpoint(x.items[1])) ? ')' : x.close;
+  return [open, close];
 }
 
 function orderedEqual(xs: AnswerShape[], ys: AnswerShape[], ctx: Context): boolean {
@@ -93,7 +104,8 @@ function scalarsEqual(a: string, b: string, ctx: Context): boolean {
   const pa = parsePlainNumber(a);
   const pb = parsePlainNumber(b);
   if (pa && pb) return numbersMatch(pa, pb, ctx.relTol);
-  if (isWord(a) || isWord(b)) return a.toLowerCase() === b.toLowerCase();
+  const bothWords = /^[A-Za-z]{2,}$/.test(a) && /^[A-Za-z]{2,}$/.test(b);
+  if ((bothWords && a.toLowerCase() === b.toLowerCase()) || isWord(a) || isWord(b)) return a.toLowerCase() === b.toLowerCase();
   const integerSide = pa?.integer !== undefined || pb?.integer !== undefined;
   const toCas = (s: string) => s.replace(/%$/, '\\%');
   return casEquivalentBounded(

@@ -48,7 +48,8 @@ export function lastBoxed(text: string): string | null {
  */
 function clipAnswerPhrase(rest: string): string | null {
   let s = rest.replace(/^[\s:]+/, '');
-  const delimited = /^(\$\$[\s\S]*?\$\$|\$[^$]*\$|\\\([\s\S]*?\\\)|\\\[[\s\S]*?\\\])/.exec(s);
+  // Inline math, where `\$` is an escaped dollar inside the span, not its end.
+  const delimited = /^(\$\$[\s\S]*?\$\$|\$(?:\\[\s\S]|[^$\\])*\$|\\\([\s\S]*?\\\)|\\\[[\s\S]*?\\\])/.exec(s);
   if (delimited) return stripMathDelimiters(delimited[1]).trim() || null;
   const boxed = lastBoxed(s.split('\n')[0]);
   if (boxed !== null) return boxed;

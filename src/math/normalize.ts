@@ -33,7 +33,7 @@ export function stripMathDelimiters(s: string): string {
     s = s.trim();
     const m =
       /^\$\$([\s\S]*)\$\$$/.exec(s) ??
-      /^\$([^$]*)\$$/.exec(s) ??
+      /^\$((?:\\[\s\S]|[^$\\])*)\$$/.exec(s) ??
       /^\\\(([\s\S]*)\\\)$/.exec(s) ??
       /^\\\[([\s\S]*)\\\]$/.exec(s);
     if (m) s = m[1];

@@ -1,7 +1,7 @@
 import { access, mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, normalize, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { ConfigError, parseHfConfig, toHfConfig } from './config.js';
+import { ConfigError, parseHfConfig, toHfConfig, type Qwen2Config } from './config.js';
 import { buildPrm, prmParamSpecs, type PrmModel } from './prm.js';
 import { SafetensorsReader, writeSafetensorsStreaming } from './safetensors.js';
 import { progressBar } from '../util/progress.js';
@@ -56,7 +56,7 @@ export async function findWeights(dir: string): Promise<string> {
   );
 }
 
-export async function readConfigFile(dir: string) {
+export async function readConfigFile(dir: string): Promise<Qwen2Config> {
   const path = join(dir, 'config.json');
   let text: string;
   try {

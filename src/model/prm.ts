@@ -79,6 +79,14 @@ export class PrmModel {
 
   /** Final hidden states [B*T, hidden]. */
   hiddenStates(inputIds: tf.Tensor2D, attentionMask: tf.Tensor2D): tf.Tensor2D {
+    // An id past the embedding is not an error on every backend (wasm gathers garbage), so
+    // check here: a step token added to the tokenizer without resizing the model lands here.
+    const ids = inputIds.dataSync();
+    for (let i = 0; i < ids.length; i++) {
+      if (!(ids[i] >= 0 && ids[i] < this.cfg.vocabSize)) {
+        throw new Error(`token id ${ids[i]} (batch row ${Math.floor(i / inputIds.shape[1])}) is outside the model vocabulary [0, ${this.cfg.vocabSize}); resize the token embeddings`);
+      }
+    }
     return decoderHiddenStates(this.cfg, this.decoder, inputIds, attentionMask);
   }
 
@@ -199,7 +207,8 @@ export class PrmModel {
   async hfTensor(spec: ParamSpec): Promise<Float32Array> {
     const v = this.variables.get(spec.name);
     if (!v) throw new Error(`no parameter "${spec.name}"`);
-    const t = spec.kind === 'linear' ? tf.transpose(v) : v.clone();
+    if (spec.kind !== 'linear') return (await v.data()) as Float32Array;
+    const t = tf.transpose(v);
     try {
       return (await t.data()) as Float32Array;
     } finally {
@@ -273,11 +282,11 @@ export function initPrm(config: Qwen2Config, seed: number): PrmModel {
   const variables = new Map<string, tf.Variable>();
   try {
     for (const spec of prmParamSpecs(config)) variables.set(spec.name, variableFromHf(spec, initialValue(spec, seed, std)));
+    return new PrmModel(config, variables, { newHead: true, ignoredTensors: [] });
   } catch (e) {
     for (const v of variables.values()) v.dispose();
     throw e;
   }
-  return new PrmModel(config, variables, { newHead: true, ignoredTensors: [] });
 }
 
 /** Where weights come from: a map in memory, or a reader that loads tensor by tensor. */
@@ -306,6 +315,7 @@ export interface BuildOptions {
  * unless the config says the source is a PRM. lm_head and other extra tensors are ignored.
  */
 function* buildSteps(config: Qwen2Config, names: Iterable<string>, label: string, opts: BuildOptions): Generator<string, PrmModel, HostTensor> {
+  if (config.numLabels !== 2) throw new Error(`${label}: the PRM head has 2 labels, but config.json says num_labels = ${config.numLabels}`);
   const available = new Set(names);
   const bare = !available.has('model.embed_tokens.weight') && available.has('embed_tokens.weight');
   const sourceName = (name: string): string => (bare && name.startsWith('model.') ? name.slice('model.'.length) : name);

@@ -15,11 +15,19 @@ const probability = z.number().min(0).max(1);
 const endpoint = z.union([z.literal('sim'), z.url()]);
 
 export const SimWorldSchema = z.strictObject({
-  /** Difficulty knobs of the sim problem generator (passed through to src/sim). */
+  /** Difficulty knobs of the sim problems (src/sim/problems.ts ProblemOptions). */
   min_steps: positiveInt.optional(),
   max_steps: positiveInt.optional(),
-  max_number: positiveInt.optional(),
-  operations: z.array(z.string()).optional(),
+  start_min: positiveInt.optional(),
+  start_max: positiveInt.optional(),
+  add_max: positiveInt.optional(),
+  mul_max: positiveInt.optional(),
+  max_value: positiveInt.optional(),
+  ops: z.array(z.enum(['+', '-', '*', '/'])).min(1).optional(),
+  /** Policy strength in [0,1]: slips scale with 2*(1-strength) (src/sim/policy.ts). */
+  policy_strength: probability.optional(),
+  /** Multiplies the policy's recovery rates (right answer after a wrong step). */
+  recovery_scale: z.number().nonnegative().optional(),
 });
 
 export const DataSchema = z
@@ -35,8 +43,6 @@ export const DataSchema = z
     path: z.string().optional(),
     /** file: format name for the reader; auto = from the extension and the records. */
     format: z.string().default('auto'),
-    /** Share of problems held out as the dev split (split by problem, seeded). */
-    dev_fraction: probability.default(0.1),
     /** Optional cap on samples read or generated. */
     limit: positiveInt.optional(),
   })
@@ -59,6 +65,8 @@ export const LabelsSchema = z.strictObject({
   /** Judge endpoint when it differs from `endpoint`. */
   judge_endpoint: endpoint.optional(),
   rollouts: positiveInt.default(8),
+  /** MC: evaluate every prefix up to the first negative (linear) or binary-search it (OmegaPRM). */
+  search: z.enum(['linear', 'binary']).default('linear'),
   /** MC hard label = soft label > threshold. */
   threshold: probability.default(0),
   /** Which MC labels the training data carries. */
@@ -99,6 +107,8 @@ export const ModelSchema = z.strictObject({
 });
 
 export const TrainSchema = z.strictObject({
+  /** Share of problems held out as the dev split (split by problem, seeded); 0 = no dev split. */
+  dev_fraction: z.number().min(0).max(0.9).default(0.1),
   epochs: positiveInt.default(1),
   /** Stops after this many optimizer steps even if epochs remain. */
   max_steps: positiveInt.optional(),
@@ -150,24 +160,36 @@ export const TrainSchema = z.strictObject({
 });
 
 export const EvalSchema = z.strictObject({
-  /** The sim's truth-labelled step-error test (ProcessBench format). */
-  sim_processbench: z.strictObject({ samples: positiveInt.default(400), seed: z.number().int().default(1001) }).optional(),
-  /** The sim's Best-of-N test: N policy samples per problem. */
-  sim_bon: z.strictObject({ problems: positiveInt.default(100), n: positiveInt.default(8), seed: z.number().int().default(2002) }).optional(),
-  /** Real ProcessBench: a folder of <subset>.json files or one file. */
+  /**
+   * The sim benchmarks (truth-labelled step-error set and Best-of-N with N policy samples per
+   * problem), for the trained PRM and, with baselines, for constant and random scores.
+   */
+  sim: z
+    .strictObject({
+      samples: positiveInt.default(400),
+      n: positiveInt.default(8),
+      seed: z.number().int().default(1001),
+      baselines: z.boolean().default(true),
+    })
+    .optional(),
+  /** Real ProcessBench: a folder of <subset>.json files or one file (relative to the recipe). */
   processbench: z
     .strictObject({
       path: z.string(),
       subsets: z.array(z.string()).optional(),
       threshold: z.union([z.number(), z.literal('auto')]).default(0.5),
-      limit: positiveInt.optional(),
     })
     .optional(),
-  /** Real Best-of-N candidate files. */
-  bon: z.strictObject({ candidates: z.array(z.string()).min(1), n: positiveInt.default(8) }).optional(),
-  /** Scoring threshold for first-error predictions. */
-  threshold: z.number().default(0.5),
-  max_length: positiveInt.optional(),
+  /** Real Best-of-N candidate files (relative to the recipe). */
+  bon: z
+    .strictObject({
+      candidates: z.array(z.string()).min(1),
+      n: positiveInt.default(8),
+      aggregators: z.array(z.enum(['min', 'prod', 'last', 'mean', 'geomean'])).default(['min', 'prod', 'last', 'mean']),
+    })
+    .optional(),
+  /** Scoring threshold for first-error predictions (sim step-error set). */
+  threshold: z.union([z.number(), z.literal('auto')]).default(0.5),
   max_tokens_per_batch: positiveInt.default(8192),
 });
 

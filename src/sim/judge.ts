@@ -16,7 +16,7 @@ import type { Rng } from '../util/rng.js';
 import { parseEquation } from './arith.js';
 import { checkSolution, type ErrorKind } from './check.js';
 import { hardness } from './policy.js';
-import { parseProblem } from './problems.js';
+import { parseProblemCached } from './problems.js';
 
 export interface JudgeOptions {
   /** P(the true first error is named exactly), by its kind; `other` covers kinds not listed. */
@@ -57,7 +57,7 @@ export class SimJudge {
 
   /** The noise model above; a problem it cannot read leaves it with nothing to check: -1. */
   private decide(problemText: string, steps: readonly string[], rng: Rng): number {
-    const problem = parseProblem(problemText);
+    const problem = parseProblemCached(problemText);
     if (!problem) return -1;
     const truth = checkSolution(problem, steps);
     const o = this.options;

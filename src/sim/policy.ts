@@ -7,7 +7,7 @@
 import { Rng } from '../util/rng.js';
 import { applyOp, digits, formatValue, lastBoxed, numbersIn, parseEquation, roundValue, sameValue, type SimOp } from './arith.js';
 import { analyzePrefix, checkSolution, type ErrorKind, type PolicyErrorKind, type SolutionState } from './check.js';
-import { parseProblem, type SimProblem } from './problems.js';
+import { parseProblemCached, type SimProblem } from './problems.js';
 import { renderStep } from './steps.js';
 
 export interface PolicyOptions {
@@ -118,7 +118,7 @@ export class SimPolicy {
    * gets a plausible ending built from its numbers.
    */
   continueText(problemText: string, prefix: readonly string[], rng: Rng): string[] {
-    const problem = parseProblem(problemText);
+    const problem = parseProblemCached(problemText);
     if (problem) return this.continueFrom(problem, prefix, rng).steps;
     return continuePlausibly(problemText, prefix, rng);
   }

@@ -4,7 +4,7 @@
  * templates, and parsed back from their text (the policy and judge only ever see text).
  */
 import type { Rng } from '../util/rng.js';
-import { applyOp, formatValue, type OpSymbol, type SimOp } from './arith.js';
+import { applyOp, type OpSymbol, type SimOp } from './arith.js';
 
 export interface ProblemOptions {
   /** Number of operations (= gold steps), drawn uniformly in [minSteps, maxSteps]. */
@@ -178,6 +178,15 @@ export function parseProblem(text: string, id = ''): SimProblem | null {
   return { id, name, items, start, ops, phrasing, values, answer: values[values.length - 1], text };
 }
 
-export function goldAnswerText(problem: SimProblem): string {
-  return formatValue(problem.answer);
+const parsedCache = new Map<string, SimProblem | null>();
+
+/** parseProblem, remembered for recent texts: a server parses the same problem for every prefix and rollout. */
+export function parseProblemCached(text: string): SimProblem | null {
+  let parsed = parsedCache.get(text);
+  if (parsed === undefined) {
+    if (parsedCache.size >= 4096) parsedCache.clear();
+    parsed = parseProblem(text);
+    parsedCache.set(text, parsed);
+  }
+  return parsed;
 }

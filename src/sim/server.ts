@@ -45,6 +45,8 @@ export interface SimServerStats {
   chats: number;
   /** Successful replies. */
   answered: number;
+  /** Replies not sent because the client had gone away. */
+  abandoned: number;
   faults: { status500: number; status429: number; malformed: number; hung: number; badRequest: number };
   /** Per request content key (requestKey of path and body): arrivals and successful replies. */
   byKey: Map<string, { seen: number; answered: number }>;
@@ -65,6 +67,7 @@ function emptyStats(): SimServerStats {
     completions: 0,
     chats: 0,
     answered: 0,
+    abandoned: 0,
     faults: { status500: 0, status429: 0, malformed: 0, hung: 0, badRequest: 0 },
     byKey: new Map(),
   };
@@ -85,7 +88,7 @@ export async function startSimServer(opts: SimServerOptions = {}): Promise<SimSe
   const judge = new SimJudge(opts.judge);
   const faults = new Rng(seed).fork('faults');
   const maxBody = opts.maxBodyBytes ?? 16 * 1024 * 1024;
-  let stats = emptyStats();
+  let currentStats = emptyStats();
   const hung = new Set<ServerResponse>();
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
@@ -99,6 +102,8 @@ export async function startSimServer(opts: SimServerOptions = {}): Promise<SimSe
     if (path !== '/v1/completions' && path !== '/v1/chat/completions') throw new HttpError(404, `no route ${req.method} ${path}`);
     if (req.method !== 'POST') throw new HttpError(405, `${path} takes POST`);
     const body = await readBody(req, maxBody);
+    // Requests still running when the stats are reset count in the stats they arrived under.
+    const stats = currentStats;
     stats.requests++;
     const key = requestKey(path, body);
     const seen = stats.byKey.get(key) ?? { seen: 0, answered: 0 };
@@ -130,6 +135,11 @@ export async function startSimServer(opts: SimServerOptions = {}): Promise<SimSe
       stats.faults.hung++;
       hung.add(res);
       res.on('close', () => hung.delete(res));
+      return;
+    }
+    if (res.destroyed || req.socket.destroyed) {
+      // The client went away (e.g. was killed) while the reply was being made: not answered.
+      stats.abandoned++;
       return;
     }
     if (path === '/v1/completions') stats.completions++;
@@ -191,7 +201,7 @@ export async function startSimServer(opts: SimServerOptions = {}): Promise<SimSe
   const server = createServer((req, res) => {
     handle(req, res).catch((err: Error) => {
       const status = err instanceof HttpError ? err.status : 500;
-      if (status === 400 || status === 413) stats.faults.badRequest++;
+      if (status === 400 || status === 413) currentStats.faults.badRequest++;
       if (!res.headersSent) sendJson(res, status, { error: { message: err.message, type: status === 500 ? 'server_error' : 'invalid_request_error' } });
       else res.destroy();
     });
@@ -207,10 +217,10 @@ export async function startSimServer(opts: SimServerOptions = {}): Promise<SimSe
     url: `http://${host}:${address.port}`,
     port: address.port,
     get stats() {
-      return stats;
+      return currentStats;
     },
     resetStats() {
-      stats = emptyStats();
+      currentStats = emptyStats();
     },
     close: () =>
       new Promise<void>((resolve, reject) => {

@@ -23,7 +23,7 @@ export interface SimTruth {
 }
 
 /** n problems; problem i depends only on (seed, i). */
-export function simProblems(n: number, seed: number, opts: SimWorldOptions = {}, prefix = 'sim'): SimProblem[] {
+export function simProblems(n: number, seed: number, opts: SimWorldOptions = {}, prefix = 'problem'): SimProblem[] {
   const root = new Rng(seed);
   return Array.from({ length: n }, (_, i) => generateProblem(root.fork(`problem:${i}`), `${prefix}-${i}`, opts.problem));
 }
@@ -32,7 +32,7 @@ export function simProblems(n: number, seed: number, opts: SimWorldOptions = {},
 export function simSolution(problem: SimProblem, policy: SimPolicy, rng: Rng, id: string): StepSample {
   const { steps, trace } = policy.solve(problem, rng);
   const truth = checkSolution(problem, steps);
-  const finalAnswerCorrect = truth.firstError === -1 || trace.recoveries.length > 0 ? finalCorrect(problem, steps) : false;
+  const finalAnswerCorrect = finalCorrect(problem, steps);
   const labels = steps.map((_, i) => (truth.firstError === -1 || i < truth.firstError ? 1 : 0));
   const simTruth: SimTruth = { firstError: truth.firstError, errorKind: truth.kind, finalAnswerCorrect };
   return {
@@ -99,7 +99,7 @@ export function simProcessBench(n: number, seed: number, opts: SimWorldOptions =
 
 /** Best-of-N candidates: nResponses policy solutions per problem, each response its steps joined by blank lines. */
 export function simBonCandidates(nProblems: number, nResponses: number, seed: number, opts: SimWorldOptions = {}): BonCandidate[] {
-  const problems = simProblems(nProblems, seed, opts, 'sim-bon');
+  const problems = simProblems(nProblems, seed, opts, 'bon');
   const solutions = simSolutions(problems, nResponses, new Rng(seed).fork('bon').nextU32(), opts);
   return problems.map((problem, i) => {
     const mine = solutions.slice(i * nResponses, (i + 1) * nResponses);

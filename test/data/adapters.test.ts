@@ -113,6 +113,15 @@ describe('data/adapters (inline fixtures)', () => {
     expect(samples[2].steps).to.deep.equal(['ok', 'wrong']);
     expect(samples[2].firstError).to.equal(1);
     expect(stats.droppedSteps).to.equal(2);
+    // Ending on rated alternatives none of which was chosen or bad: the first error is unknown, the step dropped.
+    const open = { completions: [{ text: 'maybe', rating: 0 }, { text: 'perhaps', rating: 1 }], human_completion: null, chosen_completion: null };
+    const ended = await read('prm-open.jsonl', [prm800kLine({ steps: [good, open], finish: 'found_error' })], { format: 'prm800k' });
+    expect(ended.samples[0].steps).to.deep.equal(['ok']);
+    expect(ended.samples[0].firstError).to.equal(undefined);
+    expect(ended.stats.droppedSteps).to.equal(1);
+    const human = { completions: [{ text: 'bad', rating: -1 }], human_completion: 'my own step', chosen_completion: null };
+    const withHuman = await read('prm-human.jsonl', [prm800kLine({ steps: [human, good], finish: 'solution' })], { format: 'prm800k' });
+    expect(withHuman.samples[0]).to.deep.include({ steps: ['my own step', 'ok'], labels: [1, 1], firstError: -1 });
   });
 
   it('PRM800K: a rating outside -1/0/1 names the field', async () => {
@@ -191,6 +200,17 @@ describe('data/adapters (inline fixtures)', () => {
     expect((err as Error).message).to.include('bon-opts.jsonl:1: field "nope": missing');
     const noProblem = await collect(readBonCandidates(path)).catch((e: Error) => e);
     expect((noProblem as Error).message).to.include('bon-opts.jsonl:1: field "problem|question": no problem field');
+  });
+
+  it('BoN: a bad record fails naming file:line and field, or is skipped into the rejects file', async () => {
+    const path = await writeJsonlFile(join(dir, 'bon-bad.jsonl'), [{ question: 'Q0', gt: '1' }, { question: 'Q1', gt: '2', code: 'not a list' }, { question: 'Q2', gt: '3' }]);
+    const err = await collect(readBonCandidates(path)).catch((e: Error) => e);
+    expect((err as Error).message).to.include('bon-bad.jsonl:2: field "code": expected an array of strings, got string');
+    const rejectsPath = join(dir, 'bon-bad.rejects.jsonl');
+    const kept = await collect(readBonCandidates(path, { onBadRecord: 'skip', rejectsPath }));
+    expect(kept.map((c) => c.id)).to.deep.equal(['0', '2']);
+    const { readFile } = await import('node:fs/promises');
+    expect(JSON.parse((await readFile(rejectsPath, 'utf8')).trim())).to.deep.include({ line: 2, field: 'code' });
   });
 
   it('BoN as StepSamples: one per response, split into steps, scores and ids carried', async () => {

@@ -1,8 +1,9 @@
 import { expect } from 'chai';
-import { readFile } from 'node:fs/promises';
+import { copyFile, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readAllStepSamples } from '../../src/data/read.js';
-import { readRecords } from '../../src/data/sources.js';
+import { detectFileKind, readRecords } from '../../src/data/sources.js';
 import { collect, FIXTURES } from './support.js';
 
 /** Files written by pyarrow (scripts/make_parquet_fixtures.py) next to the same rows as JSON. */
@@ -64,5 +65,21 @@ describe('data: Parquet and Arrow written by pyarrow', () => {
     // TRL rows read as ProcessBench: the first row already lacks the "id" ProcessBench needs.
     const err = await readAllStepSamples(join(FIXTURES, 'trl_bool.parquet'), { format: 'processbench' }).catch((e: Error) => e);
     expect((err as Error).message).to.match(/trl_bool\.parquet:row 1: field "id": missing/);
+  });
+
+  it('detects the container from the first bytes when the name says nothing', async () => {
+    const base = join(tmpdir(), `prmkit-magic-${process.pid}`);
+    await copyFile(join(FIXTURES, 'prmkit.parquet'), `${base}-pq`);
+    await copyFile(join(FIXTURES, 'trl_bool.feather'), `${base}-ipc`);
+    await writeFile(`${base}-arr`, '\uFEFF  [\n{"a": 1}]');
+    await writeFile(`${base}-lines`, '{"a": 1}\n{"a": 2}\n');
+    expect(await detectFileKind(`${base}-pq`)).to.equal('parquet');
+    expect(await detectFileKind(`${base}-ipc`)).to.equal('arrow');
+    expect(await detectFileKind(`${base}-arr`)).to.equal('json');
+    expect(await detectFileKind(`${base}-lines`)).to.equal('jsonl');
+    expect((await collect(readRecords(`${base}-ipc`))).length).to.equal(5);
+    expect((await collect(readRecords(`${base}-arr`))).map((r) => r.value)).to.deep.equal([{ a: 1 }]);
+    const { rm } = await import('node:fs/promises');
+    for (const suffix of ['-pq', '-ipc', '-arr', '-lines']) await rm(`${base}${suffix}`, { force: true });
   });
 });

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { spawnSync } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { bonCandidateFromRecord, readBonCandidates, writeBonCandidates } from '../../src/data/bon.js';
@@ -132,5 +133,35 @@ describe('data round trips (read -> write -> read keeps every field)', function 
     const rewritten = JSON.parse(await readFile(native, 'utf8')) as unknown[];
     expect(rewritten).to.deep.equal(original);
     expect(await readProcessBench(native)).to.deep.equal(samples.filter((s) => s.meta.subset === 'math'));
+  });
+
+  it('our Arrow files open in pyarrow (the reference reader) with the same rows', async function () {
+    const src = await writeJsonlFile(join(dir, 'interop.jsonl'), SOURCES.prmkit);
+    const { samples } = await readAllStepSamples(src, { format: 'prmkit' });
+    const results: Record<string, unknown> = {};
+    for (const ext of ['arrow', 'arrows']) {
+      const out = join(dir, `interop.${ext}`);
+      await writeStepSamples(out, samples, 'arrow');
+      const reader = ext === 'arrow' ? 'pa.ipc.open_file' : 'pa.ipc.open_stream';
+      const py = spawnSync('python3', ['-c', `import json, sys, pyarrow as pa\nt = ${reader}(sys.argv[1]).read_all()\nprint(json.dumps(t.to_pylist()))`, out], { encoding: 'utf8' });
+      if (py.error || (py.status !== 0 && /No module named/.test(py.stderr))) {
+        console.warn('      (skipped: python3 with pyarrow is not available)');
+        this.skip();
+      }
+      expect(py.status, py.stderr).to.equal(0);
+      results[ext] = JSON.parse(py.stdout);
+    }
+    const expected = samples.map((s) => ({
+      id: s.id,
+      problem: s.problem,
+      steps: s.steps,
+      answer: s.answer ?? null,
+      labels: s.labels ?? null,
+      firstError: s.firstError ?? null,
+      source: s.source,
+      meta: JSON.stringify(s.meta),
+    }));
+    expect(results.arrow).to.deep.equal(expected);
+    expect(results.arrows).to.deep.equal(expected);
   });
 });

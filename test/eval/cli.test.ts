@@ -81,6 +81,7 @@ describe('prmkit eval (CLI contract)', function () {
       [['eval', 'processbench', '--data', pbDir, '--out', tmp], /needs --model DIR or --scores FILE/],
       [['eval', 'processbench', '--data', pbDir, '--scores', scores, '--threshold', 'high', '--out', tmp], /--threshold must be a number or "auto"/],
       [['eval', 'processbench', '--data', pbDir, '--scores', scores, '--model', tmp, '--out', tmp], /mutually exclusive/],
+      [['eval', 'processbench', '--data', pbDir, '--scores', scores, '--threshold', 'auto', '--subsets', 'math', '--out', tmp], /which --subsets leaves out/],
       [['eval', 'bon', '--candidates', cands, '--scores-field', 's', '--agg', 'min,median', '--out', tmp], /unknown aggregator "median"/],
       [['eval', 'bon', '--candidates', cands, '--scores-field', 's', '--backend', 'tpu', '--out', tmp], /backend/],
     ];

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readStepScoresFile } from '../../src/eval/step-scores-file.js';
 import { evaluateProcessBench } from '../../src/eval/processbench.js';
+import { scoreNamingSamples, type StepScorer } from '../../src/eval/step-scorer.js';
 import type { StepSample } from '../../src/data/types.js';
 
 const sample = (id: string, nSteps: number, firstError: number, subset = 'gsm8k'): StepSample => ({
@@ -108,5 +109,25 @@ describe('evaluateProcessBench', () => {
   it('rejects labels outside the steps and score lists of the wrong length', () => {
     expect(() => evaluateProcessBench([sample('x', 2, 2)], [[1, 1]], { threshold: 0.5 })).to.throw(/firstError 2/);
     expect(() => evaluateProcessBench([sample('x', 2, 0)], [[1]], { threshold: 0.5 })).to.throw(/1 step scores for 2 steps/);
+  });
+});
+
+describe('scoreNamingSamples', () => {
+  it('names a sample the scorer rejects by its id', async () => {
+    const scorer: StepScorer = {
+      backend: 'fake',
+      async score() {
+        throw Object.assign(new Error('sample 1: field "steps": empty step'), { index: 1 });
+      },
+      dispose() {},
+    };
+    const samples = [sample('gsm8k-0', 1, -1), sample('gsm8k-7', 1, -1)];
+    let error: Error | undefined;
+    try {
+      await scoreNamingSamples(scorer, samples);
+    } catch (e) {
+      error = e as Error;
+    }
+    expect(error?.message).to.equal('sample "gsm8k-7": sample 1: field "steps": empty step');
   });
 });

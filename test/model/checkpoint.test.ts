@@ -269,6 +269,7 @@ describe('model checkpoints', function () {
       model.resizeTokenEmbeddings(300);
       expect(model.variables.get('model.embed_tokens.weight')!.shape).to.deep.equal([300, 64]);
       expect(() => model.stepScores(ids, mask, [[7]])).to.throw(/step position 7 in batch row 0 is outside \[0, 5\)/);
+      expect(() => tf.tidy(() => model.stepScores(withNew, tf.onesLike(withNew), [[2]]))).to.throw(/token id 305 \(batch row 0\) is outside the model vocabulary \[0, 300\)/);
       const padded = tf.tensor2d([[1, 1, 0]], undefined, 'int32') as tf.Tensor2D;
       expect(() => model.stepScores(withNew, padded, [[2]])).to.throw(/is a padding position/);
       tf.dispose([ids, mask, withNew, padded]);

@@ -98,7 +98,7 @@ describe('eval/score scoreSamples (tiny PRM, cpu backend)', () => {
   it('leaks no tensors across repeated scoring calls', async () => {
     await scoreSamples(model, tok, problems, { maxTokensPerBatch: 100 });
     const before = tf.memory().numTensors;
-    for (let i = 0; i < 3; i++) {
+    for (let i = 0; i < 2; i++) {
       await scoreSamples(model, tok, problems, { maxTokensPerBatch: 100 });
       await scoreByPrefixes(model, tok, problems, { maxTokensPerBatch: 100 });
     }

@@ -79,12 +79,16 @@ const processbench: CommandModule<object, ProcessBenchArgs> = {
   handler: async (args) => {
     if (!args.model && !args.scores) throw new UsageError('eval processbench needs --model DIR or --scores FILE');
     const threshold = parseThreshold(args.threshold);
+    const subsets = list(args.subsets);
+    if (threshold === 'auto' && subsets && !subsets.includes(args['threshold-subset'])) {
+      throw new UsageError(`--threshold auto is chosen on subset "${args['threshold-subset']}", which --subsets leaves out`);
+    }
     const { runProcessBench } = await import('../../eval/run-processbench.js');
     const scorer = args.model ? await openScorer(args.model, args) : undefined;
     try {
       const result = await runProcessBench({
         data: args.data,
-        subsets: list(args.subsets),
+        subsets,
         scores: args.scores,
         scorer,
         threshold,

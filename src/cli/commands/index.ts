@@ -1,7 +1,9 @@
 import type { CommandModule } from 'yargs';
 import { dataCommand } from './data.js';
 import { evalCommand } from './eval.js';
+import { gradeCommand } from './grade.js';
 import { labelCommand } from './label.js';
+import { runCommand } from './run.js';
 import { scoreCommand } from './score.js';
 import { simCommand } from './sim.js';
 
@@ -13,4 +15,6 @@ export const commands: CommandModule<any, any>[] = [
   scoreCommand,
   labelCommand,
   simCommand,
+  gradeCommand,
+  runCommand,
 ];

@@ -36,7 +36,7 @@ function addClientOptions<T>(y: Argv<T>): Argv<T & ClientArgs> {
     .option('timeout', { type: 'number', default: 300, describe: 'seconds before one attempt times out' })
     .option('api-key', { type: 'string', describe: 'bearer token (default: $OPENAI_API_KEY if set)' })
     .option('seed', { type: 'number', default: 0, describe: 'mixed into every request seed' })
-    .option('max-tokens', { type: 'number', describe: 'max_tokens per completion' })
+    .option('max-tokens', { type: 'number', describe: 'max_tokens per reply (default: 1024 for mc; not sent for judge)' })
     .option('max-failures', { type: 'number', default: 10, describe: 'stop once more samples than this have failed' })
     .option('stats', { type: 'string', describe: 'stats JSON file (default: <out>.stats.json)' })
     .option('out', { type: 'string', demandOption: true, describe: 'output StepSample JSONL' }) as unknown as Argv<T & ClientArgs>;

@@ -1,40 +1,73 @@
 import type { Argv, CommandModule } from 'yargs';
 import { UsageError } from '../errors.js';
 
-interface WorldArgs {
-  'min-steps': number;
-  'max-steps': number;
-  'max-value': number;
-  ops: string;
+interface PolicyArgs {
   strength: number;
   'recovery-scale': number;
 }
 
-function addWorldOptions<T>(y: Argv<T>): Argv<T & WorldArgs> {
-  return y
-    .option('min-steps', { type: 'number', default: 3, describe: 'fewest operations (gold steps) per problem' })
-    .option('max-steps', { type: 'number', default: 6, describe: 'most operations per problem' })
-    .option('max-value', { type: 'number', default: 5000, describe: 'largest gold running value' })
-    .option('ops', { type: 'string', default: '+,-,*,/', describe: 'operations used, comma separated' })
-    .option('strength', { type: 'number', default: 0.5, describe: 'policy strength in [0,1]: lower slips more, recovers less' })
-    .option('recovery-scale', { type: 'number', default: 1, describe: 'multiplies how often the policy reaches the right answer after a wrong step' }) as unknown as Argv<T & WorldArgs>;
+interface ProblemArgs extends PolicyArgs {
+  'min-steps': number;
+  'max-steps': number;
+  'start-min': number;
+  'start-max': number;
+  'add-max': number;
+  'mul-max': number;
+  'max-value': number;
+  ops: string;
 }
 
-async function worldOptions(args: WorldArgs) {
-  const { DEFAULT_PROBLEM_OPTIONS } = await import('../../sim/problems.js');
+function addPolicyOptions<T>(y: Argv<T>): Argv<T & PolicyArgs> {
+  return y
+    .option('strength', { type: 'number', default: 0.5, describe: 'policy strength in [0,1]: lower slips more and recovers less' })
+    .option('recovery-scale', { type: 'number', default: 1, describe: 'multiplies how often the policy reaches the right answer after a wrong step' }) as unknown as Argv<T & PolicyArgs>;
+}
+
+function addProblemOptions<T>(y: Argv<T>): Argv<T & ProblemArgs> {
+  return addPolicyOptions(y)
+    .option('min-steps', { type: 'number', default: 3, describe: 'fewest operations (gold steps) per problem' })
+    .option('max-steps', { type: 'number', default: 6, describe: 'most operations per problem' })
+    .option('start-min', { type: 'number', default: 4, describe: 'smallest starting count' })
+    .option('start-max', { type: 'number', default: 60, describe: 'largest starting count' })
+    .option('add-max', { type: 'number', default: 40, describe: 'largest number added or taken away' })
+    .option('mul-max', { type: 'number', default: 9, describe: 'largest factor or divisor' })
+    .option('max-value', { type: 'number', default: 5000, describe: 'largest gold running value' })
+    .option('ops', { type: 'string', default: '+,-,*,/', describe: 'operations used, comma separated' }) as unknown as Argv<T & ProblemArgs>;
+}
+
+function policyOptions(args: PolicyArgs) {
+  if (!(args.strength >= 0 && args.strength <= 1)) throw new UsageError('--strength must be in [0, 1]');
+  if (!(args['recovery-scale'] >= 0)) throw new UsageError('--recovery-scale must be >= 0');
+  return { strength: args.strength, recoveryScale: args['recovery-scale'] };
+}
+
+function worldOptions(args: ProblemArgs) {
   const ops = args.ops
     .split(',')
     .map((o) => o.trim())
     .filter(Boolean);
   for (const op of ops) if (!['+', '-', '*', '/'].includes(op)) throw new UsageError(`--ops: unknown operation "${op}" (use + - * /)`);
+  if (ops.length === 0) throw new UsageError('--ops names no operation');
   if (!Number.isInteger(args['min-steps']) || args['min-steps'] < 1) throw new UsageError('--min-steps must be an integer >= 1');
   if (!Number.isInteger(args['max-steps']) || args['max-steps'] < args['min-steps']) throw new UsageError('--max-steps must be an integer >= --min-steps');
-  if (!(args.strength >= 0 && args.strength <= 1)) throw new UsageError('--strength must be in [0, 1]');
-  if (!(args['recovery-scale'] >= 0)) throw new UsageError('--recovery-scale must be >= 0');
-  if (!(args['max-value'] >= DEFAULT_PROBLEM_OPTIONS.startMax)) throw new UsageError(`--max-value must be >= ${DEFAULT_PROBLEM_OPTIONS.startMax}`);
+  for (const flag of ['start-min', 'start-max', 'add-max', 'mul-max', 'max-value'] as const) {
+    if (!Number.isInteger(args[flag]) || args[flag] < 1) throw new UsageError(`--${flag} must be a positive integer`);
+  }
+  if (args['start-max'] < args['start-min']) throw new UsageError('--start-max must be >= --start-min');
+  if (args['mul-max'] < 2) throw new UsageError('--mul-max must be >= 2');
+  if (args['max-value'] < args['start-max']) throw new UsageError('--max-value must be >= --start-max');
   return {
-    problem: { minSteps: args['min-steps'], maxSteps: args['max-steps'], maxValue: args['max-value'], ops: ops as ('+' | '-' | '*' | '/')[] },
-    policy: { strength: args.strength, recoveryScale: args['recovery-scale'] },
+    problem: {
+      minSteps: args['min-steps'],
+      maxSteps: args['max-steps'],
+      startMin: args['start-min'],
+      startMax: args['start-max'],
+      addMax: args['add-max'],
+      mulMax: args['mul-max'],
+      maxValue: args['max-value'],
+      ops: ops as ('+' | '-' | '*' | '/')[],
+    },
+    policy: policyOptions(args),
   };
 }
 
@@ -43,7 +76,7 @@ function count(value: number, flag: string, min = 1): number {
   return value;
 }
 
-interface GenerateArgs extends WorldArgs {
+interface GenerateArgs extends ProblemArgs {
   problems: number;
   seed: number;
   out: string;
@@ -57,7 +90,7 @@ const generate: CommandModule<object, GenerateArgs> = {
   command: 'generate',
   describe: 'Write problems, policy solutions with true step labels, and the sim step-error and Best-of-N sets',
   builder: (y: Argv) =>
-    addWorldOptions(y)
+    addProblemOptions(y)
       .option('problems', { type: 'number', demandOption: true, describe: 'number of problems' })
       .option('seed', { type: 'number', default: 0, describe: 'everything written is a function of this seed' })
       .option('responses-per-problem', { type: 'number', default: 1, describe: 'policy solutions per problem in solutions.jsonl' })
@@ -72,7 +105,7 @@ const generate: CommandModule<object, GenerateArgs> = {
     const benchSize = count(args['bench-size'] ?? problems, '--bench-size', 2);
     const bonProblems = count(args['bon-problems'] ?? problems, '--bon-problems');
     const bonN = count(args['bon-n'], '--bon-n');
-    const world = await worldOptions(args);
+    const world = worldOptions(args);
     const { writeSimDataset } = await import('../../sim/dataset.js');
     const written = await writeSimDataset({ out: args.out, problems, seed: args.seed, perProblem, benchSize, bonProblems, bonN, world });
     console.log(written.summary);
@@ -80,7 +113,7 @@ const generate: CommandModule<object, GenerateArgs> = {
   },
 };
 
-interface ServeArgs extends WorldArgs {
+interface ServeArgs extends PolicyArgs {
   port: number;
   host: string;
   seed: number;
@@ -93,7 +126,7 @@ const serve: CommandModule<object, ServeArgs> = {
   command: 'serve',
   describe: 'Serve the sim policy (/v1/completions) and judge (/v1/chat/completions) as an OpenAI-compatible API',
   builder: (y: Argv) =>
-    addWorldOptions(y)
+    addPolicyOptions(y)
       .option('port', { type: 'number', default: 8000, describe: 'port (0 = any free one)' })
       .option('host', { type: 'string', default: '127.0.0.1', describe: 'address to listen on' })
       .option('seed', { type: 'number', default: 0, describe: 'world seed (replies are a function of it and the request)' })
@@ -108,7 +141,7 @@ const serve: CommandModule<object, ServeArgs> = {
     }
     if (!(args['latency-ms'] >= 0)) throw new UsageError('--latency-ms must be >= 0');
     count(args.port, '--port', 0);
-    const world = await worldOptions(args);
+    const policy = policyOptions(args);
     const { startSimServer } = await import('../../sim/server.js');
     const server = await startSimServer({
       port: args.port,
@@ -117,7 +150,7 @@ const serve: CommandModule<object, ServeArgs> = {
       faultRate: args['fault-rate'],
       latencyMs: args['latency-ms'],
       malformedRate: args['malformed-rate'],
-      policy: world.policy,
+      policy,
     });
     console.log(`prmkit sim serve: listening on ${server.url} (policy: POST /v1/completions, judge: POST /v1/chat/completions, GET /v1/models)`);
     await new Promise<void>((resolve) => {

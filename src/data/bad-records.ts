@@ -1,0 +1,83 @@
+import { JsonlWriter, RecordError } from './jsonl.js';
+
+/** How many bad records a failing read reports before it throws. */
+export const MAX_REPORTED_PROBLEMS = 5;
+/** How far past the first bad record a failing read keeps looking for more to report. */
+const LOOKAHEAD_RECORDS = 10_000;
+
+/** A read stopped by bad records: the first one's location, and all found in the report. */
+export class BadRecordsError extends RecordError {
+  override name = 'BadRecordsError';
+  constructor(readonly problems: RecordError[], truncatedSearch: boolean) {
+    const first = problems[0];
+    super(first.file, first.line, first.field, first.reason, first.unit);
+    const more = truncatedSearch ? ` (search stopped after ${problems.length}; there may be more)` : '';
+    this.message = `${problems.length} bad record${problems.length === 1 ? '' : 's'}${more}:\n${problems
+      .map((p) => `  ${p.message}`)
+      .join('\n')}\nFix them, or pass --on-bad-record skip to write them to a rejects file and go on.`;
+  }
+}
+
+export interface BadRecordOptions {
+  /** 'fail' (default): stop at bad records, reporting the first few; 'skip': write them to rejectsPath. */
+  onBadRecord?: 'fail' | 'skip';
+  /** Side file for rejected records (JSONL with the reason); default "<input>.rejects.jsonl". */
+  rejectsPath?: string;
+  /** Called once per rejected record in skip mode (e.g. to print a warning). */
+  onReject?: (err: RecordError) => void;
+}
+
+/**
+ * The fail/skip policy every reader shares. Fail: after the first bad record nothing more is
+ * passed on, the next records are only checked so the error can list the first few problems.
+ * Skip: each bad record goes to the rejects file (opened on the first one) with its location
+ * and reason, and is counted.
+ */
+export class BadRecordPolicy {
+  readonly problems: RecordError[] = [];
+  rejected = 0;
+  rejectsPath?: string;
+  private rejects?: JsonlWriter;
+  private sinceFirstProblem = 0;
+
+  constructor(
+    private readonly input: string,
+    private readonly opts: BadRecordOptions,
+  ) {}
+
+  /** True once a failing read has seen a bad record: callers stop passing records on. */
+  get failing(): boolean {
+    return this.problems.length > 0;
+  }
+
+  /** Call for every record read; ends a failing read once it has looked far enough ahead. */
+  countRecord(): void {
+    if (!this.failing) return;
+    if (++this.sinceFirstProblem > LOOKAHEAD_RECORDS) throw new BadRecordsError(this.problems, true);
+  }
+
+  /** Handles one bad record (its raw value goes to the rejects file). */
+  async reject(err: RecordError, raw: unknown): Promise<void> {
+    if ((this.opts.onBadRecord ?? 'fail') === 'skip') {
+      if (!this.rejects) {
+        this.rejectsPath = this.opts.rejectsPath ?? `${this.input}.rejects.jsonl`;
+        this.rejects = await JsonlWriter.open(this.rejectsPath);
+      }
+      await this.rejects.write({ file: err.file, [err.unit]: err.line, field: err.field ?? null, reason: err.reason, record: raw });
+      this.rejected++;
+      this.opts.onReject?.(err);
+      return;
+    }
+    this.problems.push(err);
+    if (this.problems.length >= MAX_REPORTED_PROBLEMS) throw new BadRecordsError(this.problems, true);
+  }
+
+  /** At the end of the input: throws the collected problems of a failing read. */
+  finish(): void {
+    if (this.failing) throw new BadRecordsError(this.problems, false);
+  }
+
+  async close(): Promise<void> {
+    await this.rejects?.close();
+  }
+}

@@ -1,0 +1,188 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { SimEvalSummary } from '../eval/run-sim.js';
+import type { Recipe } from '../recipes/schema.js';
+import { readStageMarker, writeFileAtomic, type RunContext } from './context.js';
+import type { DataSummary } from './data-stage.js';
+import type { EvalSummary } from './eval-stage.js';
+import type { LabelsSummary } from './labels-stage.js';
+import type { RunManifest } from './manifest.js';
+import type { TrainSummary } from './train-stage.js';
+
+/**
+ * RUN/report.md (tables of what each stage did and the metrics against the trivial baselines)
+ * and RUN/summary.json (the headline metrics a sweep compares across runs).
+ */
+export interface HeadlineMetrics {
+  sim_processbench_f1?: number | null;
+  sim_bon_prm_at_n?: number | null;
+  sim_baseline_best_f1?: number | null;
+  label_first_error_precision?: number | null;
+  retained?: number | null;
+  dev_first_error_f1?: number | null;
+  processbench_avg_f1?: number | null;
+  bon_prm_at_n?: number | null;
+  train_steps?: number;
+}
+
+const f1 = (x: number | null | undefined, digits = 1) => (x === null || x === undefined || !Number.isFinite(x) ? 'n/a' : x.toFixed(digits));
+const pct = (x: number | null | undefined) => (x === null || x === undefined ? 'n/a' : (100 * x).toFixed(1));
+
+function table(header: string[], rows: (string | number)[][]): string {
+  return [`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+}
+
+function devCurve(runDir: string): { step: number; dev_loss: number; step_accuracy: number; step_auroc: number | null; first_error_f1: number | null }[] {
+  const path = join(runDir, 'metrics.jsonl');
+  if (!existsSync(path)) return [];
+  return readFileSync(path, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => JSON.parse(l) as Record<string, unknown>)
+    .filter((r) => r.kind === 'dev') as unknown as ReturnType<typeof devCurve>;
+}
+
+function bonCells(s: SimEvalSummary, aggs: string[]): string[] {
+  return [f1(s.bon.pass_at_n), f1(s.bon.maj_at_n), ...aggs.map((a) => f1((s.bon.prm_at_n as Record<string, number | undefined>)[a])), f1(s.bon.weighted_vote)];
+}
+
+export function headlineMetrics(labels: LabelsSummary | null, train: TrainSummary | null, evals: EvalSummary | null): HeadlineMetrics {
+  const out: HeadlineMetrics = {};
+  if (labels) {
+    const used = labels.sources[labels.method];
+    out.label_first_error_precision = used?.precision ?? null;
+    out.retained = used?.retention ?? null;
+  }
+  if (train) {
+    out.dev_first_error_f1 = train.last_dev?.first_error_f1 ?? null;
+    out.train_steps = train.steps;
+  }
+  if (evals?.sim) {
+    out.sim_processbench_f1 = evals.sim.prm.processbench.f1;
+    out.sim_bon_prm_at_n = evals.sim.prm.bon.prm_at_n.prod ?? null;
+    const baseF1 = Object.values(evals.sim.baselines).map((b) => b.processbench.f1 ?? 0);
+    out.sim_baseline_best_f1 = baseF1.length ? Math.max(...baseF1) : null;
+  }
+  if (evals?.processbench) out.processbench_avg_f1 = evals.processbench.avg_f1;
+  if (evals?.bon) {
+    const sets = Object.values(evals.bon.sets);
+    out.bon_prm_at_n = sets.length ? sets.reduce((a, s) => a + (s.prm_at_n.prod ?? 0), 0) / sets.length : null;
+  }
+  return out;
+}
+
+export function renderReport(runDir: string, recipe: Recipe): { markdown: string; headline: HeadlineMetrics } {
+  const data = readStageMarker<DataSummary>(runDir, 'data')?.summary ?? null;
+  const labels = readStageMarker<LabelsSummary>(runDir, 'labels')?.summary ?? null;
+  const train = readStageMarker<TrainSummary>(runDir, 'train')?.summary ?? null;
+  const evals = readStageMarker<EvalSummary>(runDir, 'eval')?.summary ?? null;
+  const manifestPath = join(runDir, 'manifest.json');
+  const manifest = existsSync(manifestPath) ? (JSON.parse(readFileSync(manifestPath, 'utf8')) as RunManifest) : null;
+  const parts: string[] = [`# ${recipe.report?.title ?? `prmkit run: ${recipe.name}`}`, ''];
+  if (recipe.description) parts.push(recipe.description.trim(), '');
+  const stageRows = (['data', 'labels', 'train', 'eval'] as const)
+    .map((s) => [s, readStageMarker<unknown>(runDir, s)] as const)
+    .filter(([, m]) => m !== null)
+    .map(([s, m]) => [s, `${m!.seconds.toFixed(1)} s`]);
+  parts.push(
+    `prmkit ${manifest?.prmkit_version ?? '?'}${manifest?.git_commit ? ` (commit ${manifest.git_commit.slice(0, 10)})` : ''}, ` +
+      `backend ${manifest?.backend.name ?? '?'}, seed ${recipe.seed}, ${manifest?.machine.cpus ?? '?'} CPUs (${manifest?.machine.cpu ?? '?'}).`,
+    '',
+    table(['stage', 'wall time'], stageRows),
+    '',
+  );
+
+  if (data) {
+    parts.push('## Data', '');
+    parts.push(
+      data.source === 'sim'
+        ? `${data.samples} sim policy solutions of ${data.problems} generated problems; ${data.with_error} have a process error (truth).`
+        : `${data.samples} samples from ${data.read?.path} (${data.read?.format}; ${data.read?.rejected} records rejected).`,
+      '',
+    );
+  }
+  if (labels) {
+    parts.push('## Labels', '', `Method: **${labels.method}**, endpoint: ${labels.endpoint}. First-error precision, recall and F1 are measured against the sim truth.`, '');
+    parts.push(
+      table(
+        ['labels', 'samples in', 'samples out', 'retention %', 'precision %', 'recall %', 'F1 %'],
+        Object.entries(labels.sources).map(([name, s]) => [name, s.input, s.output, pct(s.retention), pct(s.precision), pct(s.recall), pct(s.f1)]),
+      ),
+      '',
+    );
+  }
+  if (train) {
+    parts.push('## Training', '');
+    const p = train.prepare.train;
+    const cfg = train.model.config as { hiddenSize?: number; numHiddenLayers?: number; numAttentionHeads?: number };
+    parts.push(
+      `${train.items.train} training and ${train.items.dev} dev samples (split by problem) from ${train.train_file}; ` +
+        `${p.droppedTooLong} dropped and ${p.truncatedSamples} cut for length, ${p.unlabelled} without labels. ` +
+        `Model: ${train.model.init}, ${train.model.parameters.toLocaleString('en-US')} parameters (hidden ${cfg.hiddenSize}, ${cfg.numHiddenLayers} layers, ${cfg.numAttentionHeads} heads), ` +
+        `${train.tokenizer.kind} tokenizer with ${train.tokenizer.vocab_size} tokens. ` +
+        `${train.steps}/${train.total_steps} optimizer steps in ${train.seconds.toFixed(0)} s${train.stopped_early ? ' (early stop)' : ''}; ` +
+        `final model = ${train.final_from.kind === 'best' ? `best ${train.best?.metric} at step ${train.final_from.step}` : `step ${train.final_from.step}`} (${train.final_dir}).`,
+      '',
+    );
+    const curve = devCurve(runDir);
+    if (curve.length > 0) {
+      parts.push(
+        'Dev evaluations:',
+        '',
+        table(
+          ['step', 'dev loss', 'step acc %', 'step AUROC %', 'first-error F1 %'],
+          curve.map((d) => [d.step, f1(d.dev_loss, 4), f1(d.step_accuracy), f1(d.step_auroc), f1(d.first_error_f1)]),
+        ),
+        '',
+      );
+    }
+  }
+  if (evals?.sim) {
+    const sim = evals.sim;
+    const all: [string, SimEvalSummary][] = [['**trained PRM**', sim.prm], ...Object.entries(sim.baselines)];
+    parts.push(
+      '## Sim step-error test (truth-labelled, ProcessBench metric)',
+      '',
+      `${sim.prm.processbench.n} samples, half with a process error; a scorer predicts the first step scored below ${f1(sim.prm.processbench.threshold, 3)}.`,
+      '',
+      table(
+        ['scorer', 'F1 %', 'acc. on erroneous %', 'acc. on correct %'],
+        all.map(([name, s]) => [name, f1(s.processbench.f1), f1(s.processbench.acc_error), f1(s.processbench.acc_correct)]),
+      ),
+      '',
+    );
+    const aggs = Object.keys(sim.prm.bon.prm_at_n);
+    parts.push(
+      `## Sim Best-of-${sim.prm.bon.n}`,
+      '',
+      `${sim.prm.bon.n_problems} problems, ${sim.prm.bon.n} policy samples each; prm@N picks the response with the best aggregated step score.`,
+      '',
+      table(['scorer', `pass@${sim.prm.bon.n}`, `maj@${sim.prm.bon.n}`, ...aggs.map((a) => `prm@${sim.prm.bon.n} ${a}`), 'weighted vote'], all.map(([name, s]) => [name, ...bonCells(s, aggs)])),
+      '',
+    );
+  }
+  if (evals?.processbench) {
+    const pb = evals.processbench;
+    parts.push('## ProcessBench', '', table(['subset', 'F1 %'], [...Object.entries(pb.subsets).map(([k, v]) => [k, f1(v)]), ['**average**', f1(pb.avg_f1)]]), '');
+  }
+  if (evals?.bon) {
+    const aggs = Object.keys(Object.values(evals.bon.sets)[0]?.prm_at_n ?? {});
+    parts.push(
+      '## Best-of-N',
+      '',
+      table(['set', 'pass@N', 'maj@N', ...aggs.map((a) => `prm@N ${a}`)], Object.entries(evals.bon.sets).map(([name, s]) => [name, f1(s.pass_at_n), f1(s.maj_at_n), ...aggs.map((a) => f1(s.prm_at_n[a]))])),
+      '',
+    );
+  }
+  const headline = headlineMetrics(labels, train, evals);
+  parts.push('## Headline metrics', '', '```json', JSON.stringify(headline, null, 2), '```', '');
+  return { markdown: parts.join('\n'), headline };
+}
+
+export async function runReportStage(ctx: RunContext): Promise<HeadlineMetrics> {
+  const { markdown, headline } = renderReport(ctx.runDir, ctx.recipe);
+  await writeFileAtomic(join(ctx.runDir, 'report.md'), markdown);
+  await writeFileAtomic(join(ctx.runDir, 'summary.json'), JSON.stringify(headline, null, 2) + '\n');
+  ctx.log(`report: ${join(ctx.runDir, 'report.md')}`);
+  return headline;
+}

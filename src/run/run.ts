@@ -1,0 +1,146 @@
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { selectBackend, type BackendName } from '../model/backend.js';
+import { loadRecipe, recipeToYaml } from '../recipes/load.js';
+import type { Recipe } from '../recipes/schema.js';
+import { runStage, writeFileAtomic, type RunContext } from './context.js';
+import { runDataStage, SAMPLES_FILE } from './data-stage.js';
+import { runEvalStage } from './eval-stage.js';
+import { runLabelsStage, type LabelsSummary } from './labels-stage.js';
+import { createManifest, updateManifest, type RunManifest } from './manifest.js';
+import { runReportStage, type HeadlineMetrics } from './report-stage.js';
+import { runTrainStage } from './train-stage.js';
+
+export interface RunOptions {
+  recipePath: string;
+  /** `key.path=value` overrides (--set). */
+  overrides?: string[];
+  /** Run directory (default runs/<recipe name>). */
+  out?: string;
+  resume?: boolean;
+  /** Overrides the recipe's backend. */
+  backend?: BackendName;
+  log?: (line: string) => void;
+  progress?: boolean;
+  /** The command line, for the manifest. */
+  command?: string[];
+}
+
+export interface RunResult {
+  runDir: string;
+  headline: HeadlineMetrics;
+  seconds: number;
+}
+
+/** A run directory or recipe problem the user must fix (the CLI exits 2). */
+export class RunSetupError extends Error {
+  override name = 'RunSetupError';
+}
+
+const RESOLVED = 'recipe.resolved.yaml';
+
+function firstDifference(a: string, b: string): string {
+  const la = a.split('\n');
+  const lb = b.split('\n');
+  for (let i = 0; i < Math.max(la.length, lb.length); i++) {
+    if (la[i] !== lb[i]) return `line ${i + 1}: was "${la[i] ?? ''}", now "${lb[i] ?? ''}"`;
+  }
+  return '';
+}
+
+/** Stage order and what each needs, checked before anything runs. */
+function checkStages(recipe: Recipe): void {
+  const problems: string[] = [];
+  if (recipe.labels && !recipe.data) problems.push('labels needs a data stage');
+  if (recipe.train && !recipe.data) problems.push('train needs a data stage');
+  if (recipe.train && !recipe.labels) {
+    // Training straight on the data needs labels in it; checked when the data is read.
+  }
+  if (recipe.eval && !recipe.train && !(recipe.model?.init === 'pretrained' && recipe.model.path)) {
+    problems.push('eval needs a train stage or model.init pretrained with model.path');
+  }
+  if (!recipe.data && !recipe.train && !recipe.eval) problems.push('the recipe has no stage (data, labels, train, eval)');
+  if (problems.length > 0) throw new RunSetupError(`recipe ${recipe.name}: ${problems.join('; ')}`);
+}
+
+/**
+ * `prmkit run`: data -> labels -> train -> eval -> report into one run directory, each stage
+ * skipped on --resume when its marker says it finished; training resumes from its newest
+ * complete checkpoint.
+ */
+export async function runRecipe(opts: RunOptions): Promise<RunResult> {
+  const t0 = Date.now();
+  const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const overrides = [...(opts.overrides ?? [])];
+  if (opts.backend) overrides.push(`backend=${opts.backend}`);
+  const loaded = loadRecipe(opts.recipePath, overrides);
+  const recipe = loaded.recipe;
+  checkStages(recipe);
+  const runDir = resolve(opts.out ?? join('runs', recipe.name));
+  const resolvedYaml = recipeToYaml(recipe);
+
+  const exists = existsSync(runDir) && readdirSync(runDir).length > 0;
+  if (exists && !opts.resume) {
+    throw new RunSetupError(`run directory ${runDir} is not empty: pass --resume to continue that run, or choose another --out`);
+  }
+  if (exists && opts.resume && existsSync(join(runDir, RESOLVED))) {
+    const before = readFileSync(join(runDir, RESOLVED), 'utf8');
+    if (before !== resolvedYaml) {
+      throw new RunSetupError(
+        `cannot resume ${runDir}: the resolved recipe differs from the one the run started with (${firstDifference(before, resolvedYaml)}); ` +
+          'resume with the same recipe and --set values, or start a new run with another --out',
+      );
+    }
+  }
+  mkdirSync(runDir, { recursive: true });
+  await writeFileAtomic(join(runDir, RESOLVED), resolvedYaml);
+  log(`run: ${recipe.name} -> ${runDir}${opts.resume && exists ? ' (resuming)' : ''}`);
+
+  const backend = await selectBackend(recipe.backend, { log });
+  const ctx: RunContext = {
+    runDir,
+    recipe,
+    baseDir: loaded.baseDir,
+    resume: Boolean(opts.resume),
+    backend: backend.name,
+    log,
+    progress: opts.progress ?? !process.env.PRMKIT_NO_PROGRESS,
+  };
+  const manifestPath = join(runDir, 'manifest.json');
+  const manifest: RunManifest =
+    opts.resume && existsSync(manifestPath)
+      ? (JSON.parse(readFileSync(manifestPath, 'utf8')) as RunManifest)
+      : await createManifest({ runDir, recipeName: recipe.name, recipeFiles: loaded.files, seed: recipe.seed, command: opts.command ?? process.argv.slice(1) });
+  await updateManifest(runDir, manifest, []);
+
+  if (recipe.data) {
+    const data = recipe.data;
+    await runStage(ctx, 'data', () => runDataStage(ctx, data));
+    await updateManifest(runDir, manifest, [SAMPLES_FILE]);
+  }
+  let labels: LabelsSummary | undefined;
+  if (recipe.labels) {
+    const cfg = recipe.labels;
+    labels = await runStage(ctx, 'labels', () => runLabelsStage(ctx, cfg));
+    await updateManifest(runDir, manifest, [labels.train_file]);
+  }
+  let modelDir: string | undefined;
+  if (recipe.train) {
+    const cfg = recipe.train;
+    const trainFile = labels?.train_file ?? SAMPLES_FILE;
+    const train = await runStage(ctx, 'train', () => runTrainStage(ctx, recipe, cfg, { labelled: trainFile, corpus: SAMPLES_FILE }));
+    modelDir = join(runDir, train.final_dir);
+    await updateManifest(runDir, manifest, [join('tokenizer', 'tokenizer.json'), join(train.final_dir, 'model.safetensors')]);
+  } else if (recipe.model?.init === 'pretrained' && recipe.model.path) {
+    modelDir = resolve(loaded.baseDir, recipe.model.path);
+  }
+  if (recipe.eval) {
+    const cfg = recipe.eval;
+    await runStage(ctx, 'eval', () => runEvalStage(ctx, cfg, modelDir as string));
+  }
+  const headline = await runReportStage(ctx);
+  await updateManifest(runDir, manifest, []);
+  const seconds = (Date.now() - t0) / 1000;
+  log(`run: done in ${seconds.toFixed(1)} s; report at ${join(runDir, 'report.md')}`);
+  return { runDir, headline, seconds };
+}

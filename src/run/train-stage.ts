@@ -1,0 +1,118 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { openStepSamples } from '../data/read.js';
+import type { StepSample } from '../data/types.js';
+import { encodeSample } from '../model/encode.js';
+import { ModelSchema, TokenizerSchema, type Recipe, type TrainConfig } from '../recipes/schema.js';
+import { Rng } from '../util/rng.js';
+import { formatPrepareReport, prepareItems, type PrepareReport } from '../train/batches.js';
+import { prmModelIo } from '../train/model-io.js';
+import { trainModel } from '../train/trainer.js';
+import type { BestMetric } from '../train/checkpoints.js';
+import type { DevMetrics } from '../train/dev-metrics.js';
+import type { RunContext } from './context.js';
+import { buildTokenizer, createModel } from './model-setup.js';
+
+export interface TrainSummary {
+  train_file: string;
+  items: { train: number; dev: number };
+  prepare: { train: PrepareReport; dev: PrepareReport };
+  tokenizer: { kind: string; vocab_size: number; dir: string };
+  model: { init: string; parameters: number; config: Record<string, unknown> };
+  steps: number;
+  total_steps: number;
+  stopped_early: boolean;
+  best: BestMetric | null;
+  last_dev: DevMetrics | null;
+  final_dir: string;
+  final_from: { step: number; kind: 'best' | 'last' };
+  seconds: number;
+}
+
+async function readSamples(path: string): Promise<StepSample[]> {
+  const out: StepSample[] = [];
+  for await (const s of openStepSamples(path, { format: 'prmkit' }).samples) out.push(s);
+  return out;
+}
+
+function problemKey(s: StepSample): string {
+  const id = s.meta.problemId;
+  return typeof id === 'string' ? id : s.problem;
+}
+
+/** Train/dev split by problem (all solutions of a problem on one side), seeded. */
+export function splitByProblem(samples: readonly StepSample[], devFraction: number, seed: number): { train: StepSample[]; dev: StepSample[] } {
+  if (devFraction <= 0) return { train: [...samples], dev: [] };
+  const keys = [...new Set(samples.map(problemKey))];
+  new Rng(seed).fork('dev-split').shuffle(keys);
+  const devKeys = new Set(keys.slice(0, Math.max(1, Math.round(keys.length * devFraction))));
+  return { train: samples.filter((s) => !devKeys.has(problemKey(s))), dev: samples.filter((s) => devKeys.has(problemKey(s))) };
+}
+
+/**
+ * Builds the tokenizer (word-level from the run's corpus by default) and the model, encodes the
+ * labelled samples with the one encode(), reports truncation at the start, and trains.
+ */
+export async function runTrainStage(
+  ctx: RunContext,
+  recipe: Recipe,
+  cfg: TrainConfig,
+  files: { labelled: string; corpus: string },
+): Promise<TrainSummary> {
+  const seed = cfg.seed ?? recipe.seed;
+  const labelled = await readSamples(join(ctx.runDir, files.labelled));
+  const { train, dev } = splitByProblem(labelled, cfg.dev_fraction, seed);
+  if (train.length === 0) throw new Error(`no training samples in ${files.labelled}`);
+
+  const tokCfg = recipe.tokenizer ?? TokenizerSchema.parse({});
+  const corpusSamples = await readSamples(join(ctx.runDir, files.corpus));
+  const { tokenizer, files: tokFiles } = await buildTokenizer(tokCfg, () => corpusSamples.flatMap((s) => [s.problem, ...s.steps]), ctx.baseDir);
+  const tokDir = join(ctx.runDir, 'tokenizer');
+  mkdirSync(tokDir, { recursive: true });
+  writeFileSync(join(tokDir, 'tokenizer.json'), tokFiles.tokenizerJson);
+  writeFileSync(join(tokDir, 'tokenizer_config.json'), tokFiles.tokenizerConfigJson);
+
+  const modelCfg = recipe.model ?? ModelSchema.parse({});
+  const model = await createModel(modelCfg, tokenizer, seed, ctx.baseDir);
+  try {
+    const maxLength = Math.min(cfg.max_length, model.config.maxPositionEmbeddings);
+    const encode = (s: { problem: string; steps: string[] }) => encodeSample(tokenizer, s, { maxLength });
+    const prep = { truncation: cfg.truncation, labelMode: cfg.label_mode };
+    const trainPrep = prepareItems(train, encode, prep);
+    const devPrep = prepareItems(dev, encode, prep);
+    ctx.log(formatPrepareReport('train', trainPrep.report, maxLength, cfg.truncation));
+    if (dev.length > 0) ctx.log(formatPrepareReport('dev', devPrep.report, maxLength, cfg.truncation));
+    if (trainPrep.items.length === 0) throw new Error('no trainable samples left after encoding (see the counts above)');
+
+    const result = await trainModel({
+      model,
+      io: prmModelIo(model, tokFiles),
+      train: trainPrep.items,
+      dev: devPrep.items,
+      config: cfg,
+      outDir: ctx.runDir,
+      padTokenId: tokenizer.padTokenId,
+      seed,
+      resume: ctx.resume,
+      log: ctx.log,
+      progress: ctx.progress,
+    });
+    return {
+      train_file: files.labelled,
+      items: { train: trainPrep.items.length, dev: devPrep.items.length },
+      prepare: { train: trainPrep.report, dev: devPrep.report },
+      tokenizer: { kind: tokCfg.kind, vocab_size: tokenizer.vocabSize, dir: 'tokenizer' },
+      model: { init: modelCfg.init, parameters: model.numParameters(), config: { ...model.config } },
+      steps: result.steps,
+      total_steps: result.totalSteps,
+      stopped_early: result.stoppedEarly,
+      best: result.best,
+      last_dev: result.lastDev,
+      final_dir: join('checkpoints', 'final'),
+      final_from: result.finalFrom,
+      seconds: result.seconds,
+    };
+  } finally {
+    model.dispose();
+  }
+}

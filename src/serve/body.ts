@@ -1,0 +1,73 @@
+import type { IncomingMessage } from 'node:http';
+import { HttpError } from './errors.js';
+
+/**
+ * Reads a request body of at most maxBytes. A Content-Length above the limit is refused before
+ * any byte is read, and a body streamed without one (chunked) is refused as soon as it crosses
+ * the limit, so memory per request stays bounded by maxBytes.
+ */
+export function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
+  const declared = req.headers['content-length'];
+  if (declared !== undefined && Number(declared) > maxBytes) {
+    return Promise.reject(tooLarge(maxBytes, `Content-Length ${declared}`));
+  }
+  return new Promise<Buffer>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const cleanup = (): void => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onError);
+      req.off('aborted', onAborted);
+    };
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length;
+      if (size > maxBytes) {
+        cleanup();
+        chunks.length = 0;
+        // Keep draining (and discarding) what the client still sends, so it can read the 413
+        // instead of seeing its upload reset; the connection is closed after the response.
+        req.resume();
+        reject(tooLarge(maxBytes, `more than ${maxBytes} bytes`));
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = (): void => {
+      cleanup();
+      resolve(Buffer.concat(chunks, size));
+    };
+    const onError = (err: Error): void => {
+      cleanup();
+      reject(err);
+    };
+    const onAborted = (): void => {
+      cleanup();
+      reject(new Error('client aborted the request'));
+    };
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onError);
+    req.on('aborted', onAborted);
+  });
+}
+
+function tooLarge(maxBytes: number, what: string): HttpError {
+  return new HttpError(413, `request body too large: ${what} exceeds the limit of ${maxBytes} bytes`);
+}
+
+/** Parses a body as UTF-8 JSON; bad bytes or syntax give 422 with the parser's reason. */
+export function parseJsonBody(body: Buffer): unknown {
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(body);
+  } catch {
+    throw new HttpError(422, 'malformed request: the body is not valid UTF-8');
+  }
+  if (text.trim() === '') throw new HttpError(422, 'malformed request: empty body (expected a JSON object)');
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new HttpError(422, `malformed JSON: ${(e as Error).message}`);
+  }
+}

@@ -1,0 +1,47 @@
+/**
+ * What one request and the server as a whole may cost. Every bound turns into a status code the
+ * client can act on (413 too large, 503 busy) instead of memory or latency that grows without end.
+ */
+export interface ServeLimits {
+  /** Request body size; larger bodies get 413 while they stream in (never buffered whole). */
+  maxBodyBytes: number;
+  /** Steps in one request, summed over its items (413 beyond). */
+  maxSteps: number;
+  /** Tokens in one request, summed over its encoded items (413 beyond). */
+  maxTokens: number;
+  /** Requests admitted and not yet answered; one more gets 503 with Retry-After. */
+  maxQueue: number;
+}
+
+export interface BatchingOptions {
+  /** Padded tokens (rows x longest row) of one forward pass. */
+  maxBatchTokens: number;
+  /** How long the oldest queued request waits for others to share its forward pass. */
+  maxWaitMs: number;
+  /** Distinct requests in one forward pass; 1 turns batching across requests off. */
+  maxBatchRequests: number;
+}
+
+export const DEFAULT_LIMITS: ServeLimits = {
+  maxBodyBytes: 1 << 20,
+  maxSteps: 256,
+  maxTokens: 32768,
+  maxQueue: 256,
+};
+
+export const DEFAULT_BATCHING: BatchingOptions = {
+  maxBatchTokens: 8192,
+  maxWaitMs: 5,
+  maxBatchRequests: Number.POSITIVE_INFINITY,
+};
+
+/** Checks that every given limit is a positive integer (maxWaitMs may be 0); names the bad one. */
+export function checkPositive(values: Record<string, number | undefined>, allowZero: readonly string[] = []): void {
+  for (const [name, value] of Object.entries(values)) {
+    if (value === undefined || value === Number.POSITIVE_INFINITY) continue;
+    const min = allowZero.includes(name) ? 0 : 1;
+    if (!Number.isInteger(value) || value < min) {
+      throw new RangeError(`${name} must be an integer >= ${min}, got ${value}`);
+    }
+  }
+}

@@ -1,0 +1,10 @@
+import { isEquivalent, casStats } from '../../src/math/index.js';
+let t = performance.now();
+console.log(isEquivalent('\\sqrt{2}', '1.41421356'), 'warm', (performance.now()-t).toFixed(0));
+t = performance.now();
+console.log(isEquivalent('\\sum_{n=1}^{10^{8}}\\frac{1}{n}', '5', { timeoutMs: 500 }), (performance.now()-t).toFixed(0), casStats());
+t = performance.now();
+console.log(isEquivalent('\\sqrt{8}', '2\\sqrt{2}'), 'after restart', (performance.now()-t).toFixed(0), casStats());
+t = performance.now();
+for (let i = 0; i < 200; i++) isEquivalent(`\\sqrt{${i+2}}`, `${Math.sqrt(i+2).toFixed(6)}`);
+console.log('200 sqrt checks', (performance.now()-t).toFixed(0), casStats());
