@@ -53,7 +53,7 @@ export interface CacheLoadReport {
 
 export class ResponseCache {
   private readonly index = new Map<string, Location>();
-  private readonly readers = new Map<string, FileHandle>();
+  private readonly readers = new Map<string, Promise<FileHandle>>();
   private writer: { handle: FileHandle; shard: string; size: number } | null = null;
   private pending: PendingWrite[] = [];
   private flushing: Promise<void> | null = null;
@@ -122,8 +122,10 @@ export class ResponseCache {
   async get(key: string): Promise<unknown | undefined> {
     const at = this.index.get(key);
     if (!at) return undefined;
-    let reader = this.readers.get(at.shard);
-    if (!reader) this.readers.set(at.shard, (reader = await open(join(this.dir, at.shard), 'r')));
+    // The promise is shared so that concurrent first reads of a shard open it once.
+    let opening = this.readers.get(at.shard);
+    if (!opening) this.readers.set(at.shard, (opening = open(join(this.dir, at.shard), 'r')));
+    const reader = await opening;
     const buf = Buffer.alloc(at.length);
     await reader.read(buf, 0, at.length, at.offset);
     return (JSON.parse(buf.toString('utf8')) as { response: unknown }).response;
@@ -185,7 +187,7 @@ export class ResponseCache {
     this.closed = true;
     await this.writer?.handle.close();
     this.writer = null;
-    for (const r of this.readers.values()) await r.close();
+    for (const r of this.readers.values()) await (await r).close();
     this.readers.clear();
   }
 }

@@ -30,7 +30,8 @@ export {
   type JudgeReplyParse,
   type PolicyPromptOptions,
 } from './prompts.js';
-export { mapOrdered, openClient, type EndpointOptions, type InputOptions, type LabelingRun, type SampleFailure } from './run.js';
+export { countJsonlLines, mapOrdered, openClient, openInput, runLabeling, type EndpointOptions, type InputOptions, type LabelingRun, type SampleFailure } from './run.js';
+export { formatClient, formatConsensusStats, formatJudgeStats, formatMcStats } from './summary.js';
 export {
   AgreementTally,
   computeLabelStats,

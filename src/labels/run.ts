@@ -99,26 +99,29 @@ export async function mapOrdered<T, R>(
   const drainOne = async () => {
     const head = queue.shift()!;
     const settled = await head.done;
-    if (!settled.ok) {
-      await Promise.all(queue.map((q) => q.done));
-      throw settled.error;
-    }
+    if (!settled.ok) throw settled.error;
     await onResult(settled.value, head.item, head.index);
   };
-  let index = 0;
-  for await (const item of items) {
-    const i = index++;
-    queue.push({
-      item,
-      index: i,
-      done: fn(item, i).then(
-        (value): Settled => ({ ok: true, value }),
-        (error): Settled => ({ ok: false, error }),
-      ),
-    });
-    if (queue.length >= window) await drainOne();
+  try {
+    let index = 0;
+    for await (const item of items) {
+      const i = index++;
+      queue.push({
+        item,
+        index: i,
+        done: fn(item, i).then(
+          (value): Settled => ({ ok: true, value }),
+          (error): Settled => ({ ok: false, error }),
+        ),
+      });
+      if (queue.length >= window) await drainOne();
+    }
+    while (queue.length > 0) await drainOne();
+  } catch (e) {
+    // Let the work already started finish before the caller closes what it uses.
+    await Promise.all(queue.map((q) => q.done));
+    throw e;
   }
-  while (queue.length > 0) await drainOne();
 }
 
 export interface SampleFailure {

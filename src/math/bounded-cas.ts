@@ -8,7 +8,8 @@ import type { CasRequest } from './cas.js';
  * (Atomics.wait on a shared flag + receiveMessageOnPort). compute-engine's own time limits do not
  * cover every path (a \sum with 10^8 terms runs for minutes), so a hard bound needs a thread we
  * can kill: on a timeout the worker is terminated, the comparison counts as "not equivalent" and
- * "timeout", and a fresh worker is started on the next call. Written by hand because the
+ * "timeout", and a fresh worker starts loading at once (its start-up is waited for, outside any
+ * deadline, by the next comparison). Written by hand because the
  * synchronous-worker libraries (synckit) do not terminate a worker that overruns its deadline.
  */
 
@@ -16,34 +17,46 @@ export interface CasStats {
   /** Comparisons sent to the CAS worker (cache hits excluded). */
   calls: number;
   cacheHits: number;
-  /** Comparisons that overran their deadline (worker killed, result false). */
+  /** Comparisons that overran their deadline (worker killed) or found the answer's budget spent; result false. */
   timeouts: number;
   /** Comparisons where the CAS threw (result false). */
   errors: number;
   /** Comparisons skipped because the worker could not start (result false). */
   unavailable: number;
-  /** Total wall time spent waiting for the worker, in ms. */
+  /** Total wall time spent waiting for comparisons, in ms (start-up excluded). */
   waitMs: number;
+  /** Workers started (1 + one per timeout). */
+  starts: number;
+  /** Total wall time spent waiting for workers to start, in ms. */
+  startupMs: number;
 }
 
 const STARTUP_TIMEOUT_MS = 60_000;
 const CACHE_LIMIT = 20_000;
 
-const stats: CasStats = { calls: 0, cacheHits: 0, timeouts: 0, errors: 0, unavailable: 0, waitMs: 0 };
+const stats: CasStats = { calls: 0, cacheHits: 0, timeouts: 0, errors: 0, unavailable: 0, waitMs: 0, starts: 0, startupMs: 0 };
 const cache = new Map<string, boolean>();
 
 export function casStats(): CasStats {
   return { ...stats };
 }
 
+/** A comparison skipped because its answer's overall CAS budget ran out: counted as a timeout. */
+export function noteBudgetExhausted(): void {
+  stats.timeouts++;
+}
+
 export function resetCasStats(): void {
   stats.calls = stats.cacheHits = stats.timeouts = stats.errors = stats.unavailable = stats.waitMs = 0;
+  stats.starts = stats.startupMs = 0;
 }
 
 interface LiveWorker {
   worker: Worker;
   port: MessagePort;
+  /** [0]: 1 when the current request is answered; [1]: 1 ready, 2 failed to start. */
   flag: Int32Array;
+  ready: boolean;
 }
 
 let live: LiveWorker | undefined;
@@ -76,7 +89,8 @@ function workerBootstrap(): string {
   ].join('\n');
 }
 
-function startWorker(): LiveWorker | undefined {
+/** Creates a worker without waiting for it: its start-up overlaps whatever the caller does next. */
+function spawnWorker(): LiveWorker | undefined {
   if (startFailure !== undefined) return undefined;
   const flag = new Int32Array(new SharedArrayBuffer(8));
   const { port1, port2 } = new MessageChannel();
@@ -84,31 +98,46 @@ function startWorker(): LiveWorker | undefined {
   try {
     worker = new Worker(workerBootstrap(), { eval: true, workerData: { port: port2, flag }, transferList: [port2] });
   } catch (err) {
-    startFailure = err instanceof Error ? err.message : String(err);
-    if (process.env.PRMKIT_DEBUG) console.error(`prmkit: CAS worker failed to start: ${startFailure}`);
+    failStart(err instanceof Error ? err.message : String(err));
     return undefined;
   }
   worker.unref();
-  // Errors surface asynchronously; the ready flag below is what we wait on.
+  // Errors surface asynchronously; the ready flag is what the caller waits on.
   worker.on('error', () => {});
-  const deadline = Date.now() + STARTUP_TIMEOUT_MS;
-  while (Atomics.load(flag, 1) === 0) {
-    const left = deadline - Date.now();
-    if (left <= 0) {
-      void worker.terminate();
-      startFailure = `CAS worker did not start within ${STARTUP_TIMEOUT_MS} ms`;
-      return undefined;
-    }
-    Atomics.wait(flag, 1, 0, Math.min(left, 1000));
+  stats.starts++;
+  return { worker, port: port1, flag, ready: false };
+}
+
+function failStart(reason: string): void {
+  startFailure = reason;
+  if (process.env.PRMKIT_DEBUG) console.error(`prmkit: CAS worker failed to start: ${reason}`);
+}
+
+/**
+ * Blocks until the worker (spawned if needed) has loaded compute-engine. Start-up is not part of
+ * any comparison's deadline; returns the ms spent waiting, so callers can exclude it from theirs.
+ */
+export function ensureCasReady(): number {
+  live ??= spawnWorker();
+  if (!live || live.ready) return 0;
+  const started = performance.now();
+  const deadline = started + STARTUP_TIMEOUT_MS;
+  while (Atomics.load(live.flag, 1) === 0) {
+    const left = deadline - performance.now();
+    if (left <= 0) break;
+    Atomics.wait(live.flag, 1, 0, Math.min(left, 1000));
   }
-  if (Atomics.load(flag, 1) === 2) {
-    const msg = receiveMessageOnPort(port1)?.message as { startError?: string } | undefined;
-    startFailure = msg?.startError ?? 'CAS worker failed to start';
-    if (process.env.PRMKIT_DEBUG) console.error(`prmkit: CAS worker failed to start: ${startFailure}`);
-    void worker.terminate();
-    return undefined;
+  const state = Atomics.load(live.flag, 1);
+  if (state === 1) {
+    live.ready = true;
+  } else {
+    const msg = state === 2 ? (receiveMessageOnPort(live.port)?.message as { startError?: string } | undefined) : undefined;
+    failStart(msg?.startError ?? `CAS worker did not start within ${STARTUP_TIMEOUT_MS} ms`);
+    killWorker();
   }
-  return { worker, port: port1, flag };
+  const waited = performance.now() - started;
+  stats.startupMs += waited;
+  return waited;
 }
 
 function killWorker(): void {
@@ -134,8 +163,8 @@ export function casEquivalentBounded(req: CasRequest, timeoutMs: number): boolea
     stats.cacheHits++;
     return cached;
   }
-  live ??= startWorker();
-  if (!live) {
+  ensureCasReady();
+  if (!live?.ready) {
     stats.unavailable++;
     return false;
   }
@@ -151,6 +180,7 @@ export function casEquivalentBounded(req: CasRequest, timeoutMs: number): boolea
       stats.waitMs += performance.now() - started;
       stats.timeouts++;
       killWorker();
+      live = spawnWorker(); // the replacement loads while grading goes on
       return false; // not cached: a later call with a longer deadline may succeed
     }
   }

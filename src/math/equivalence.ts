@@ -1,4 +1,5 @@
-import { casEquivalentBounded } from './bounded-cas.js';
+import { casEquivalentBounded, ensureCasReady, noteBudgetExhausted } from './bounded-cas.js';
+import type { CasRequest } from './cas.js';
 import { normalizeAnswer } from './normalize.js';
 import { INTEGER_REL_TOL, numbersMatch, parsePlainNumber } from './numbers.js';
 import { parseShape, type AnswerShape } from './structure.js';
@@ -13,9 +14,17 @@ export interface EquivalenceOptions {
 export const DEFAULT_REL_TOL = 1e-4;
 export const DEFAULT_TIMEOUT_MS = 2000;
 
+/**
+ * A list answer can need many CAS checks (greedy matching of 8 items is up to 64); the whole
+ * comparison gets this many times the per-check deadline, so one answer stays bounded too.
+ */
+const BUDGET_PER_ANSWER = 3;
+
 interface Context {
   relTol: number;
   timeoutMs: number;
+  /** performance.now() after which no further CAS check starts. */
+  deadline: number;
 }
 
 /**
@@ -24,7 +33,8 @@ interface Context {
  * in a worker with a deadline. Symmetric in a and b.
  */
 export function isEquivalent(a: string, b: string, opts: EquivalenceOptions = {}): boolean {
-  const ctx: Context = { relTol: opts.relTol ?? DEFAULT_REL_TOL, timeoutMs: opts.timeoutMs ?? DEFAULT_TIMEOUT_MS };
+  const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const ctx: Context = { relTol: opts.relTol ?? DEFAULT_REL_TOL, timeoutMs, deadline: performance.now() + BUDGET_PER_ANSWER * timeoutMs };
   const na = normalizeAnswer(a);
   const nb = normalizeAnswer(b);
   if (na === '' || nb === '') return false;
@@ -88,10 +98,7 @@ function equationsEqual(
   if (scalarsEqual(x.lhs, y.lhs, ctx) && scalarsEqual(x.rhs, y.rhs, ctx)) return true;
   if (scalarsEqual(x.lhs, y.rhs, ctx) && scalarsEqual(x.rhs, y.lhs, ctx)) return true;
   // Same solution set: lhs - rhs proportional (3x+4y=5 and 6x+8y-10=0).
-  return casEquivalentBounded(
-    { a: `(${x.lhs})-(${x.rhs})`, b: `(${y.lhs})-(${y.rhs})`, relTol: ctx.relTol, mode: 'proportional' },
-    ctx.timeoutMs,
-  );
+  return cas({ a: `(${x.lhs})-(${x.rhs})`, b: `(${y.lhs})-(${y.rhs})`, relTol: ctx.relTol, mode: 'proportional' }, ctx);
 }
 
 /** Words like "yes", "Monday", "nosolution": compared as text, never handed to the CAS. */
@@ -108,8 +115,16 @@ function scalarsEqual(a: string, b: string, ctx: Context): boolean {
   if ((bothWords && a.toLowerCase() === b.toLowerCase()) || isWord(a) || isWord(b)) return a.toLowerCase() === b.toLowerCase();
   const integerSide = pa?.integer !== undefined || pb?.integer !== undefined;
   const toCas = (s: string) => s.replace(/%$/, '\\%');
-  return casEquivalentBounded(
-    { a: toCas(a), b: toCas(b), relTol: integerSide ? INTEGER_REL_TOL : ctx.relTol, mode: 'equal' },
-    ctx.timeoutMs,
-  );
+  return cas({ a: toCas(a), b: toCas(b), relTol: integerSide ? INTEGER_REL_TOL : ctx.relTol, mode: 'equal' }, ctx);
+}
+
+function cas(req: CasRequest, ctx: Context): boolean {
+  // Worker start-up (first use, or a restart after a timeout) does not eat the answer's budget.
+  ctx.deadline += ensureCasReady();
+  const left = ctx.deadline - performance.now();
+  if (left <= 0) {
+    noteBudgetExhausted();
+    return false;
+  }
+  return casEquivalentBounded(req, Math.min(ctx.timeoutMs, left));
 }

@@ -11,5 +11,5 @@ export { extractChoice, goldChoiceLetter, bareChoiceLetter, choiceLetters, parse
 export { normalizeAnswer } from './normalize.js';
 export { parseShape } from './structure.js';
 export type { AnswerShape } from './structure.js';
-export { casStats, resetCasStats, shutdownCas } from './bounded-cas.js';
+export { casStats, ensureCasReady, resetCasStats, shutdownCas } from './bounded-cas.js';
 export type { CasStats } from './bounded-cas.js';

@@ -78,7 +78,8 @@ export function removeSizing(s: string): string {
 
 /** `\!`, `\,`, `\;`, `\:`, `\ `, `\quad`, `~`: spacing only. */
 export function removeSpacing(s: string): string {
-  return s.replace(/\\[!,;: ]/g, ' ').replace(/\\q?quad(?![a-zA-Z])/g, ' ').replace(/~/g, ' ');
+  // (?<!\\): the `\\` row break of a matrix followed by a space is not the `\ ` space command.
+  return s.replace(/(?<!\\)\\[!,;: ]/g, ' ').replace(/\\q?quad(?![a-zA-Z])/g, ' ').replace(/~/g, ' ');
 }
 
 /** `\dfrac`/`\tfrac` -> `\frac`; `\frac12` -> `\frac{1}{2}`; `\sqrt2` -> `\sqrt{2}`. */
@@ -171,7 +172,7 @@ export function removeUnits(s: string): string {
 /** `\text{or}`/`and` between answers become list commas: `2 \text{ or } 3` -> `2,3`. */
 export function alternativesToList(s: string): string {
   return s
-    .replace(new RegExp(`\\\\(?:${TEXT_COMMANDS})\\s*\\{\\s*(?:or|and|,)\\s*\\}`, 'g'), ',')
+    .replace(new RegExp(`\\s*\\\\(?:${TEXT_COMMANDS})\\s*\\{\\s*(?:or|and|,)\\s*\\}\\s*`, 'g'), ',')
     .replace(/(?<=[\d}])\s+(?:or|and)\s+(?=[-\d\\])/g, ',');
 }
 

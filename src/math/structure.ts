@@ -85,9 +85,14 @@ export function parseShape(raw: string): AnswerShape {
     return { kind: 'union', parts: unionParts.map((p) => parseShape(p)) };
   }
 
+  const inequality = s.startsWith('\\{') ? null : inequalityInterval(s);
+  if (inequality) return inequality;
+
   if (s.startsWith('\\{') && s.endsWith('\\}') && enclosesAll(s)) {
     const inner = s.slice(2, -2);
-    if (inner.includes('|') || inner.includes('\\mid')) return scalar(s); // set-builder: compared as text/CAS
+    const builder = /^[a-zA-Z]\s*(?:\|(?!\|)|\\mid)(.+)$/.exec(inner);
+    if (builder) return inequalityInterval(builder[1].trim()) ?? scalar(s); // {x | -2 <= x < 1}
+    if (inner.includes('|') || inner.includes('\\mid')) return scalar(s);
     return { kind: 'set', braced: true, items: splitItems(inner) };
   }
 
@@ -125,6 +130,31 @@ export function parseShape(raw: string): AnswerShape {
   }
 
   return scalar(s);
+}
+
+const LESS = String.raw`(<|\\le(?:q|qslant)?(?![a-zA-Z]))`;
+const GREATER = String.raw`(>|\\ge(?:q|qslant)?(?![a-zA-Z]))`;
+const BOTH_SIDES = new RegExp(String.raw`^(.+?)${LESS}\s*[a-zA-Z]\s*${LESS}(.+)$`);
+const UPPER = new RegExp(String.raw`^[a-zA-Z]\s*${LESS}(.+)$`);
+const LOWER = new RegExp(String.raw`^[a-zA-Z]\s*${GREATER}(.+)$`);
+
+/**
+ * A one-variable inequality as the interval it describes: `x<3` is (-\infty,3), `x\ge 2` is
+ * [2,\infty), `-2\le x<1` is [-2,1). Null for anything else.
+ */
+function inequalityInterval(s: string): AnswerShape | null {
+  const strict = (op: string) => op === '<' || op === '>';
+  let m = BOTH_SIDES.exec(s);
+  if (m) return interval(strict(m[2]) ? '(' : '[', m[1], m[4], strict(m[3]) ? ')' : ']');
+  m = UPPER.exec(s);
+  if (m) return interval('(', '-\\infty', m[2], strict(m[1]) ? ')' : ']');
+  m = LOWER.exec(s);
+  if (m) return interval(strict(m[1]) ? '(' : '[', m[2], '\\infty', ')');
+  return null;
+}
+
+function interval(open: '(' | '[', lo: string, hi: string, close: ')' | ']'): AnswerShape {
+  return { kind: 'bracketed', open, close, items: [scalar(lo.trim()), scalar(hi.trim())] };
 }
 
 function splitItems(inner: string): AnswerShape[] {

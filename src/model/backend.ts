@@ -6,6 +6,7 @@
  * BEFORE being imported, because importing one registers all of its kernels even when its
  * binding then fails to load, and the leftovers would clash with the other native package.
  */
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { createRequire } from 'node:module';
@@ -97,8 +98,30 @@ function firstLine(err: unknown): string {
 
 type Probe = { ok: true; bindingPath: string } | { ok: false; reason: string };
 
-/** Installed? Binding built? Binding (and libtensorflow) loads? Without importing the package. */
-function probeNative(pkg: string): Probe {
+/**
+ * Does the GPU package's binding see a GPU? Asked in a child process: the binding cannot be
+ * unloaded again, and a GPU-less tfjs-node-gpu must not share this process with tfjs-node
+ * (both bring a libtensorflow; same-named libraries would be mixed across versions).
+ */
+function probeGpuDevice(bindingPath: string): Probe {
+  const script = `process.stdout.write(String(require(${JSON.stringify(bindingPath)}).isUsingGpuDevice()))`;
+  const run = spawnSync(process.execPath, ['-e', script], {
+    encoding: 'utf8',
+    timeout: 120_000,
+    env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: '2' },
+  });
+  if (run.status !== 0) {
+    return { ok: false, reason: `native binding failed to load: ${firstLine(run.stderr || run.error || 'no output')}` };
+  }
+  if (run.stdout.trim() !== 'true') return { ok: false, reason: 'the binding loads, but TensorFlow sees no GPU device' };
+  return { ok: true, bindingPath };
+}
+
+/**
+ * Installed? Binding built? Binding (and libtensorflow) loads (for the GPU package: and sees a
+ * GPU)? Without importing the package.
+ */
+function probeNative(pkg: string, gpu: boolean): Probe {
   let pkgJson: string;
   try {
     pkgJson = requireHere.resolve(`${pkg}/package.json`);
@@ -115,10 +138,12 @@ function probeNative(pkg: string): Probe {
   }
   if (!existsSync(bindingPath)) {
     const rel = path.relative(path.dirname(pkgJson), bindingPath);
-    return {
-      ok: false,
-      reason: `${pkg}: native binding not built (${rel} missing; run 'npm run setup-native')`,
-    };
+    const setup = gpu ? 'npm run setup-native -- --gpu' : 'npm run setup-native';
+    return { ok: false, reason: `${pkg}: native binding not built (${rel} missing; run '${setup}')` };
+  }
+  if (gpu) {
+    const probe = probeGpuDevice(bindingPath);
+    return probe.ok ? probe : { ok: false, reason: `${pkg}: ${probe.reason}` };
   }
   try {
     pkgRequire(bindingPath);
@@ -138,7 +163,9 @@ async function loadNative(backend: NativeBackend): Promise<void> {
     // Both packages register the backend 'tensorflow'; one process can hold only one of them.
     throw new Error(`${NATIVE_PACKAGES[loadedNative.backend]} is already loaded in this process`);
   }
-  const probe = probeNative(pkg);
+  // libtensorflow logs INFO lines (oneDNN, CPU features) at load; we log the backend ourselves.
+  process.env.TF_CPP_MIN_LOG_LEVEL ??= '1';
+  const probe = probeNative(pkg, backend === 'tensorflow-gpu');
   if (!probe.ok) throw new Error(probe.reason);
   let mod: { version?: Record<string, string> };
   try {
@@ -204,7 +231,7 @@ function describe(name: ConcreteBackend): string {
   const info = backendInfo();
   const parts: string[] = [];
   if (info.tensorflowVersion) parts.push(`libtensorflow ${info.tensorflowVersion}`);
-  if (info.gpu !== null) parts.push(info.gpu ? 'GPU' : 'no GPU device in use');
+  if (name === 'tensorflow-gpu') parts.push(info.gpu ? 'GPU' : 'no GPU device in use');
   if (info.simd !== null) parts.push(info.simd ? 'SIMD' : 'no SIMD');
   parts.push(`${info.threads} thread${info.threads === 1 ? '' : 's'}`);
   return `${name} (${parts.join(', ')})`;

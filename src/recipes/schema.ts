@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { SweepSchema } from '../sweep/schema.js';
 
 /**
  * The recipe schema: one YAML file drives a run through the stages data -> labels -> train ->
@@ -211,6 +212,8 @@ export const RecipeSchema = z.strictObject({
   train: TrainSchema.optional(),
   eval: EvalSchema.optional(),
   report: ReportSchema.optional(),
+  /** Points for `prmkit sweep` (src/sweep/schema.ts); `prmkit run` ignores it. */
+  sweep: SweepSchema.optional(),
 });
 
 export type Recipe = z.infer<typeof RecipeSchema>;

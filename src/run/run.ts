@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import { selectBackend, type BackendName } from '../model/backend.js';
 import { loadRecipe, recipeToYaml } from '../recipes/load.js';
 import type { Recipe } from '../recipes/schema.js';
+import type { Override } from '../recipes/overrides.js';
 import { runStage, writeFileAtomic, type RunContext } from './context.js';
 import { runDataStage, SAMPLES_FILE } from './data-stage.js';
 import { runEvalStage } from './eval-stage.js';
@@ -13,8 +14,8 @@ import { runTrainStage } from './train-stage.js';
 
 export interface RunOptions {
   recipePath: string;
-  /** `key.path=value` overrides (--set). */
-  overrides?: string[];
+  /** `key.path=value` overrides (--set), or already typed ones (sweep points). */
+  overrides?: (string | Override)[];
   /** Run directory (default runs/<recipe name>). */
   out?: string;
   resume?: boolean;

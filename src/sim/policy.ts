@@ -57,8 +57,8 @@ export interface PolicyOutput {
   trace: PolicyTrace;
 }
 
-/** Longest solution the policy writes beyond the operation count (guards repeat loops). */
-const EXTRA_STEPS = 4;
+/** Steps a continuation may write beyond the operations left (a repeat; guards loops). */
+const EXTRA_STEPS = 2;
 
 export class SimPolicy {
   readonly options: PolicyOptions;
@@ -90,7 +90,7 @@ export class SimPolicy {
     const written: string[] = [];
     const n = problem.ops.length;
     let firstKind: ErrorKind | null = state.firstErrorKind;
-    const maxSteps = n + EXTRA_STEPS - prefix.length;
+    const maxSteps = n - state.next + EXTRA_STEPS;
     while (state.next < n && written.length < maxSteps) {
       const stepIndex = prefix.length + written.length;
       const recovery = this.tryRecover(problem, state, firstKind, rng);
@@ -106,8 +106,8 @@ export class SimPolicy {
         firstKind ??= step.slip;
       }
     }
-    if (state.next >= n && (written.length === 0 || lastBoxed(written[written.length - 1]) === null)) {
-      // Every operation is applied but no answer was stated (e.g. the prefix ended there).
+    if (written.length === 0 || lastBoxed(written[written.length - 1]) === null) {
+      // No answer stated yet (e.g. the prefix ended after the last operation): state it.
       written.push(`The answer is \\boxed{${formatValue(state.value)}}.`);
     }
     return { steps: written, trace };

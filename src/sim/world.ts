@@ -5,7 +5,7 @@
 import type { BonCandidate } from '../data/bon.js';
 import type { StepSample } from '../data/types.js';
 import { Rng } from '../util/rng.js';
-import { formatValue } from './arith.js';
+import { formatValue, lastBoxed, sameValue } from './arith.js';
 import { checkSolution } from './check.js';
 import { SimPolicy, type PolicyOptions } from './policy.js';
 import { generateProblem, type ProblemOptions, type SimProblem } from './problems.js';
@@ -55,9 +55,8 @@ export function simSolution(problem: SimProblem, policy: SimPolicy, rng: Rng, id
 }
 
 function finalCorrect(problem: SimProblem, steps: readonly string[]): boolean {
-  const last = steps[steps.length - 1] ?? '';
-  const m = /\\boxed\{([^}]*)\}/.exec(last);
-  return m !== null && Math.abs(Number(m[1]) - problem.answer) < 1e-6;
+  const boxed = lastBoxed(steps[steps.length - 1] ?? '');
+  return boxed !== null && sameValue(Number(boxed), problem.answer);
 }
 
 /** `perProblem` policy solutions for each problem; solution k of problem i depends only on (seed, i, k). */

@@ -12,7 +12,8 @@ import {
   type BackendName,
 } from '../../src/model/backend.js';
 
-const NATIVE_REASON = /is not installed|native binding not built|native binding failed to load|already loaded|import failed/;
+const NATIVE_REASON =
+  /is not installed|native binding not built|native binding failed to load|sees no GPU device|already loaded|import failed/;
 
 function collector(): { lines: string[]; log: (line: string) => void } {
   const lines: string[] = [];

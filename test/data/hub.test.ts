@@ -69,8 +69,8 @@ async function startHub(files: Map<string, Served>): Promise<{ server: Server; u
     });
     if (file.cutAfter !== undefined && !range && !cut.has(key)) {
       cut.add(key);
-      // A clean close (FIN) after part of the body: the client gets exactly those bytes, then an early end.
-      res.write(body.subarray(0, file.cutAfter), () => res.socket?.end());
+      // Part of the body, a pause so the client takes it in, then the connection drops.
+      res.write(body.subarray(0, file.cutAfter), () => setTimeout(() => res.socket?.destroy(), 300));
       return;
     }
     res.end(body);
@@ -150,7 +150,9 @@ describe('data get (Hugging Face Hub download) against a loopback server', funct
     // First a full GET that the server cuts after 700,000 bytes, then one resuming from what arrived.
     expect(mathCdn).to.have.length(2);
     expect(mathCdn[0].headers.range).to.equal(undefined);
-    expect(mathCdn[1].headers.range).to.equal('bytes=700000-');
+    // (A client may lose bytes still in flight when the connection drops, so only "some, at most all".)
+    const resumedAt = Number(/^bytes=(\d+)-$/.exec(mathCdn[1].headers.range ?? '')?.[1]);
+    expect(resumedAt).to.be.greaterThan(0).and.at.most(700_000);
     // The token goes with every request to the (same-origin) Hub.
     expect(requests.every((r) => r.headers.authorization === 'Bearer hf_test_token')).to.equal(true);
     expect(existsSync(join(to, 'processbench', 'math.json.part'))).to.equal(false);

@@ -5,6 +5,7 @@ import { gradeCommand } from './grade.js';
 import { labelCommand } from './label.js';
 import { runCommand } from './run.js';
 import { scoreCommand } from './score.js';
+import { serveCommand } from './serve.js';
 import { simCommand } from './sim.js';
 
 // Each command lives in its own module; register it here, one line each.
@@ -17,4 +18,5 @@ export const commands: CommandModule<any, any>[] = [
   simCommand,
   gradeCommand,
   runCommand,
+  serveCommand,
 ];

@@ -1,0 +1,247 @@
+import type { EncodedSample } from '../model/encode.js';
+import type { BatchingOptions } from './limits.js';
+
+/** What one forward pass holds; passed to the beforeForward hook and counted in stats. */
+export interface BatchInfo {
+  /** Distinct requests with rows in this pass. */
+  requests: number;
+  /** Rows (encoded items). */
+  sequences: number;
+  /** Rows x longest row: the padded size the forward pass computes. */
+  paddedTokens: number;
+}
+
+export interface BatcherStats {
+  batches: number;
+  sequences: number;
+  /** Sum over batches of the distinct requests in each (divide by batches for the mean). */
+  requestSlots: number;
+  /** Most distinct requests seen in one batch. */
+  maxRequestsInBatch: number;
+  /** Requests admitted and not yet answered. */
+  depth: number;
+}
+
+/** Thrown by submit when maxQueue requests are already waiting; the server answers 503. */
+export class QueueFullError extends Error {
+  override name = 'QueueFullError';
+}
+
+interface Job {
+  scores: (number[] | undefined)[];
+  remaining: number;
+  /** Rows of this job still in the queue (not yet taken into a batch). */
+  queued: number;
+  failed: boolean;
+  arrival: number;
+  resolve(scores: number[][]): void;
+  reject(err: Error): void;
+}
+
+interface Row {
+  job: Job;
+  index: number;
+  sequence: EncodedSample;
+}
+
+export type ForwardFn = (sequences: readonly EncodedSample[]) => Promise<number[][]>;
+
+/**
+ * Dynamic batching: rows of many requests wait in one FIFO queue and are cut into forward passes
+ * bounded by a padded-token budget and a number of requests. A pass starts when the budget is
+ * full, when the oldest row has waited maxWaitMs, or at once after flush(); passes run one at a
+ * time (the model is one set of weights on one backend).
+ */
+export class DynamicBatcher {
+  private queue: Row[] = [];
+  private head = 0;
+  private queuedTokens = 0;
+  private queuedJobs = 0;
+  private open = 0;
+  private running = false;
+  private flushing = false;
+  private wake: (() => void) | undefined;
+  private idleWaiters: (() => void)[] = [];
+  private counters = { batches: 0, sequences: 0, requestSlots: 0, maxRequestsInBatch: 0 };
+
+  constructor(
+    private readonly forward: ForwardFn,
+    private readonly opts: BatchingOptions & { maxQueue: number },
+    private readonly beforeForward?: (info: BatchInfo) => void | Promise<void>,
+  ) {}
+
+  /** Requests admitted and not yet answered. */
+  get depth(): number {
+    return this.open;
+  }
+
+  get full(): boolean {
+    return this.open >= this.opts.maxQueue;
+  }
+
+  stats(): BatcherStats {
+    return { ...this.counters, depth: this.open };
+  }
+
+  /** Queues one request's rows; resolves with their scores in order. */
+  submit(sequences: readonly EncodedSample[]): Promise<number[][]> {
+    if (this.full) return Promise.reject(new QueueFullError(`the queue is full (${this.opts.maxQueue} requests)`));
+    if (sequences.length === 0) return Promise.resolve([]);
+    return new Promise<number[][]>((resolve, reject) => {
+      const job: Job = {
+        scores: new Array(sequences.length),
+        remaining: sequences.length,
+        queued: sequences.length,
+        failed: false,
+        arrival: Date.now(),
+        resolve,
+        reject,
+      };
+      this.open++;
+      this.queuedJobs++;
+      sequences.forEach((sequence, index) => {
+        this.queue.push({ job, index, sequence });
+        this.queuedTokens += sequence.inputIds.length;
+      });
+      this.kick();
+    });
+  }
+
+  /**
+   * From now on rows are forwarded without waiting for company (used while shutting down: no
+   * more requests are coming). Resolves when the queue is empty.
+   */
+  flush(): Promise<void> {
+    this.flushing = true;
+    this.wake?.();
+    return this.idle();
+  }
+
+  /** Resolves once nothing is queued or running. */
+  idle(): Promise<void> {
+    if (!this.running && this.size() === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private size(): number {
+    return this.queue.length - this.head;
+  }
+
+  private ready(): boolean {
+    return this.flushing || this.queuedTokens >= this.opts.maxBatchTokens || this.queuedJobs >= this.opts.maxBatchRequests;
+  }
+
+  private kick(): void {
+    if (!this.running) {
+      this.running = true;
+      void this.loop();
+    } else if (this.ready()) {
+      this.wake?.();
+    }
+  }
+
+  private async loop(): Promise<void> {
+    try {
+      while (this.size() > 0) {
+        await this.waitForBatch();
+        const rows = this.take();
+        if (rows.length > 0) await this.run(rows);
+      }
+    } finally {
+      this.running = false;
+      const waiters = this.idleWaiters.splice(0);
+      for (const w of waiters) w();
+    }
+  }
+
+  /** Waits until a batch is worth running: budget full, oldest row waited long enough, or flushing. */
+  private async waitForBatch(): Promise<void> {
+    while (!this.ready()) {
+      const oldest = this.queue[this.head];
+      const left = oldest.job.arrival + this.opts.maxWaitMs - Date.now();
+      if (left <= 0) return;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, left);
+        function done(): void {
+          clearTimeout(timer);
+          resolve();
+        }
+        this.wake = done;
+      });
+      this.wake = undefined;
+    }
+  }
+
+  /** Cuts the next batch off the queue head: FIFO rows within the token and request budgets. */
+  private take(): Row[] {
+    const rows: Row[] = [];
+    const jobs = new Set<Job>();
+    let longest = 0;
+    while (this.head < this.queue.length) {
+      const row = this.queue[this.head];
+      if (!row.job.failed) {
+        const length = row.sequence.inputIds.length;
+        const newLongest = Math.max(longest, length);
+        if (rows.length > 0 && (rows.length + 1) * newLongest > this.opts.maxBatchTokens) break;
+        if (!jobs.has(row.job) && jobs.size >= this.opts.maxBatchRequests) break;
+        rows.push(row);
+        jobs.add(row.job);
+        longest = newLongest;
+      }
+      this.dequeueHead(row);
+    }
+    this.compact();
+    return rows;
+  }
+
+  private dequeueHead(row: Row): void {
+    this.head++;
+    this.queuedTokens -= row.sequence.inputIds.length;
+    row.job.queued--;
+    if (row.job.queued === 0) this.queuedJobs--;
+  }
+
+  private compact(): void {
+    if (this.head > 1024 && this.head * 2 > this.queue.length) {
+      this.queue = this.queue.slice(this.head);
+      this.head = 0;
+    }
+  }
+
+  private async run(rows: Row[]): Promise<void> {
+    const jobs = new Set(rows.map((r) => r.job));
+    let longest = 0;
+    for (const r of rows) longest = Math.max(longest, r.sequence.inputIds.length);
+    const info: BatchInfo = { requests: jobs.size, sequences: rows.length, paddedTokens: rows.length * longest };
+    let scores: number[][];
+    try {
+      await this.beforeForward?.(info);
+      scores = await this.forward(rows.map((r) => r.sequence));
+      if (scores.length !== rows.length) throw new Error(`forward returned ${scores.length} rows for ${rows.length}`);
+    } catch (e) {
+      for (const job of jobs) this.fail(job, e instanceof Error ? e : new Error(String(e)));
+      return;
+    }
+    this.counters.batches++;
+    this.counters.sequences += rows.length;
+    this.counters.requestSlots += jobs.size;
+    this.counters.maxRequestsInBatch = Math.max(this.counters.maxRequestsInBatch, jobs.size);
+    rows.forEach((row, i) => {
+      const job = row.job;
+      if (job.failed) return;
+      job.scores[row.index] = scores[i];
+      job.remaining--;
+      if (job.remaining === 0) {
+        this.open--;
+        job.resolve(job.scores as number[][]);
+      }
+    });
+  }
+
+  private fail(job: Job, err: Error): void {
+    if (job.failed) return;
+    job.failed = true;
+    this.open--;
+    job.reject(err);
+  }
+}
