@@ -3,10 +3,11 @@
  * kernels prmkit registers, against tfjs's stock cpu kernel, on every backend that loads.
  *
  *   node --import tsx scripts/bench-backend-kernels.ts [--vocab 4096] [--hidden 256]
- *        [--tokens 2048] [--repeats 5] [--stock-repeats 1]
+ *        [--tokens 2048] [--repeats 5] [--stock-vocab 512]
  *
- * Prints one JSON line per variant: median milliseconds per gradient. The machine is shared:
- * compare runs made close together.
+ * Prints one JSON line per variant: median milliseconds per gradient. The stock cpu kernel
+ * costs O(vocab * tokens * hidden), so it runs at --stock-vocab (and once at that size with
+ * prmkit's kernel, for comparison). The machine is shared: compare runs made close together.
  */
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend, type ConcreteBackend } from '../src/model/backend.js';
@@ -22,19 +23,17 @@ const vocab = arg('vocab', '4096');
 const hidden = arg('hidden', '256');
 const tokens = arg('tokens', '2048');
 const repeats = arg('repeats', '5');
-const stockRepeats = arg('stock-repeats', '1');
+const stockVocab = arg('stock-vocab', '512');
 
 // Captured before selectBackend('cpu') replaces it.
 const stockCpu = tf.getKernel('UnsortedSegmentSum', 'cpu');
 
-const rng = new Rng('bench-backend-kernels');
-const tableValues = Float32Array.from({ length: vocab * hidden }, () => rng.normal() * 0.02);
-const idValues = Int32Array.from({ length: tokens }, () => rng.int(0, vocab - 1));
-
-async function timeGrad(backend: ConcreteBackend, n: number): Promise<number> {
+async function timeGrad(backend: ConcreteBackend, rows: number, n: number, afterSelect?: () => void): Promise<number> {
   await selectBackend(backend, { log: () => {} });
-  const table = tf.tensor2d(tableValues, [vocab, hidden]);
-  const ids = tf.tensor1d(idValues, 'int32');
+  afterSelect?.();
+  const rng = new Rng('bench-backend-kernels');
+  const table = tf.tensor2d(Float32Array.from({ length: rows * hidden }, () => rng.normal() * 0.02), [rows, hidden]);
+  const ids = tf.tensor1d(Int32Array.from({ length: tokens }, () => rng.int(0, rows - 1)), 'int32');
   const upstream = tf.onesLike(tf.gather(table, ids));
   const times: number[] = [];
   for (let i = 0; i < n + 1; i++) {
@@ -49,20 +48,23 @@ async function timeGrad(backend: ConcreteBackend, n: number): Promise<number> {
   return times[Math.floor(times.length / 2)];
 }
 
-function report(variant: string, ms: number): void {
-  console.log(JSON.stringify({ variant, vocab, hidden, tokens, median_ms: Math.round(ms * 10) / 10 }));
+function report(variant: string, rows: number, ms: number): void {
+  console.log(JSON.stringify({ variant, vocab: rows, hidden, tokens, median_ms: Math.round(ms * 10) / 10 }));
 }
 
-report('cpu (prmkit one-pass kernel)', await timeGrad('cpu', repeats));
-report('wasm (prmkit one-pass kernel)', await timeGrad('wasm', repeats));
-if (stockCpu) {
+function useStockCpuKernel(): void {
+  if (!stockCpu) throw new Error('tfjs registered no cpu UnsortedSegmentSum');
   tf.unregisterKernel('UnsortedSegmentSum', 'cpu');
   tf.registerKernel(stockCpu);
-  report('cpu (tfjs stock kernel)', await timeGrad('cpu', stockRepeats));
-  registerCpuFastKernels();
 }
+
+report('cpu (prmkit one-pass kernel)', vocab, await timeGrad('cpu', vocab, repeats));
+report('wasm (prmkit one-pass kernel)', vocab, await timeGrad('wasm', vocab, repeats));
 try {
-  report('tensorflow (native kernel)', await timeGrad('tensorflow', repeats));
+  report('tensorflow (native kernel)', vocab, await timeGrad('tensorflow', vocab, repeats));
 } catch (err) {
   console.error(`tensorflow: ${err instanceof Error ? err.message : String(err)}`);
 }
+report('cpu (prmkit one-pass kernel)', stockVocab, await timeGrad('cpu', stockVocab, repeats));
+report('cpu (tfjs stock kernel)', stockVocab, await timeGrad('cpu', stockVocab, 1, useStockCpuKernel));
+registerCpuFastKernels();

@@ -139,9 +139,10 @@ function isUnitPhrase(words: string): boolean {
 }
 
 /**
- * Drops a unit written after the answer: a trailing `\text{ cm}`/`\mathrm{~m}` group (with an
- * optional `^2`), or plain unit words (`18 dollars`, `5 cm^2`). Only when something numeric-looking
- * precedes it, so `\text{yes}` alone or a lone variable stays.
+ * Drops a unit written after the answer: a trailing `\text{...}`/`\mathrm{~m}` group of words
+ * (with an optional `^2`; any words, `5\text{ apples}` too), or plain unit words from UNIT_WORDS
+ * (`18 dollars`, `5 cm^2`). Only when something numeric-looking precedes it, so `\text{yes}` alone
+ * or a lone variable stays.
  */
 export function removeUnits(s: string): string {
   for (let guard = 0; guard < 4; guard++) {

@@ -10,7 +10,8 @@
  * - cpu UnsortedSegmentSum: the stock one is O(numSegments * x.size) (one masked pass over the
  *   whole input per segment); the same one-pass implementation replaces it.
  * - gradients (every backend): StridedSlice has none in tfjs; BatchMatMul's fails when batch
- *   dims broadcast; Tile's fails above rank 4 and slices dy once per repetition.
+ *   dims broadcast; Tile's fails above rank 4 and slices dy once per repetition; GatherV2's
+ *   copies the embedding-sized gradient through two identity transposes.
  */
 import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
@@ -20,6 +21,7 @@ import { stridedSliceGradConfig } from './kernels/strided-slice-grad.js';
 import { gatherBatchedInto } from './kernels/gather-batched.js';
 import { broadcastSafeMatMulGrad, isBroadcastSafe } from './kernels/batch-matmul-grad.js';
 import { tileGradConfig } from './kernels/tile-grad.js';
+import { directGatherGrad, isDirectGatherGrad } from './kernels/gather-grad.js';
 
 function numSegmentsOf(attrs: NamedAttrMap | undefined): number {
   return Number((attrs as { numSegments?: number } | undefined)?.numSegments);
@@ -149,7 +151,8 @@ export function registerCpuFastKernels(): string[] {
 /**
  * Registers the gradients tfjs lacks or gets wrong, for every backend: StridedSlice (none in
  * tfjs; a gradient a later tfjs ships itself is left in place), BatchMatMul (broadcast batch
- * dims) and Tile (any rank). Idempotent; returns what it changed.
+ * dims), Tile (any rank) and GatherV2 (no identity transposes). Idempotent; returns what it
+ * changed.
  */
 export function registerTrainingGradients(): string[] {
   const changed: string[] = [];
@@ -162,6 +165,12 @@ export function registerTrainingGradients(): string[] {
     tf.unregisterGradient(tf.BatchMatMul);
     tf.registerGradient(broadcastSafeMatMulGrad(matMulGrad));
     changed.push(`${tf.BatchMatMul} (gradient)`);
+  }
+  const gatherGrad = tf.getGradient(tf.GatherV2);
+  if (gatherGrad && !isDirectGatherGrad(gatherGrad)) {
+    tf.unregisterGradient(tf.GatherV2);
+    tf.registerGradient(directGatherGrad(gatherGrad));
+    changed.push(`${tf.GatherV2} (gradient)`);
   }
   if (tf.getGradient(tf.Tile)?.gradFunc !== tileGradConfig.gradFunc) {
     if (tf.getGradient(tf.Tile)) tf.unregisterGradient(tf.Tile);

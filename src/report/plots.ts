@@ -74,11 +74,12 @@ export function devCurvesSpec(rows: Row[]): TopLevelSpec {
  * aggregator, maj@N, pass@N). Rows: {run, n, rule, accuracy}.
  */
 export function bonCurveSpec(rows: Row[], title: string): TopLevelSpec {
-  const runs = new Set(rows.map((r) => r.run)).size;
+  // Panels in the order the runs come (the sweep's order), not alphabetical.
+  const runs = [...new Set(rows.map((r) => String(r.run)))];
   return {
     ...base(title, rows),
-    facet: { field: 'run', type: 'nominal', title: null },
-    columns: Math.min(3, runs),
+    facet: { field: 'run', type: 'nominal', title: null, sort: runs },
+    columns: Math.min(3, runs.length),
     spec: {
       width: WIDTH,
       height: HEIGHT,
@@ -121,6 +122,7 @@ export function groupedBarSpec(rows: Row[], opts: { title: string; category: str
  * of the other parameters. Rows: {x, series, metric, value}.
  */
 export function metricsVsParamSpec(rows: Row[], opts: { param: string; logScale: boolean }): TopLevelSpec {
+  const xs = [...new Set(rows.map((r) => r.x))].sort((a, b) => Number(a) - Number(b));
   return {
     ...base(`Headline metrics against ${opts.param}`, rows),
     facet: { field: 'metric', type: 'nominal', title: null, sort: null },
@@ -130,8 +132,15 @@ export function metricsVsParamSpec(rows: Row[], opts: { param: string; logScale:
       height: HEIGHT,
       mark: { type: 'line', point: true },
       encoding: {
-        x: { field: 'x', type: 'quantitative', title: opts.param, scale: opts.logScale ? { type: 'log' } : { zero: false } },
-        y: { field: 'value', type: 'quantitative', title: null, scale: { zero: false } },
+        x: {
+          field: 'x',
+          type: 'quantitative',
+          title: opts.param,
+          scale: opts.logScale ? { type: 'log' } : { zero: false },
+          // Ticks at the swept values themselves when there are few of them.
+          axis: xs.length <= 10 ? { values: xs, format: '~g' } : { format: '~g' },
+        },
+        y: { field: 'value', type: 'quantitative', title: null, scale: { zero: false }, axis: { format: '~g' } },
         color: { field: 'series', type: 'nominal', title: 'series', sort: null },
       },
     },

@@ -5,6 +5,7 @@ import { loadRecipe, recipeToYaml } from '../recipes/load.js';
 import type { Recipe } from '../recipes/schema.js';
 import type { Override } from '../recipes/overrides.js';
 import { runStage, writeFileAtomic, type RunContext } from './context.js';
+import { checkInputs } from './preflight.js';
 import { runDataStage, SAMPLES_FILE } from './data-stage.js';
 import { runEvalStage } from './eval-stage.js';
 import { runLabelsStage, type LabelsSummary } from './labels-stage.js';
@@ -77,6 +78,7 @@ export async function runRecipe(opts: RunOptions): Promise<RunResult> {
   const loaded = loadRecipe(opts.recipePath, overrides);
   const recipe = loaded.recipe;
   checkStages(recipe);
+  checkInputs(recipe, loaded.baseDir);
   const runDir = resolve(opts.out ?? join('runs', recipe.name));
   const resolvedYaml = recipeToYaml(recipe);
 

@@ -18,6 +18,8 @@ export interface BatcherStats {
   requestSlots: number;
   /** Most distinct requests seen in one batch. */
   maxRequestsInBatch: number;
+  /** Wall time spent in forward passes, ms (busy time; compare with uptime). */
+  forwardMs: number;
   /** Requests admitted and not yet answered. */
   depth: number;
 }
@@ -42,7 +44,12 @@ interface Row {
   job: Job;
   index: number;
   sequence: EncodedSample;
+  /** Taken into a batch (or dropped with its failed job). */
+  taken: boolean;
 }
+
+/** Rows looked at when cutting a batch: enough for any budget, bounded so a pass costs O(window). */
+const WINDOW_ROWS = 1024;
 
 export type ForwardFn = (sequences: readonly EncodedSample[]) => Promise<number[][]>;
 
@@ -55,6 +62,8 @@ export type ForwardFn = (sequences: readonly EncodedSample[]) => Promise<number[
 export class DynamicBatcher {
   private queue: Row[] = [];
   private head = 0;
+  /** Rows queued and not taken. */
+  private live = 0;
   private queuedTokens = 0;
   private queuedJobs = 0;
   private open = 0;
@@ -62,7 +71,7 @@ export class DynamicBatcher {
   private flushing = false;
   private wake: (() => void) | undefined;
   private idleWaiters: (() => void)[] = [];
-  private counters = { batches: 0, sequences: 0, requestSlots: 0, maxRequestsInBatch: 0 };
+  private counters = { batches: 0, sequences: 0, requestSlots: 0, maxRequestsInBatch: 0, forwardMs: 0 };
 
   constructor(
     private readonly forward: ForwardFn,
@@ -100,7 +109,8 @@ export class DynamicBatcher {
       this.open++;
       this.queuedJobs++;
       sequences.forEach((sequence, index) => {
-        this.queue.push({ job, index, sequence });
+        this.queue.push({ job, index, sequence, taken: false });
+        this.live++;
         this.queuedTokens += sequence.inputIds.length;
       });
       this.kick();
@@ -124,7 +134,7 @@ export class DynamicBatcher {
   }
 
   private size(): number {
-    return this.queue.length - this.head;
+    return this.live;
   }
 
   private ready(): boolean {
@@ -172,36 +182,56 @@ export class DynamicBatcher {
     }
   }
 
-  /** Cuts the next batch off the queue head: FIFO rows within the token and request budgets. */
+  /**
+   * Cuts the next batch: the oldest row, plus the rows of the window closest to it in length
+   * (ties: older first) while the padded-token and request budgets allow. Rows of similar length
+   * waste little on padding, and serving the oldest row in every pass bounds every row's wait.
+   */
   private take(): Row[] {
-    const rows: Row[] = [];
-    const jobs = new Set<Job>();
-    let longest = 0;
-    while (this.head < this.queue.length) {
-      const row = this.queue[this.head];
-      if (!row.job.failed) {
-        const length = row.sequence.inputIds.length;
-        const newLongest = Math.max(longest, length);
-        if (rows.length > 0 && (rows.length + 1) * newLongest > this.opts.maxBatchTokens) break;
-        if (!jobs.has(row.job) && jobs.size >= this.opts.maxBatchRequests) break;
-        rows.push(row);
-        jobs.add(row.job);
-        longest = newLongest;
-      }
-      this.dequeueHead(row);
+    this.skipDone();
+    const window: Row[] = [];
+    for (let i = this.head; i < this.queue.length && window.length < WINDOW_ROWS; i++) {
+      const row = this.queue[i];
+      if (row.taken) continue;
+      if (row.job.failed) this.remove(row);
+      else window.push(row);
     }
-    this.compact();
+    if (window.length === 0) {
+      this.skipDone();
+      return [];
+    }
+    const anchor = window[0];
+    const anchorLength = anchor.sequence.inputIds.length;
+    const candidates = window.slice(1).map((row, order) => ({ row, order, gap: Math.abs(row.sequence.inputIds.length - anchorLength) }));
+    candidates.sort((a, b) => a.gap - b.gap || a.order - b.order);
+    const rows = [anchor];
+    const jobs = new Set<Job>([anchor.job]);
+    let longest = anchorLength;
+    for (const { row } of candidates) {
+      const newLongest = Math.max(longest, row.sequence.inputIds.length);
+      if ((rows.length + 1) * newLongest > this.opts.maxBatchTokens) continue;
+      if (!jobs.has(row.job) && jobs.size >= this.opts.maxBatchRequests) continue;
+      rows.push(row);
+      jobs.add(row.job);
+      longest = newLongest;
+    }
+    for (const row of rows) this.remove(row);
+    this.skipDone();
     return rows;
   }
 
-  private dequeueHead(row: Row): void {
-    this.head++;
+  /** Takes a row out of the queue's accounting (it stays in the array until the head passes it). */
+  private remove(row: Row): void {
+    row.taken = true;
+    this.live--;
     this.queuedTokens -= row.sequence.inputIds.length;
     row.job.queued--;
     if (row.job.queued === 0) this.queuedJobs--;
   }
 
-  private compact(): void {
+  /** Moves the head past taken rows and drops the dead prefix now and then. */
+  private skipDone(): void {
+    while (this.head < this.queue.length && this.queue[this.head].taken) this.head++;
     if (this.head > 1024 && this.head * 2 > this.queue.length) {
       this.queue = this.queue.slice(this.head);
       this.head = 0;
@@ -216,7 +246,9 @@ export class DynamicBatcher {
     let scores: number[][];
     try {
       await this.beforeForward?.(info);
+      const start = performance.now();
       scores = await this.forward(rows.map((r) => r.sequence));
+      this.counters.forwardMs += performance.now() - start;
       if (scores.length !== rows.length) throw new Error(`forward returned ${scores.length} rows for ${rows.length}`);
     } catch (e) {
       for (const job of jobs) this.fail(job, e instanceof Error ? e : new Error(String(e)));

@@ -29,8 +29,11 @@ export const DEFAULT_LIMITS: ServeLimits = {
   maxQueue: 256,
 };
 
+// A server wants short forward passes (latency) more than the largest batch: on CPU backends a
+// pass past a few thousand padded tokens costs more per token (its attention tensors leave the
+// cache), see scripts/load-serve.ts. Raise it on a GPU.
 export const DEFAULT_BATCHING: BatchingOptions = {
-  maxBatchTokens: 8192,
+  maxBatchTokens: 2048,
   maxWaitMs: 5,
   maxBatchRequests: Number.POSITIVE_INFINITY,
 };

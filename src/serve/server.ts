@@ -119,6 +119,7 @@ export async function startRewardServer(opts: RewardServerOptions): Promise<Rewa
   }
 
   function health(): Record<string, unknown> {
+    const counters = batcher.stats();
     return {
       status: draining ? 'draining' : 'ok',
       ready: !draining,
@@ -126,6 +127,10 @@ export async function startRewardServer(opts: RewardServerOptions): Promise<Rewa
       backend: backendName,
       queue_depth: batcher.depth,
       max_queue: limits.maxQueue,
+      forward_passes: counters.batches,
+      sequences_scored: counters.sequences,
+      requests_per_pass: counters.batches === 0 ? 0 : counters.requestSlots / counters.batches,
+      forward_ms: Math.round(counters.forwardMs),
       limits: {
         max_body_bytes: limits.maxBodyBytes,
         max_steps: limits.maxSteps,
@@ -133,6 +138,7 @@ export async function startRewardServer(opts: RewardServerOptions): Promise<Rewa
         max_length: maxLength,
         max_batch_tokens: batching.maxBatchTokens,
         max_wait_ms: batching.maxWaitMs,
+        max_batch_requests: Number.isFinite(batching.maxBatchRequests) ? batching.maxBatchRequests : null,
       },
     };
   }

@@ -80,6 +80,17 @@ describe('answer equivalence', function () {
     ]);
   });
 
+  it('one-variable inequalities and set-builder sets are the intervals they describe', () => {
+    check([
+      ['x<3', '(-\\infty,3)', true],
+      ['x \\geq 2', '[2,+\\infty)', true],
+      ['x\\le 5', '(-\\infty,5)', false],
+      ['-2\\le x<1', '[-2,1)', true],
+      ['\\{x|-2\\leq x < 1\\}', '[-2,1)', true],
+      ['\\{x \\mid x > 0\\}', '(0, \\infty)', true],
+    ]);
+  });
+
   it('sets and answer lists ignore order; unions of intervals too', () => {
     check([
       ['\\{1,2,3\\}', '\\{3,1,2\\}', true],
@@ -146,7 +157,8 @@ describe('answer equivalence', function () {
     expect(parseShape('1,2')).to.deep.include({ kind: 'set', braced: false });
     expect(parseShape('(0,1)\\cup(2,3)').kind).to.equal('union');
     expect(parseShape('3x+4y=5').kind).to.equal('equation');
-    expect(parseShape('\\{x|x>0\\}').kind).to.equal('scalar');
+    expect(parseShape('\\{x|x>0\\}')).to.deep.include({ kind: 'bracketed', open: '(', close: ')' });
+    expect(parseShape('\\{x|x^2>\\sin x\\}').kind).to.equal('scalar');
   });
 
   describe('gradeAnswer', () => {

@@ -84,7 +84,7 @@ describe('recipes/load', () => {
     expect(resolveRecipe({}, ['eval.processbench.path=/x', 'eval.processbench.threshold=0.3']).eval?.processbench?.threshold).to.equal(0.3);
     expect(r.name).to.equal('123');
     expect(() => resolveRecipe({}, ['train.lr=fast'])).to.throw(/--set train\.lr=fast: expected a number/);
-    expect(() => resolveRecipe({}, ['train.lrr=1'])).to.throw(/unknown key train\.lrr \(keys under train: epochs, max_steps, lr/);
+    expect(() => resolveRecipe({}, ['train.lrr=1'])).to.throw(/unknown key train\.lrr \(keys under train: dev_fraction, epochs, max_steps, lr/);
     expect(() => parseOverride('novalue')).to.throw(/expected key\.path=value/);
     expect(parseOverride('a.b=c=d')).to.deep.equal({ path: ['a', 'b'], value: 'c=d' });
   });

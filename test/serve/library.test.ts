@@ -9,7 +9,7 @@ describe('serve: prmkit as a library', function () {
   let dir: string;
 
   before(async () => {
-    await prmkit.selectBackend('cpu', { log: () => {} });
+    await prmkit.selectBackend('wasm', { log: () => {} });
     dir = await tinyCheckpoint();
   });
 
@@ -32,7 +32,7 @@ describe('serve: prmkit as a library', function () {
       const fromModel = await prmkit.scoreSteps(loaded, problems);
       expect(tf.memory().numTensors).to.equal(start);
       expect(fromModel).to.deep.equal(reference);
-      const fromDir = await prmkit.scoreSteps(dir, problems, { backend: 'cpu' });
+      const fromDir = await prmkit.scoreSteps(dir, problems, { backend: 'wasm' });
       expect(tf.memory().numTensors).to.equal(start);
       fromDir.forEach((scores, i) => scores.forEach((s, j) => expect(s).to.be.closeTo(reference[i]![j], 1e-6)));
       expect(fromDir.map((s) => s.length)).to.deep.equal(problems.map((p) => p.steps.length));

@@ -23,7 +23,7 @@ describe('serve: reward server', function () {
   const gate = new Gate();
 
   before(async () => {
-    await selectBackend('cpu', { log: quiet });
+    await selectBackend('wasm', { log: quiet });
     dir = await tinyCheckpoint();
     prm = await loadScoringModel(dir);
     expected = (await scoreSamples(prm.model, prm.tokenizer, problems)).stepScores as number[][];
@@ -31,7 +31,7 @@ describe('serve: reward server', function () {
     server = await startRewardServer({
       model: dir,
       port: 0,
-      backend: 'cpu',
+      backend: 'wasm',
       token: TOKEN,
       maxBodyBytes: 4096,
       maxSteps: 12,
@@ -53,7 +53,7 @@ describe('serve: reward server', function () {
     expect(server.url).to.match(/^http:\/\/127\.0\.0\.1:\d+$/);
     const res = await get(`${server.url}/health`, { token: TOKEN });
     expect(res.status).to.equal(200);
-    expect(res.body).to.include({ status: 'ok', ready: true, model: 'prm', backend: 'cpu', queue_depth: 0 });
+    expect(res.body).to.include({ status: 'ok', ready: true, model: 'prm', backend: 'wasm', queue_depth: 0 });
   });
 
   it('scores one {problem, steps} exactly as scoreSamples does', async () => {
@@ -153,7 +153,7 @@ describe('serve: reward server', function () {
   });
 
   it('lets no request choose a model or a path (422 names the field)', async () => {
-    for (const extra of [{ model: '/etc' }, { path: '/etc/passwd' }, { model_dir: '../x', backend: 'cpu' }]) {
+    for (const extra of [{ model: '/etc' }, { path: '/etc/passwd' }, { model_dir: '../x', backend: 'wasm' }]) {
       const res = await post(`${server.url}/v1/score`, { ...problems[0], ...extra }, { token: TOKEN });
       expect(res.status).to.equal(422);
       const error = (res.body as { error: string }).error;

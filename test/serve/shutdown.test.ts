@@ -31,7 +31,7 @@ describe('serve: CLI and graceful shutdown', function () {
   const children: ChildProcess[] = [];
 
   before(async () => {
-    await selectBackend('cpu', { log: () => {} });
+    await selectBackend('wasm', { log: () => {} });
     dir = await tinyCheckpoint();
   });
 
@@ -41,7 +41,7 @@ describe('serve: CLI and graceful shutdown', function () {
 
   it('on SIGTERM answers every request in flight, refuses new connections and exits 0', async () => {
     // A long max wait keeps the requests queued until the signal: only the drain can release them.
-    const serve = spawnServe(['--model', dir, '--port', '0', '--backend', 'cpu', '--token', TOKEN, '--max-wait-ms', '20000']);
+    const serve = spawnServe(['--model', dir, '--port', '0', '--backend', 'wasm', '--token', TOKEN, '--max-wait-ms', '20000']);
     children.push(serve.child);
     const url = await serve.url;
     const n = 8;

@@ -3,10 +3,12 @@ import { dataCommand } from './data.js';
 import { evalCommand } from './eval.js';
 import { gradeCommand } from './grade.js';
 import { labelCommand } from './label.js';
+import { reportCommand } from './report.js';
 import { runCommand } from './run.js';
 import { scoreCommand } from './score.js';
 import { serveCommand } from './serve.js';
 import { simCommand } from './sim.js';
+import { sweepCommand } from './sweep.js';
 
 // Each command lives in its own module; register it here, one line each.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -19,4 +21,6 @@ export const commands: CommandModule<any, any>[] = [
   gradeCommand,
   runCommand,
   serveCommand,
+  sweepCommand,
+  reportCommand,
 ];

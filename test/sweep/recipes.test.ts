@@ -1,0 +1,72 @@
+import { expect } from 'chai';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadRecipe } from '../../src/recipes/load.js';
+import { MissingInputError } from '../../src/run/preflight.js';
+import { runRecipe } from '../../src/run/run.js';
+import { sweepPlanFor } from '../../src/sweep/run.js';
+
+const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
+const recipe = (name: string) => join(repoRoot, 'recipes', name);
+
+describe('recipes/paper and the real recipe', () => {
+  it('every paper recipe validates and expands to its points', () => {
+    const expected: Record<string, string[]> = {
+      'label-ablation.yaml': ['mc-hard', 'mc-soft', 'judge', 'consensus-hard', 'consensus-soft', 'truth'],
+      'threshold-sweep.yaml': [0, 0.125, 0.25, 0.375, 0.5, 0.625, 0.75, 0.875].map((t) => `threshold-${t}`),
+      'aggregators.yaml': ['mc-hard', 'consensus-hard'],
+      'data-scale.yaml': ['unfiltered_problems-500', 'unfiltered_problems-1000', 'unfiltered_problems-2000', 'filtered_problems-500', 'filtered_problems-1000', 'filtered_problems-2000'],
+    };
+    for (const [file, names] of Object.entries(expected)) {
+      const { plan, base } = sweepPlanFor({ recipePath: recipe(join('paper', file)) });
+      expect(plan.points.map((p) => p.name), file).to.deep.equal(names);
+      // Every point runs the sim world end to end: data, labels, training, sim evaluation.
+      expect(base.data?.source, file).to.equal('sim');
+      expect(base.eval?.sim, file).to.not.equal(undefined);
+      expect(base.train, file).to.not.equal(undefined);
+    }
+    const ablation = sweepPlanFor({ recipePath: recipe('paper/label-ablation.yaml') }).plan.points;
+    expect(ablation.find((p) => p.name === 'consensus-soft')?.params).to.deep.equal({ 'labels.method': 'consensus', 'labels.mc_labels': 'soft', 'train.label_mode': 'soft' });
+    const thresholds = sweepPlanFor({ recipePath: recipe('paper/threshold-sweep.yaml') });
+    expect(thresholds.base.labels?.method).to.equal('mc');
+    expect(thresholds.plan.points[1].params).to.deep.equal({ 'labels.threshold': 0.125 });
+  });
+
+  it('the Qwen2.5-Math-1.5B recipe validates: pretrained model, <extra_0>, consensus labels, 4 ProcessBench subsets, 7 BoN sets', () => {
+    const { recipe: r } = loadRecipe(recipe('qwen2.5-math-1.5b-prm.yaml'));
+    expect(r.model?.init).to.equal('pretrained');
+    expect(r.model?.path).to.match(/Qwen2\.5-Math-1\.5B-Instruct$/);
+    expect(r.tokenizer?.step_token).to.equal('<extra_0>');
+    expect(r.labels?.method).to.equal('consensus');
+    expect(r.labels?.endpoint).to.match(/^http/);
+    expect(r.eval?.processbench?.subsets).to.deep.equal(['gsm8k', 'math', 'olympiadbench', 'omnimath']);
+    expect(r.eval?.bon?.candidates).to.have.length(7);
+    expect(r.eval?.bon?.aggregators).to.deep.equal(['min', 'prod', 'last', 'mean']);
+  });
+
+  it('the real recipe starts and fails cleanly, before any stage, when the model directory is absent', async function () {
+    this.timeout(60_000);
+    const modelDir = join(repoRoot, 'checkpoints', 'Qwen2.5-Math-1.5B-Instruct');
+    if (existsSync(modelDir)) {
+      console.warn(`      (skipped: ${modelDir} exists on this machine)`);
+      this.skip();
+    }
+    const out = join(mkdtempSync(join(tmpdir(), 'prmkit-real-')), 'run');
+    let error: unknown;
+    try {
+      await runRecipe({ recipePath: recipe('qwen2.5-math-1.5b-prm.yaml'), out, log: () => {}, progress: false });
+    } catch (err) {
+      error = err;
+    }
+    expect(error).to.be.instanceOf(MissingInputError);
+    expect((error as Error).message).to.contain(`model.path: ${modelDir} does not exist`);
+    expect(existsSync(out)).to.equal(false);
+    const cli = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/run.ts', 'run', recipe('qwen2.5-math-1.5b-prm.yaml'), '--out', out], { cwd: repoRoot, encoding: 'utf8' });
+    expect(cli.status).to.equal(1);
+    expect(cli.stderr).to.contain(`model.path: ${modelDir} does not exist`);
+    expect(cli.stderr).to.not.match(/\n\s+at /);
+  });
+});
