@@ -2,7 +2,7 @@
  * Load test of the reward server (`prmkit serve`), loopback only, bounded in time and count.
  *
  *   node --import tsx scripts/load-serve.ts [--seconds 60] [--clients 32] [--backend auto]
- *        [--malformed 0.05] [--max-requests 2000000] [--slices 4] [--hidden 64] [--layers 2]
+ *        [--malformed 0.05] [--max-requests 2000000] [--slices auto] [--hidden 64] [--layers 2]
  *        [--max-batch-tokens N] [--max-wait-ms N]   (passed to the batching server)
  *
  * Saves a tiny random PRM in a temp dir and starts two `prmkit serve` children on it (free
@@ -36,7 +36,7 @@ const { values: args } = parseArgs({
     backend: { type: 'string', default: 'auto' },
     malformed: { type: 'string', default: '0.05' },
     'max-requests': { type: 'string', default: '2000000' },
-    slices: { type: 'string', default: '4' },
+    slices: { type: 'string', default: 'auto' },
     'max-batch-tokens': { type: 'string' },
     'max-wait-ms': { type: 'string' },
     hidden: { type: 'string', default: '64' },
@@ -47,7 +47,8 @@ const seconds = Number(args.seconds);
 const clients = Number(args.clients);
 const malformedRate = Number(args.malformed);
 const maxRequests = Number(args['max-requests']);
-const slices = Number(args.slices);
+// auto: turns of about 5 s, so both modes sample the machine's background load alike.
+const slices = args.slices === 'auto' ? Math.max(2, Math.round(seconds / 5)) : Number(args.slices);
 if (!(Number.isInteger(slices) && slices >= 1 && slices <= 60)) throw new Error(`--slices must be an integer in [1, 60], got ${args.slices}`);
 if (!(seconds > 0 && seconds <= 600)) throw new Error(`--seconds must be in (0, 600], got ${args.seconds}`);
 if (!(Number.isInteger(clients) && clients >= 1 && clients <= 256)) throw new Error(`--clients must be an integer in [1, 256], got ${args.clients}`);
@@ -242,24 +243,34 @@ interface PhaseResult {
 interface Phase {
   result: PhaseResult;
   server: Child;
-  agent: Agent;
+}
+
+/**
+ * Keep-alive connections for one slice. A fresh pool per slice: a socket left idle through the
+ * other server's slice could be closed by the server's keep-alive timeout just as it is reused
+ * (a client-side race of HTTP keep-alive, not a server failure).
+ */
+function newAgent(): Agent {
+  return new Agent({ keepAlive: true, maxSockets: clients });
 }
 
 async function openPhase(label: string, dir: string, serverArgs: string[]): Promise<Phase> {
   const server = await startServer(dir, serverArgs);
-  const agent = new Agent({ keepAlive: true, maxSockets: clients });
+  const agent = newAgent();
   const result: PhaseResult = { label, seconds: 0, valid: 0, validSteps: 0, bad: 0, latencies: [], failureCount: 0, failures: [], byKind: {}, health: {}, exitCode: null };
   // Warm-up: the first forward passes pay one-off costs (kernel setup), not part of the figures.
   const warm = new Rng('warm-up');
   for (let i = 0; i < 5; i++) await send(agent, server.url, { ...plan(warm), expect: 200 });
-  return { result, server, agent };
+  agent.destroy();
+  return { result, server };
 }
 
 let sent = 0;
 
 /** Drives one server with all clients for `sliceSeconds`, adding to its result. */
 async function runSlice(phase: Phase, slice: number, sliceSeconds: number): Promise<void> {
-  const { result, server, agent } = phase;
+  const { result, server } = phase;
+  const agent = newAgent();
   const fail = (message: string): void => {
     result.failureCount++;
     if (result.failures.length < 20) result.failures.push(message);
@@ -295,12 +306,12 @@ async function runSlice(phase: Phase, slice: number, sliceSeconds: number): Prom
   };
   await Promise.all(Array.from({ length: clients }, (_, i) => client(i)));
   result.seconds += (performance.now() - start) / 1000;
+  agent.destroy();
 }
 
 async function closePhase(phase: Phase): Promise<PhaseResult> {
-  const { result, server, agent } = phase;
+  const { result, server } = phase;
   result.health = await getJson(`${server.url}/health`);
-  agent.destroy();
   result.exitCode = await server.stop();
   if (result.exitCode !== 0) {
     result.failureCount++;

@@ -104,7 +104,9 @@ type Probe = { ok: true; bindingPath: string } | { ok: false; reason: string };
  * (both bring a libtensorflow; same-named libraries would be mixed across versions).
  */
 function probeGpuDevice(bindingPath: string): Probe {
-  const script = `process.stdout.write(String(require(${JSON.stringify(bindingPath)}).isUsingGpuDevice()))`;
+  const script =
+    `try { process.stdout.write(String(require(${JSON.stringify(bindingPath)}).isUsingGpuDevice())); }` +
+    ` catch (e) { process.stderr.write(String(e && e.message || e)); process.exit(3); }`;
   const run = spawnSync(process.execPath, ['-e', script], {
     encoding: 'utf8',
     timeout: 120_000,

@@ -189,8 +189,12 @@ export const EvalSchema = z.strictObject({
       aggregators: z.array(z.enum(['min', 'prod', 'last', 'mean', 'geomean'])).default(['min', 'prod', 'last', 'mean']),
     })
     .optional(),
-  /** Scoring threshold for first-error predictions (sim step-error set). */
-  threshold: z.union([z.number(), z.literal('auto')]).default(0.5),
+  /**
+   * Threshold of first-error predictions on the sim step-error set: a number; `dev` = the one that
+   * maximises first-error F1 on the run's dev split (scored by the final model); `auto` = the one
+   * that maximises F1 on the test set itself (ProcessBench's practice for scalar PRMs).
+   */
+  threshold: z.union([z.number(), z.literal('auto'), z.literal('dev')]).default('dev'),
   max_tokens_per_batch: positiveInt.default(8192),
 });
 

@@ -5,11 +5,16 @@ import { runBon } from '../eval/run-bon.js';
 import { runProcessBench } from '../eval/run-processbench.js';
 import { runSimEval, type SimEvalSummary } from '../eval/run-sim.js';
 import type { StepScorer } from '../eval/step-scorer.js';
+import type { StepSample } from '../data/types.js';
+import { chooseThreshold } from '../eval/processbench-metrics.js';
 import type { EvalConfig } from '../recipes/schema.js';
+import { firstNegative } from '../train/dev-metrics.js';
 import { hashString, Rng } from '../util/rng.js';
 import { recipePath, type RunContext } from './context.js';
 
 export interface EvalSummary {
+  /** How the sim step-error threshold was chosen, and its value. */
+  threshold?: { source: 'fixed' | 'dev' | 'auto'; value: number | 'auto'; dev_f1?: number; dev_samples?: number };
   sim?: { prm: SimEvalSummary; baselines: Record<string, SimEvalSummary> };
   processbench?: { avg_f1: number | null; threshold: number; subsets: Record<string, number | null> };
   bon?: { sets: Record<string, { pass_at_n: number; maj_at_n: number; prm_at_n: Record<string, number> }>; average?: Record<string, unknown> };
@@ -54,22 +59,56 @@ function slug(name: string): string {
   return name.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '');
 }
 
+/**
+ * The threshold that maximises first-error F1 on the dev split (labels: the first negative
+ * label of each sample), scored by the model under evaluation.
+ */
+export async function devThreshold(scorer: StepScorer, dev: readonly StepSample[]): Promise<{ threshold: number; f1: number; n: number } | null> {
+  const labelled = dev.filter((s) => s.labels && s.labels.length > 0);
+  if (labelled.length === 0) return null;
+  const shown = labelled.map((s) => ({ problem: s.problem, steps: s.steps.slice(0, s.labels!.length) }));
+  const { stepScores } = await scorer.score(shown, 'score dev split');
+  const items = labelled
+    .map((s, i) => ({ subset: 'dev', label: firstNegative(s.labels!), stepScores: stepScores[i] }))
+    .filter((it): it is { subset: string; label: number; stepScores: number[] } => it.stepScores !== null);
+  const errors = items.filter((it) => it.label !== -1).length;
+  if (errors === 0 || errors === items.length) return null;
+  const choice = chooseThreshold(items, 'dev');
+  return { threshold: choice.threshold, f1: choice.f1, n: items.length };
+}
+
 /** Evaluates the final model: sim benchmarks (with baselines), real ProcessBench and BoN when configured. */
-export async function runEvalStage(ctx: RunContext, cfg: EvalConfig, modelDir: string): Promise<EvalSummary> {
+export async function runEvalStage(ctx: RunContext, cfg: EvalConfig, modelDir: string, dev: readonly StepSample[] = []): Promise<EvalSummary> {
   const evalDir = join(ctx.runDir, 'eval');
   mkdirSync(evalDir, { recursive: true });
   const summary: EvalSummary = {};
   const scorer = await openStepScorer(modelDir, { backend: ctx.backend, batchTokens: cfg.max_tokens_per_batch });
   try {
+    let threshold: number | 'auto' = 0.5;
+    if (cfg.threshold === 'dev') {
+      const chosen = await devThreshold(scorer, dev);
+      if (chosen) {
+        threshold = chosen.threshold;
+        summary.threshold = { source: 'dev', value: threshold, dev_f1: chosen.f1, dev_samples: chosen.n };
+        ctx.log(`eval: threshold ${threshold.toFixed(4)} chosen on the dev split (${chosen.n} samples, dev first-error F1 ${chosen.f1.toFixed(1)})`);
+      } else {
+        summary.threshold = { source: 'fixed', value: 0.5 };
+        ctx.log('eval: no dev split with both erroneous and correct samples; threshold 0.5');
+      }
+    } else {
+      threshold = cfg.threshold;
+      summary.threshold = { source: cfg.threshold === 'auto' ? 'auto' : 'fixed', value: cfg.threshold };
+    }
     if (cfg.sim) {
       const sim = cfg.sim;
-      const common = { problems: sim.samples, n: sim.n, seed: sim.seed, threshold: cfg.threshold };
-      const prm = await runSimEval({ ...common, scorer, out: join(evalDir, 'sim') });
+      const common = { problems: sim.samples, n: sim.n, seed: sim.seed };
+      const prm = await runSimEval({ ...common, threshold, scorer, out: join(evalDir, 'sim') });
       ctx.log(`eval: sim step-error F1 ${fmt(prm.summary.processbench.f1)}, sim BoN prm@${sim.n} (prod) ${fmt(prm.summary.bon.prm_at_n.prod)}`);
       const baselines: Record<string, SimEvalSummary> = {};
       if (sim.baselines) {
         for (const [name, make] of Object.entries(BASELINES)) {
-          const result = await runSimEval({ ...common, scorer: make(sim.seed), out: join(evalDir, 'baselines', slug(name)) });
+          // Baselines get their best threshold on the test itself: an upper bound for them.
+          const result = await runSimEval({ ...common, threshold: 'auto', scorer: make(sim.seed), out: join(evalDir, 'baselines', slug(name)) });
           baselines[name] = result.summary;
           ctx.log(`eval: baseline ${name}: sim step-error F1 ${fmt(result.summary.processbench.f1)}`);
         }

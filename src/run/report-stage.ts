@@ -140,14 +140,22 @@ export function renderReport(runDir: string, recipe: Recipe): { markdown: string
   if (evals?.sim) {
     const sim = evals.sim;
     const all: [string, SimEvalSummary][] = [['**trained PRM**', sim.prm], ...Object.entries(sim.baselines)];
+    const th = evals.threshold;
+    const how =
+      th?.source === 'dev'
+        ? `chosen on the dev split (${th.dev_samples} samples, dev F1 ${f1(th.dev_f1)})`
+        : th?.source === 'auto'
+          ? 'chosen on the test itself'
+          : 'fixed';
     parts.push(
       '## Sim step-error test (truth-labelled, ProcessBench metric)',
       '',
-      `${sim.prm.processbench.n} samples, half with a process error; a scorer predicts the first step scored below ${f1(sim.prm.processbench.threshold, 3)}.`,
+      `${sim.prm.processbench.n} samples, half with a process error. A scorer predicts the first step scored below its threshold: ` +
+        `the trained PRM's is ${how}; each baseline gets its best threshold on the test itself (an upper bound for it).`,
       '',
       table(
-        ['scorer', 'F1 %', 'acc. on erroneous %', 'acc. on correct %'],
-        all.map(([name, s]) => [name, f1(s.processbench.f1), f1(s.processbench.acc_error), f1(s.processbench.acc_correct)]),
+        ['scorer', 'F1 %', 'acc. on erroneous %', 'acc. on correct %', 'threshold'],
+        all.map(([name, s]) => [name, f1(s.processbench.f1), f1(s.processbench.acc_error), f1(s.processbench.acc_correct), f1(s.processbench.threshold, 3)]),
       ),
       '',
     );

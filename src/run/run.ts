@@ -11,7 +11,8 @@ import { runEvalStage } from './eval-stage.js';
 import { runLabelsStage, type LabelsSummary } from './labels-stage.js';
 import { createManifest, updateManifest, type RunManifest } from './manifest.js';
 import { runReportStage, type HeadlineMetrics } from './report-stage.js';
-import { runTrainStage } from './train-stage.js';
+import { readLabelledSplit, runTrainStage } from './train-stage.js';
+import type { StepSample } from '../data/types.js';
 
 export interface RunOptions {
   recipePath: string;
@@ -128,18 +129,20 @@ export async function runRecipe(opts: RunOptions): Promise<RunResult> {
     await updateManifest(runDir, manifest, [labels.train_file]);
   }
   let modelDir: string | undefined;
+  let dev: StepSample[] = [];
   if (recipe.train) {
     const cfg = recipe.train;
     const trainFile = labels?.train_file ?? SAMPLES_FILE;
     const train = await runStage(ctx, 'train', () => runTrainStage(ctx, recipe, cfg, { labelled: trainFile, corpus: SAMPLES_FILE }));
     modelDir = join(runDir, train.final_dir);
+    dev = (await readLabelledSplit(runDir, trainFile, cfg.dev_fraction, cfg.seed ?? recipe.seed)).dev;
     await updateManifest(runDir, manifest, [join('tokenizer', 'tokenizer.json'), join(train.final_dir, 'model.safetensors')]);
   } else if (recipe.model?.init === 'pretrained' && recipe.model.path) {
     modelDir = resolve(loaded.baseDir, recipe.model.path);
   }
   if (recipe.eval) {
     const cfg = recipe.eval;
-    await runStage(ctx, 'eval', () => runEvalStage(ctx, cfg, modelDir as string));
+    await runStage(ctx, 'eval', () => runEvalStage(ctx, cfg, modelDir as string, dev));
   }
   const headline = await runReportStage(ctx);
   await updateManifest(runDir, manifest, []);

@@ -49,6 +49,11 @@ export function splitByProblem(samples: readonly StepSample[], devFraction: numb
   return { train: samples.filter((s) => !devKeys.has(problemKey(s))), dev: samples.filter((s) => devKeys.has(problemKey(s))) };
 }
 
+/** The train/dev split of a labelled file, exactly as the train stage makes it. */
+export async function readLabelledSplit(runDir: string, file: string, devFraction: number, seed: number): Promise<{ train: StepSample[]; dev: StepSample[] }> {
+  return splitByProblem(await readSamples(join(runDir, file)), devFraction, seed);
+}
+
 /**
  * Builds the tokenizer (word-level from the run's corpus by default) and the model, encodes the
  * labelled samples with the one encode(), reports truncation at the start, and trains.
@@ -60,8 +65,7 @@ export async function runTrainStage(
   files: { labelled: string; corpus: string },
 ): Promise<TrainSummary> {
   const seed = cfg.seed ?? recipe.seed;
-  const labelled = await readSamples(join(ctx.runDir, files.labelled));
-  const { train, dev } = splitByProblem(labelled, cfg.dev_fraction, seed);
+  const { train, dev } = await readLabelledSplit(ctx.runDir, files.labelled, cfg.dev_fraction, seed);
   if (train.length === 0) throw new Error(`no training samples in ${files.labelled}`);
 
   const tokCfg = recipe.tokenizer ?? TokenizerSchema.parse({});

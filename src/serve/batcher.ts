@@ -153,6 +153,10 @@ export class DynamicBatcher {
   private async loop(): Promise<void> {
     try {
       while (this.size() > 0) {
+        // A forward pass on a synchronous backend blocks the event loop, and requests that
+        // arrived meanwhile sit unread in their sockets: let the poll phase run (setImmediate
+        // comes after it) so they join the next pass instead of waiting for the one after.
+        await new Promise<void>((resolve) => setImmediate(resolve));
         await this.waitForBatch();
         const rows = this.take();
         if (rows.length > 0) await this.run(rows);
@@ -168,6 +172,8 @@ export class DynamicBatcher {
   private async waitForBatch(): Promise<void> {
     while (!this.ready()) {
       const oldest = this.queue[this.head];
+      // The rest of a request already part-scored (it did not fit one pass) waits no more.
+      if (oldest.job.queued < oldest.job.scores.length) return;
       const left = oldest.job.arrival + this.opts.maxWaitMs - Date.now();
       if (left <= 0) return;
       await new Promise<void>((resolve) => {

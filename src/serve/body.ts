@@ -37,13 +37,14 @@ export function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer
       cleanup();
       resolve(Buffer.concat(chunks, size));
     };
+    // The client went away mid-body: nobody will read the answer, and it is not a server fault.
     const onError = (err: Error): void => {
       cleanup();
-      reject(err);
+      reject(new HttpError(400, `request body not received: ${err.message}`));
     };
     const onAborted = (): void => {
       cleanup();
-      reject(new Error('client aborted the request'));
+      reject(new HttpError(400, 'the client aborted the request'));
     };
     req.on('data', onData);
     req.on('end', onEnd);

@@ -210,13 +210,18 @@ export async function startRewardServer(opts: RewardServerOptions): Promise<Rewa
   server.requestTimeout = 60_000;
   server.headersTimeout = 20_000;
 
-  await new Promise<void>((resolveListen, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port ?? 8000, opts.host ?? '127.0.0.1', () => {
-      server.off('error', reject);
-      resolveListen();
+  try {
+    await new Promise<void>((resolveListen, reject) => {
+      server.once('error', reject);
+      server.listen(opts.port ?? 8000, opts.host ?? '127.0.0.1', () => {
+        server.off('error', reject);
+        resolveListen();
+      });
     });
-  });
+  } catch (e) {
+    if (ownsModel) model.dispose();
+    throw e;
+  }
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `http://${host}:${address.port}`;

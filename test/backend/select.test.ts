@@ -87,15 +87,18 @@ describe('backend: selectBackend', function () {
   });
 
   it('an explicitly requested backend that cannot load is an error naming the reason', async function () {
-    // No GPU package binding is ever built here (and it cannot share a process with tfjs-node).
-    const err = await selectBackend('tensorflow-gpu', { log: () => {} }).then(
+    // Here tensorflow-gpu never loads (no GPU). On a GPU machine where auto took it, the CPU
+    // package is the one that cannot load: one process holds only one native package.
+    const auto = await selectBackend('auto', { log: () => {} });
+    const unavailable = auto.name === 'tensorflow-gpu' ? 'tensorflow' : 'tensorflow-gpu';
+    const err = await selectBackend(unavailable, { log: () => {} }).then(
       () => null,
       (e: unknown) => e,
     );
     expect(err).to.be.instanceOf(BackendUnavailableError);
     const e = err as BackendUnavailableError;
-    expect(e.backend).to.equal('tensorflow-gpu');
-    expect(e.message).to.match(/^backend 'tensorflow-gpu' is not available: /);
+    expect(e.backend).to.equal(unavailable);
+    expect(e.message).to.match(new RegExp(`^backend '${unavailable}' is not available: `));
     expect(e.reason).to.match(NATIVE_REASON);
     // The failed attempt leaves the previous backend usable.
     expect(tf.tidy(() => tf.add(tf.scalar(1), 2).dataSync()[0])).to.equal(3);

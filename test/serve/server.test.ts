@@ -263,6 +263,19 @@ describe('serve: reward server', function () {
     expect(refused, 'connection after close').to.be.instanceOf(Error);
   });
 
+  it('fails to start on a port in use, freeing the model it loaded', async () => {
+    const port = Number(new URL(server.url).port);
+    const start = tf.memory().numTensors;
+    let err: unknown;
+    try {
+      await startRewardServer({ model: dir, port, backend: 'wasm', log: quiet });
+    } catch (e) {
+      err = e;
+    }
+    expect((err as NodeJS.ErrnoException).code).to.equal('EADDRINUSE');
+    expect(tf.memory().numTensors).to.equal(start);
+  });
+
   it('rejects bad limits at start', async () => {
     for (const bad of [{ maxQueue: 0 }, { maxBatchTokens: -1 }, { maxWaitMs: 1.5 }, { maxSteps: Number.NaN }]) {
       let err: unknown;
