@@ -1,6 +1,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import type { SweepPoint } from '../sweep/plan.js';
+import { readSweepFile } from '../sweep/summary.js';
 import { POINT_FILE, isRunDir, loadRun, runDirsUnder, type RunRecord, type SweepPointRecord } from './run-data.js';
 
 /**
@@ -69,9 +70,8 @@ export function collectInputs(inputs: readonly string[]): Collected {
     if (isRunDir(dir)) {
       addRun(loadRun(dir));
     } else if (isSweepDir(dir)) {
-      const sweepPath = join(dir, 'sweep.json');
-      if (existsSync(sweepPath)) {
-        const s = JSON.parse(readFileSync(sweepPath, 'utf8')) as { recipe: string; recipe_name: string; grid: SweepInput['grid']; variants: SweepInput['variants']; points: SweepPoint[] };
+      const s = readSweepFile(dir);
+      if (s) {
         out.sweeps.push({ dir, recipe: s.recipe, recipeName: s.recipe_name, grid: s.grid, variants: s.variants, points: s.points });
         for (const p of s.points) {
           const known = planByName.get(p.name);

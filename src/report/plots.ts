@@ -111,7 +111,7 @@ export function groupedBarSpec(rows: Row[], opts: { title: string; category: str
   if (!opts.facet) return { ...base(opts.title, rows), ...inner } as TopLevelSpec;
   return {
     ...base(opts.title, rows),
-    facet: { column: { field: opts.facet, type: 'nominal', title: null, sort: null } },
+    facet: { column: { field: opts.facet, type: 'nominal', title: null, sort: [...new Set(rows.map((r) => String(r[opts.facet as string])))] } },
     spec: inner,
     resolve: { scale: { y: 'independent' } },
   } as TopLevelSpec;
@@ -123,9 +123,10 @@ export function groupedBarSpec(rows: Row[], opts: { title: string; category: str
  */
 export function metricsVsParamSpec(rows: Row[], opts: { param: string; logScale: boolean }): TopLevelSpec {
   const xs = [...new Set(rows.map((r) => r.x))].sort((a, b) => Number(a) - Number(b));
+  const metrics = [...new Set(rows.map((r) => String(r.metric)))];
   return {
     ...base(`Headline metrics against ${opts.param}`, rows),
-    facet: { field: 'metric', type: 'nominal', title: null, sort: null },
+    facet: { field: 'metric', type: 'nominal', title: null, sort: metrics },
     columns: 2,
     spec: {
       width: WIDTH,
@@ -138,9 +139,9 @@ export function metricsVsParamSpec(rows: Row[], opts: { param: string; logScale:
           title: opts.param,
           scale: opts.logScale ? { type: 'log' } : { zero: false },
           // Ticks at the swept values themselves when there are few of them.
-          axis: xs.length <= 10 ? { values: xs, format: '~g' } : { format: '~g' },
+          axis: xs.length <= 10 ? { values: xs, format: '.4~r', labelOverlap: false } : { format: '.4~r' },
         },
-        y: { field: 'value', type: 'quantitative', title: null, scale: { zero: false }, axis: { format: '~g' } },
+        y: { field: 'value', type: 'quantitative', title: null, scale: { zero: false }, axis: { format: '.4~r' } },
         color: { field: 'series', type: 'nominal', title: 'series', sort: null },
       },
     },

@@ -61,6 +61,7 @@ function summaryTable(runs: readonly RunRecord[], seconds: Record<string, number
     ...keys,
     'train samples',
     'label precision %',
+    'label F1 %',
     'retained %',
     'dev F1',
     ...(hasSim ? ['sim step-error F1', `sim prm@${n} (prod)`, 'best baseline F1'] : []),
@@ -76,6 +77,7 @@ function summaryTable(runs: readonly RunRecord[], seconds: Record<string, number
       ...keys.map((k) => (k in r.params ? valueText(r.params[k]) : '-')),
       m.train_samples === null || m.train_samples === undefined ? '-' : String(m.train_samples),
       fraction(m.label_first_error_precision),
+      fraction(m.label_first_error_f1),
       fraction(m.retained),
       pct(m.dev_first_error_f1),
       ...(hasSim ? [pct(m.sim_processbench_f1), pct(m.sim_bon_prm_at_n), pct(m.sim_baseline_best_f1)] : []),
@@ -140,6 +142,7 @@ const HEADLINE_PLOT_METRICS: [key: string, title: string, scale: number][] = [
   ['sim_processbench_f1', 'sim step-error F1 %', 1],
   ['sim_bon_prm_at_n', 'sim BoN prm@N (prod) %', 1],
   ['label_first_error_precision', 'label precision %', 100],
+  ['label_first_error_f1', 'label F1 %', 100],
   ['retained', 'samples retained %', 100],
   ['processbench_avg_f1', 'ProcessBench avg F1 %', 1],
   ['bon_prm_at_n', 'BoN prm@N avg %', 1],
@@ -258,7 +261,8 @@ function renderMarkdown(c: Collected, plots: { file: string; title: string }[], 
 
   parts.push('## Summary', '', summaryTable(runs, c.seconds), '');
   parts.push(
-    'Label precision = share of flagged first errors at the true step (sim truth); retained = share of samples kept for training. ' +
+    'Label precision = share of flagged first errors at the true step (sim truth); label F1 = the labels\' own step-error F1 against the truth ' +
+      '(harmonic mean of their accuracy on erroneous and on correct samples); retained = share of samples kept for training. ' +
       'Sim step-error F1: the trained PRM on the truth-labelled sim test (ProcessBench metric); the best baseline is the best of constant and random scores.',
     '',
   );

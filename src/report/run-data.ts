@@ -53,7 +53,8 @@ export interface BonCurve {
 
 /**
  * Flat headline metrics of a run; every value a number or null. Benchmark figures are percent;
- * label_first_error_precision, label_first_error_recall and retained are fractions (as in RUN/summary.json).
+ * label_first_error_precision, label_first_error_recall, label_first_error_f1 and retained are
+ * fractions (as in RUN/summary.json).
  */
 export type RunMetrics = Record<string, number | null>;
 
@@ -152,6 +153,8 @@ export function runMetrics(labels: LabelsSummary | null, train: TrainSummary | n
     // Fractions, as in the run's own summary.json (label_first_error_precision, retained too).
     const used = labels.sources[labels.method];
     out.label_first_error_recall = used?.recall ?? null;
+    // The labels' own ProcessBench-style F1 against the sim truth (accuracy on erroneous and on correct samples).
+    out.label_first_error_f1 = used?.f1 ?? null;
     out.train_samples = used?.output ?? null;
   }
   if (evals?.sim) {

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
@@ -10,9 +10,13 @@ import { loadRun, readMetricsJsonl } from '../../src/report/run-data.js';
 import { writeFakeRun } from './fake-run.js';
 
 const quiet = () => {};
+const made: string[] = [];
+after(() => made.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
 function tempDir(): string {
-  return mkdtempSync(join(tmpdir(), 'prmkit-report-'));
+  const dir = mkdtempSync(join(tmpdir(), 'prmkit-report-'));
+  made.push(dir);
+  return dir;
 }
 
 /** Every plot referenced from report.md, read and checked to be a well-formed SVG document. */
@@ -90,7 +94,7 @@ describe('report/report', () => {
     const md = readFileSync(result.markdownPath, 'utf8');
     expect(md).to.contain('3 finished run(s) of 3 planned');
     expect(md).to.match(/\| run \| labels\.threshold \|/);
-    expect(md).to.match(/\| threshold-0\.25 \| 0\.25 \| 100 \| 70\.0 \| 100\.0 \| 35\.0 \| 30\.0 \| 59\.0 \|/);
+    expect(md).to.match(/\| threshold-0\.25 \| 0\.25 \| 100 \| 70\.0 \| 85\.0 \| 100\.0 \| 35\.0 \| 30\.0 \| 59\.0 \|/);
     const svgs = referencedSvgs(sweep);
     expect(svgs.map((s) => s.file)).to.include.members(['plots/metrics-vs-labels_threshold.svg', 'plots/training-loss.svg', 'plots/dev-curves.svg', 'plots/bon-vs-n-sim.svg', 'plots/f1-by-subset.svg', 'plots/labels.svg']);
     expect(result.plots).to.have.length(svgs.length);
@@ -114,7 +118,6 @@ describe('report/report', () => {
     // Shard 2 has a run that did not finish (no report.md, no eval marker).
     writeFakeRun(join(root, 'shard2', 'runs', 'c'), { name: 'c', f1: 1, bonProd: 1, labelPrecision: 0.7, retention: 0.5, point: { params: points[2].params, variant: 'c' } });
     writeFileSync(join(root, 'shard2', 'sweep.json'), sweepJson);
-    const { rmSync } = await import('node:fs');
     rmSync(join(root, 'shard2', 'runs', 'c', 'report.md'));
     const collected = collectInputs([join(root, 'shard0'), join(root, 'shard1'), join(root, 'shard2')]);
     expect(collected.runs.map((r) => r.name)).to.deep.equal(['a', 'b']);

@@ -7,6 +7,8 @@ import YAML from 'yaml';
 import { runRecipe, RunSetupError } from '../../src/run/run.js';
 
 const repoRoot = resolve(new URL('../..', import.meta.url).pathname);
+// Progress bars of the scoring and grading steps would flood the test output.
+process.env.PRMKIT_NO_PROGRESS = '1';
 
 /** A recipe small enough for a test: a tiny sim world, a tiny model, a few steps. */
 function tinyRecipe(dir: string, overrides: Record<string, unknown> = {}): string {

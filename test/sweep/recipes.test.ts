@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,6 +13,9 @@ const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 const recipe = (name: string) => join(repoRoot, 'recipes', name);
 
 describe('recipes/paper and the real recipe', () => {
+  const made: string[] = [];
+  after(() => made.forEach((d) => rmSync(d, { recursive: true, force: true })));
+
   it('every paper recipe validates and expands to its points', () => {
     const expected: Record<string, string[]> = {
       'label-ablation.yaml': ['mc-hard', 'mc-soft', 'judge', 'consensus-hard', 'consensus-soft', 'truth'],
@@ -54,7 +57,9 @@ describe('recipes/paper and the real recipe', () => {
       console.warn(`      (skipped: ${modelDir} exists on this machine)`);
       this.skip();
     }
-    const out = join(mkdtempSync(join(tmpdir(), 'prmkit-real-')), 'run');
+    const parent = mkdtempSync(join(tmpdir(), 'prmkit-real-'));
+    made.push(parent);
+    const out = join(parent, 'run');
     let error: unknown;
     try {
       await runRecipe({ recipePath: recipe('qwen2.5-math-1.5b-prm.yaml'), out, log: () => {}, progress: false });

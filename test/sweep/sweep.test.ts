@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,6 +10,8 @@ import type { SummaryEntry } from '../../src/sweep/summary.js';
 
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 const quiet = () => {};
+const made: string[] = [];
+after(() => made.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
 /**
  * A recipe of the data and labels stages only (no training), so each point runs in about a
@@ -30,6 +32,7 @@ sweep:
 
 function setup(): { dir: string; recipe: string } {
   const dir = mkdtempSync(join(tmpdir(), 'prmkit-sweep-'));
+  made.push(dir);
   const recipe = join(dir, 'tiny.yaml');
   writeFileSync(recipe, RECIPE);
   return { dir, recipe };

@@ -1,0 +1,101 @@
+"""Training throughput of PyTorch CPU on prmkit's bench config (see scripts/bench.ts).
+
+The same architecture as prmkit's PRM: transformers' Qwen2Model plus the Qwen2.5-Math-PRM head
+(Linear(h,h) -> ReLU -> Linear(h,2)), cross-entropy at the step-token positions, global-norm
+clipping and AdamW, fp32, random token data; torch.set_num_threads(threads).
+
+    python3 scripts/bench_torch.py --threads 2 --warmup 2 --steps 5 [--vocab 4096 ...]
+
+Prints one JSON object on stdout.
+"""
+import argparse
+import json
+import resource
+import time
+
+import torch
+from transformers import Qwen2Config, Qwen2Model
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--vocab", type=int, default=4096)
+    ap.add_argument("--hidden", type=int, default=256)
+    ap.add_argument("--layers", type=int, default=4)
+    ap.add_argument("--heads", type=int, default=4)
+    ap.add_argument("--kv-heads", type=int, default=4)
+    ap.add_argument("--intermediate", type=int, default=1024)
+    ap.add_argument("--seq", type=int, default=256)
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--steps-per-seq", type=int, default=8)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--steps", type=int, default=5)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    cfg = Qwen2Config(
+        vocab_size=args.vocab,
+        hidden_size=args.hidden,
+        num_hidden_layers=args.layers,
+        num_attention_heads=args.heads,
+        num_key_value_heads=args.kv_heads,
+        intermediate_size=args.intermediate,
+        max_position_embeddings=max(512, args.seq),
+        rope_theta=10000.0,
+        rms_norm_eps=1e-6,
+        tie_word_embeddings=False,
+        attn_implementation="sdpa",
+    )
+    model = Qwen2Model(cfg)
+    head = torch.nn.Sequential(torch.nn.Linear(args.hidden, args.hidden), torch.nn.ReLU(), torch.nn.Linear(args.hidden, 2))
+    params = list(model.parameters()) + list(head.parameters())
+    decay = [p for n, p in list(model.named_parameters()) + list(head.named_parameters()) if not (n.endswith("bias") or "norm" in n)]
+    no_decay = [p for n, p in list(model.named_parameters()) + list(head.named_parameters()) if n.endswith("bias") or "norm" in n]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01}, {"params": no_decay, "weight_decay": 0.0}], lr=1e-4)
+    model.train()
+    head.train()
+
+    gen = torch.Generator().manual_seed(args.seed + 1)
+    ids = torch.randint(0, args.vocab, (args.batch, args.seq), generator=gen)
+    mask = torch.ones(args.batch, args.seq, dtype=torch.long)
+    stride = args.seq // args.steps_per_seq
+    positions = torch.arange(stride - 1, args.seq, stride)[: args.steps_per_seq]
+    flat = (torch.arange(args.batch)[:, None] * args.seq + positions[None, :]).reshape(-1)
+    labels = torch.randint(0, 2, (flat.numel(),), generator=gen)
+
+    def step() -> float:
+        hidden = model(input_ids=ids, attention_mask=mask).last_hidden_state
+        rows = hidden.reshape(-1, args.hidden)[flat]
+        loss = torch.nn.functional.cross_entropy(head(rows), labels)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        return float(loss)
+
+    for _ in range(args.warmup):
+        step()
+    times = []
+    for _ in range(args.steps):
+        t0 = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - t0)
+    total = sum(times)
+    tokens = args.batch * args.seq * args.steps
+    print(json.dumps({
+        "backend": "torch-cpu",
+        "torch_version": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "steps": args.steps,
+        "ms_per_step": 1000 * total / args.steps,
+        "step_ms": [round(1000 * t, 1) for t in times],
+        "train_tokens_per_s": tokens / total,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }))
+
+
+if __name__ == "__main__":
+    main()
