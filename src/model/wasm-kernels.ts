@@ -7,6 +7,8 @@
  *   for backend 'wasm'".
  * - wasm GatherV2 with batchDims > 0: the stock kernel returns wrong values (see
  *   kernels/gather-batched.ts); batchDims 0 still runs the stock kernel.
+ * - wasm BatchMatMul: the stock kernel leaves XNNPACK for a slow scalar loop on any transposed
+ *   or batched product, i.e. the whole backward pass and attention (kernels/batch-matmul-wasm.ts).
  * - cpu UnsortedSegmentSum: the stock one is O(numSegments * x.size) (one masked pass over the
  *   whole input per segment); the same one-pass implementation replaces it.
  * - gradients (every backend): StridedSlice has none in tfjs; BatchMatMul's fails when batch
@@ -21,6 +23,7 @@ import { stridedSliceGradConfig } from './kernels/strided-slice-grad.js';
 import { gatherBatchedInto } from './kernels/gather-batched.js';
 import { broadcastSafeMatMulGrad, isBroadcastSafe } from './kernels/batch-matmul-grad.js';
 import { tileGradConfig } from './kernels/tile-grad.js';
+import { xnnpackBatchMatMul } from './kernels/batch-matmul-wasm.js';
 import { directGatherGrad, isDirectGatherGrad } from './kernels/gather-grad.js';
 
 function numSegmentsOf(attrs: NamedAttrMap | undefined): number {
@@ -108,14 +111,18 @@ const unsortedSegmentSumWasmConfig: KernelConfig = {
   kernelFunc: unsortedSegmentSumWasm,
 };
 let gatherWasmConfig: KernelConfig | null = null;
+let matMulWasmConfig: KernelConfig | null = null;
+
+function stockWasmKernel(name: string): KernelConfig {
+  const stock = tf.getKernel(name, 'wasm');
+  if (!stock) throw new Error(`the wasm backend has no ${name} kernel (is @tensorflow/tfjs-backend-wasm imported?)`);
+  return stock;
+}
 
 function wasmKernels(): KernelConfig[] {
-  if (!gatherWasmConfig) {
-    const stock = tf.getKernel(tf.GatherV2, 'wasm');
-    if (!stock) throw new Error('the wasm backend has no GatherV2 kernel (is @tensorflow/tfjs-backend-wasm imported?)');
-    gatherWasmConfig = gatherV2Wasm(stock);
-  }
-  return [unsortedSegmentSumWasmConfig, gatherWasmConfig];
+  gatherWasmConfig ??= gatherV2Wasm(stockWasmKernel(tf.GatherV2));
+  matMulWasmConfig ??= xnnpackBatchMatMul(stockWasmKernel(tf.BatchMatMul), stockWasmKernel(tf.Transpose));
+  return [unsortedSegmentSumWasmConfig, gatherWasmConfig, matMulWasmConfig];
 }
 
 const cpuKernels: KernelConfig[] = [

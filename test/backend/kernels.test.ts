@@ -219,6 +219,54 @@ describe('backend: added kernels', function () {
     });
   }
 
+  describe('BatchMatMul on wasm (XNNPACK for transposed and batched products)', function () {
+    const cases: { name: string; a: number[]; b: number[]; tA?: boolean; tB?: boolean }[] = [
+      { name: '2-D plain (stock path)', a: [5, 7], b: [7, 3] },
+      { name: '2-D transposeA (weight gradient)', a: [7, 5], b: [7, 3], tA: true },
+      { name: '2-D transposeB (input gradient)', a: [5, 7], b: [3, 7], tB: true },
+      { name: '2-D both transposed', a: [7, 5], b: [3, 7], tA: true, tB: true },
+      { name: 'batched, equal batches (attention scores)', a: [4, 6, 5], b: [4, 5, 6] },
+      { name: 'batched with transposeA and transposeB', a: [4, 5, 6], b: [4, 3, 5], tA: true, tB: true },
+      { name: 'rank 4, equal batch dims', a: [2, 3, 4, 5], b: [2, 3, 5, 2] },
+      { name: 'batched left against one right matrix', a: [3, 4, 5], b: [1, 5, 2], tB: false },
+      { name: 'batched left against a rank-2 right matrix, transposeB', a: [3, 4, 5], b: [2, 5], tB: true },
+      { name: 'one left matrix against a batched right', a: [1, 4, 5], b: [3, 5, 2] },
+      { name: 'broadcast batch dims [2,3] x [1,3] (stock path)', a: [2, 3, 4, 5], b: [1, 3, 5, 2] },
+      { name: 'empty inner dimension gives zeros', a: [3, 0], b: [0, 4] },
+    ];
+    for (const c of cases) {
+      it(c.name, async function () {
+        const [av, bv] = makeInputs([{ shape: c.a }, { shape: c.b }], `bmm-${c.name}`);
+        const product = () =>
+          tf.tidy(() => {
+            const out = tf.matMul(toTensor(av), toTensor(bv), c.tA ?? false, c.tB ?? false);
+            return { shape: out.shape, values: out.dataSync() };
+          });
+        const want = await on('cpu', product);
+        const got = await on('wasm', product);
+        expect(got.shape).to.deep.equal(want.shape);
+        if (want.values.length > 0) expect(relativeError(got.values, want.values)).to.be.below(1e-5);
+        else expect(got.values.length).to.equal(0);
+        if (c.a.includes(0)) expect(Array.from(got.values).every((v) => v === 0)).to.equal(true);
+      });
+    }
+
+    it('leaves no tensors or heap views behind', async function () {
+      await on('wasm', () => {
+        const before = tf.memory().numTensors;
+        const backend = tf.backend() as unknown as { numDataIds(): number };
+        const idsBefore = backend.numDataIds();
+        tf.tidy(() => {
+          const a = tf.ones([4, 6, 5]);
+          const b = tf.ones([4, 3, 5]);
+          tf.matMul(a, b, false, true).dataSync();
+        });
+        expect(tf.memory().numTensors).to.equal(before);
+        expect(backend.numDataIds()).to.equal(idsBefore);
+      });
+    });
+  });
+
   it('stridedSliceSourceIndices walks the output in row-major order', function () {
     expect(Array.from(stridedSliceSourceIndices([3, 4], [2, 3], [-1, -2], [2, 2]))).to.deep.equal([11, 9, 7, 5]);
     expect(stridedSliceSourceIndices([3, 4], [0, 0], [1, 1], [0, 4]).length).to.equal(0);

@@ -1,0 +1,91 @@
+/**
+ * The multi-threaded wasm build of tfjs-backend-wasm, started in Node.
+ *
+ * tfjs 4.22 never uses its threaded-SIMD binary in Node: the WASM_HAS_MULTITHREAD_SUPPORT flag
+ * is hard-wired to false there (tfjs issue 3830), and forcing it fails because tfjs hands
+ * Emscripten its pthread worker as a blob: URL, which Node's worker_threads cannot start. The
+ * Emscripten code itself supports Node workers given a file path. So this module does what
+ * tfjs's own init() does, with file paths instead of blobs: it writes the worker script (which
+ * tfjs ships only as a string) to a file, loads the threaded factory with require (its
+ * __filename is then what each worker imports), and builds the stock BackendWasm on the
+ * resulting module. Every wasm kernel (tfjs's and prmkit's) runs unchanged; XNNPACK's matmuls
+ * then split their work over `threads` threads.
+ *
+ * Nothing here is a kernel: if any step fails, the caller falls back to the single-threaded
+ * backend tfjs registers itself.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+
+const requireHere = createRequire(import.meta.url);
+
+interface EmscriptenModule {
+  cwrap: (name: string, ret: string | null, args: string[]) => (...args: unknown[]) => unknown;
+  tfjs?: Record<string, unknown>;
+}
+type Factory = (config: Record<string, unknown>) => Promise<EmscriptenModule>;
+
+function wasmOutDir(): string {
+  const pkg = requireHere.resolve('@tensorflow/tfjs-backend-wasm/package.json');
+  return path.join(path.dirname(pkg), 'wasm-out');
+}
+
+/** The worker script as a file (content-addressed, so versions never mix). */
+function workerScriptFile(): string {
+  const { wasmWorkerContents } = requireHere(path.join(wasmOutDir(), 'tfjs-backend-wasm-threaded-simd.worker.js')) as {
+    wasmWorkerContents: string;
+  };
+  const digest = createHash('sha256').update(wasmWorkerContents).digest('hex').slice(0, 16);
+  const dir = path.join(tmpdir(), 'prmkit-wasm');
+  const file = path.join(dir, `tfjs-backend-wasm-threaded-simd.worker.${digest}.cjs`);
+  if (!existsSync(file)) {
+    mkdirSync(dir, { recursive: true });
+    const partial = `${file}.${process.pid}.tmp`;
+    writeFileSync(partial, wasmWorkerContents);
+    renameSync(partial, file);
+  }
+  return file;
+}
+
+/** The same cwraps tfjs's init() attaches as module.tfjs (BackendWasm calls them). */
+function attachTfjsApi(module: EmscriptenModule): void {
+  module.tfjs = {
+    init: module.cwrap('init', null, []),
+    initWithThreadsCount: module.cwrap('init_with_threads_count', null, ['number']),
+    getThreadsCount: module.cwrap('get_threads_count', 'number', []),
+    registerTensor: module.cwrap('register_tensor', null, ['number', 'number', 'number']),
+    disposeData: module.cwrap('dispose_data', null, ['number']),
+    dispose: module.cwrap('dispose', null, []),
+  };
+}
+
+/**
+ * Replaces the registered 'wasm' backend factory by one that starts the threaded-SIMD build.
+ * Call before the wasm backend is first initialised, after setThreadsCount. Returns false
+ * (changing nothing) when this Node cannot run it (no SIMD, no SharedArrayBuffer).
+ */
+export async function registerThreadedWasmFactory(): Promise<boolean> {
+  if (typeof SharedArrayBuffer === 'undefined') return false;
+  if (!(await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT'))) return false;
+  const wasmPkg = await import('@tensorflow/tfjs-backend-wasm');
+  const outDir = wasmOutDir();
+  const factory = requireHere(path.join(outDir, 'tfjs-backend-wasm-threaded-simd.js')) as Factory;
+  const workerFile = workerScriptFile();
+  const binary = path.join(outDir, 'tfjs-backend-wasm-threaded-simd.wasm');
+  if (!existsSync(binary)) return false;
+  const create = async (): Promise<tf.KernelBackend> => {
+    const module = await factory({
+      locateFile: (file: string) => (file.endsWith('.worker.js') ? workerFile : file.endsWith('.wasm') ? binary : path.join(outDir, file)),
+    });
+    attachTfjsApi(module);
+    return new wasmPkg.BackendWasm(module as unknown as ConstructorParameters<typeof wasmPkg.BackendWasm>[0]);
+  };
+  // Same priority as tfjs's own registration (2); the kernels stay registered under 'wasm'.
+  if (tf.findBackendFactory('wasm')) tf.removeBackend('wasm');
+  tf.registerBackend('wasm', create, 2);
+  return true;
+}
