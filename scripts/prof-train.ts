@@ -9,6 +9,7 @@ import { Rng } from '../src/util/rng.js';
 const backend = (process.argv[2] ?? 'wasm') as ConcreteBackend;
 const steps = Number(process.argv[3] ?? 3);
 const profile = process.argv.includes('--profile');
+if (process.env.WASM_MT) { const m = await import('../src/model/wasm-threads.js'); (await import('@tensorflow/tfjs-backend-wasm')).setThreadsCount(2); console.log('mt', await m.registerThreadedWasmFactory()); }
 await selectBackend(backend);
 const cfg = { vocabSize: 4096, hiddenSize: 256, numHiddenLayers: 4, numAttentionHeads: 4, numKeyValueHeads: 4, headDim: 64, intermediateSize: 1024, ropeTheta: 10000, rmsNormEps: 1e-6, tieWordEmbeddings: false, maxPositionEmbeddings: 512, numLabels: 2 };
 const model = initPrm(cfg, 0);

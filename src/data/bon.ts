@@ -1,5 +1,6 @@
 import type { AdapterOptions, AdapterOutput } from './adapter.js';
-import { lastBoxed } from './boxed.js';
+// extract.ts is the grader's CAS-free layer: the one \boxed{} reader, without loading the CAS.
+import { lastBoxed } from '../math/extract.js';
 import { BadRecordPolicy, type BadRecordOptions } from './bad-records.js';
 import { JsonlWriter, RecordError } from './jsonl.js';
 import { asObject, describeType, extraFields, fail, idText, type RecordLocation } from './record.js';
@@ -103,7 +104,7 @@ function readAnswer(rec: Record<string, unknown>, explicit: string | undefined, 
     const solutionField = SOLUTION_FIELDS.find((f) => typeof rec[f] === 'string');
     if (solutionField === undefined) fail(loc, ANSWER_FIELDS.join('|'), 'no gold answer field (and no solution with \\boxed{})');
     const boxed = lastBoxed(rec[solutionField] as string);
-    if (boxed === undefined) fail(loc, solutionField, 'no answer field and no \\boxed{} in the solution');
+    if (boxed === null) fail(loc, solutionField, 'no answer field and no \\boxed{} in the solution');
     return boxed;
   }
   const value = rec[field];

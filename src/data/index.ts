@@ -28,4 +28,3 @@ export { fromTrlRecord, toTrlRecord } from './trl.js';
 export { fromGsm8kRecord, toGsm8kRecord, stripCalculatorAnnotations } from './gsm8k.js';
 export { StatsCollector, formatStats, bucketHistogram, type DataStats } from './stats.js';
 export { downloadDataset, resolveUrl, sha256OfFile, HUB_DATASETS, MANIFEST_NAME, type HubDatasetName, type Manifest, type ManifestEntry, type DownloadOptions } from './hub.js';
-export { lastBoxed } from './boxed.js';

@@ -1,6 +1,6 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { simBonCandidates, simProcessBench } from '../sim/world.js';
+import { simBonCandidates, simProcessBench, type SimWorldOptions } from '../sim/world.js';
 import type { Aggregator } from './aggregate.js';
 import { bonCurveMarkdown, bonMarkdown, evaluateBonSet } from './bon.js';
 import type { BonMetrics } from './bon-metrics.js';
@@ -11,6 +11,8 @@ import { scoreNamingSamples, type StepScorer } from './step-scorer.js';
 
 export interface SimEvalOptions {
   scorer: StepScorer;
+  /** Sim world knobs (problem difficulty, policy); default the sim defaults. */
+  world?: SimWorldOptions;
   /** Samples of the step-error set and problems of the Best-of-N set. */
   problems: number;
   /** Policy samples per Best-of-N problem. */
@@ -35,7 +37,7 @@ export interface SimEvalSummary {
  * (simBonCandidates). Writes DIR/processbench/, DIR/bon/ and DIR/summary.json.
  */
 export async function runSimEval(opts: SimEvalOptions): Promise<{ summary: SimEvalSummary; processbench: ProcessBenchReport; bon: BonMetrics; markdown: string }> {
-  const pbSamples = simProcessBench(opts.problems, opts.seed);
+  const pbSamples = simProcessBench(opts.problems, opts.seed, opts.world);
   const pbScores = await scoreNamingSamples(opts.scorer, pbSamples, 'score sim step-error set');
   const { report, predictions } = evaluateProcessBench(pbSamples, pbScores.stepScores, {
     threshold: opts.threshold ?? 0.5,
@@ -43,7 +45,7 @@ export async function runSimEval(opts: SimEvalOptions): Promise<{ summary: SimEv
   });
   await writeProcessBenchOutputs(join(opts.out, 'processbench'), report, predictions);
 
-  const candidates = simBonCandidates(opts.problems, opts.n, opts.seed);
+  const candidates = simBonCandidates(opts.problems, opts.n, opts.seed, opts.world);
   const scores = await scoreCandidates(candidates, opts.scorer, { n: opts.n, label: 'score sim Best-of-N' });
   const aggregators = opts.aggregators ?? ['min', 'prod', 'last', 'mean', 'geomean'];
   const { metrics, graded } = evaluateBonSet(candidates, scores, {

@@ -17,7 +17,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
+import os, { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 
@@ -39,13 +39,16 @@ function workerScriptFile(): string {
   const { wasmWorkerContents } = requireHere(path.join(wasmOutDir(), 'tfjs-backend-wasm-threaded-simd.worker.js')) as {
     wasmWorkerContents: string;
   };
-  const digest = createHash('sha256').update(wasmWorkerContents).digest('hex').slice(0, 16);
+  // The script is shipped inside a template literal, which turned the two-character escapes
+  // "\n" of its string literals into real newlines; tfjs undoes that the same way.
+  const source = wasmWorkerContents.replace(/\n/g, '\\n');
+  const digest = createHash('sha256').update(source).digest('hex').slice(0, 16);
   const dir = path.join(tmpdir(), 'prmkit-wasm');
   const file = path.join(dir, `tfjs-backend-wasm-threaded-simd.worker.${digest}.cjs`);
   if (!existsSync(file)) {
     mkdirSync(dir, { recursive: true });
     const partial = `${file}.${process.pid}.tmp`;
-    writeFileSync(partial, wasmWorkerContents);
+    writeFileSync(partial, source);
     renameSync(partial, file);
   }
   return file;
@@ -78,9 +81,20 @@ export async function registerThreadedWasmFactory(): Promise<boolean> {
   const binary = path.join(outDir, 'tfjs-backend-wasm-threaded-simd.wasm');
   if (!existsSync(binary)) return false;
   const create = async (): Promise<tf.KernelBackend> => {
-    const module = await factory({
-      locateFile: (file: string) => (file.endsWith('.worker.js') ? workerFile : file.endsWith('.wasm') ? binary : path.join(outDir, file)),
-    });
+    // The C++ side caps its pool at emscripten_num_logical_cores() / 2 (it assumes two
+    // hyper-threads per core), read once while the module starts; in Node that number is
+    // os.cpus().length, so a 2-core machine would get one thread. It is doubled for the start.
+    const realCpus = os.cpus;
+    const logical = realCpus.call(os);
+    os.cpus = () => [...logical, ...logical];
+    let module: EmscriptenModule;
+    try {
+      module = await factory({
+        locateFile: (file: string) => (file.endsWith('.worker.js') ? workerFile : file.endsWith('.wasm') ? binary : path.join(outDir, file)),
+      });
+    } finally {
+      os.cpus = realCpus;
+    }
     attachTfjsApi(module);
     return new wasmPkg.BackendWasm(module as unknown as ConstructorParameters<typeof wasmPkg.BackendWasm>[0]);
   };

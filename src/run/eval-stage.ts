@@ -11,6 +11,7 @@ import type { EvalConfig } from '../recipes/schema.js';
 import { firstNegative } from '../train/dev-metrics.js';
 import { hashString, Rng } from '../util/rng.js';
 import { recipePath, type RunContext } from './context.js';
+import { simWorldOptions } from './data-stage.js';
 
 export interface EvalSummary {
   /** How the sim step-error threshold was chosen, and its value. */
@@ -101,7 +102,9 @@ export async function runEvalStage(ctx: RunContext, cfg: EvalConfig, modelDir: s
     }
     if (cfg.sim) {
       const sim = cfg.sim;
-      const common = { problems: sim.samples, n: sim.n, seed: sim.seed };
+      // The test comes from the same world (difficulty knobs) the data stage generated.
+      const world = ctx.recipe.data?.source === 'sim' ? simWorldOptions(ctx.recipe.data.world) : undefined;
+      const common = { problems: sim.samples, n: sim.n, seed: sim.seed, world };
       const prm = await runSimEval({ ...common, threshold, scorer, out: join(evalDir, 'sim') });
       ctx.log(`eval: sim step-error F1 ${fmt(prm.summary.processbench.f1)}, sim BoN prm@${sim.n} (prod) ${fmt(prm.summary.bon.prm_at_n.prod)}`);
       const baselines: Record<string, SimEvalSummary> = {};

@@ -11,7 +11,7 @@ import { computeLabelStats } from '../labels/stats.js';
 import type { LabelsConfig } from '../recipes/schema.js';
 import { startSimServer, type SimServer } from '../sim/server.js';
 import type { RunContext } from './context.js';
-import { SAMPLES_FILE } from './data-stage.js';
+import { SAMPLES_FILE, simWorldOptions } from './data-stage.js';
 
 /** One labeling's headline figures for the report (full stats stay in labels/<method>.stats.json). */
 export interface LabelSourceSummary {
@@ -94,6 +94,8 @@ export async function runLabelsStage(ctx: RunContext, cfg: LabelsConfig): Promis
       faultRate: faults?.error_rate,
       latencyMs: faults?.latency_ms,
       malformedRate: faults?.malformed_rate,
+      // The policy that completes rollouts is the one that wrote the sim data.
+      policy: ctx.recipe.data?.source === 'sim' ? simWorldOptions(ctx.recipe.data.world).policy : undefined,
     });
     ctx.log(`labels: sim server listening on ${server.url}`);
     if (policyEndpoint === 'sim') policyEndpoint = server.url;

@@ -4,7 +4,7 @@ import { readAllStepSamples, type ReadOptions } from '../../src/data/read.js';
 import { readBonCandidates, readGsm8kExampleSolutions } from '../../src/data/bon.js';
 import { readProcessBench } from '../../src/data/processbench.js';
 import { stripCalculatorAnnotations } from '../../src/data/gsm8k.js';
-import { lastBoxed } from '../../src/data/boxed.js';
+import { lastBoxed } from '../../src/math/extract.js';
 import { guessFormat } from '../../src/data/formats.js';
 import { collect, tempDir, writeJsonlFile } from './support.js';
 
@@ -270,7 +270,7 @@ describe('data/adapters (inline fixtures)', () => {
   it('lastBoxed handles nesting, \\fbox and escaped braces', () => {
     expect(lastBoxed('a \\boxed{1} b \\boxed{\\frac{1}{2}}')).to.equal('\\frac{1}{2}');
     expect(lastBoxed('\\fbox{x\\}y}')).to.equal('x\\}y');
-    expect(lastBoxed('no box')).to.equal(undefined);
-    expect(lastBoxed('\\boxed{unclosed')).to.equal(undefined);
+    expect(lastBoxed('no box')).to.equal(null);
+    expect(lastBoxed('\\boxed{unclosed')).to.equal(null);
   });
 });
