@@ -103,6 +103,8 @@ export const ModelSchema = z.strictObject({
       rope_theta: z.number().positive().default(10000),
       rms_norm_eps: z.number().positive().default(1e-6),
       tie_word_embeddings: z.boolean().default(true),
+      /** Std of the normal initialiser of new weights (HF initializer_range). */
+      initializer_range: z.number().positive().default(0.02),
     })
     .prefault({}),
 });

@@ -54,6 +54,7 @@ export function scratchConfig(c: ModelConfig['config'], tokenizer: PrmTokenizer)
     rmsNormEps: c.rms_norm_eps,
     tieWordEmbeddings: c.tie_word_embeddings,
     maxPositionEmbeddings: c.max_position_embeddings,
+    initializerRange: c.initializer_range,
     numLabels: 2,
     stepToken: tokenizer.stepToken,
     stepTokenId: tokenizer.stepTokenId,

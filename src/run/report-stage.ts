@@ -151,7 +151,7 @@ export function renderReport(runDir: string, recipe: Recipe): { markdown: string
       '## Sim step-error test (truth-labelled, ProcessBench metric)',
       '',
       `${sim.prm.processbench.n} samples, half with a process error. A scorer predicts the first step scored below its threshold: ` +
-        `the trained PRM's is ${how}; each baseline gets its best threshold on the test itself (an upper bound for it).`,
+        `the trained PRM's is ${how}. A constant score predicts "no error" (or "step 0") for every sample.`,
       '',
       table(
         ['scorer', 'F1 %', 'acc. on erroneous %', 'acc. on correct %', 'threshold'],

@@ -56,8 +56,8 @@ describe('run: prmkit run end to end', function () {
     const report = readFileSync(join(out, 'report.md'), 'utf8');
     expect(report).to.contain('| consensus |');
     expect(report).to.contain('**trained PRM**');
-    expect(report).to.contain('random uniform');
-    expect(report).to.contain('constant 1 (never an error)');
+    expect(report).to.contain('random uniform, best threshold');
+    expect(report).to.contain('| constant score |');
     expect(result.headline.sim_processbench_f1).to.be.a('number');
     expect(lines.some((l) => /sim server listening on http:\/\/127\.0\.0\.1:/.test(l))).to.equal(true);
 
