@@ -154,4 +154,20 @@ describe('train/trainer', function () {
     straight.model.dispose();
     second.model.dispose();
   });
+
+  it('freeze head_only trains the score head only, and gradient accumulation runs', async () => {
+    const setup = await toySetup({ nTrain: 16, nDev: 4 });
+    const before = new Map([...setup.model.variables].map(([n, v]) => [n, Array.from(v.dataSync())]));
+    const result = await trainModel({
+      model: setup.model, io: prmModelIo(setup.model, setup.files), train: setup.train, dev: setup.dev,
+      config: toyTrainConfig({ epochs: 1, batch_size: 4, grad_accumulation: 2, freeze: { head_only: true }, eval_every: 0, save_every: 0, final: 'last' }),
+      outDir: tempRun(), padTokenId: setup.tokenizer.padTokenId, log: () => {}, progress: false,
+    });
+    expect(result.totalSteps).to.equal(2); // 4 micro-batches of 4, accumulated 2 by 2
+    for (const [name, v] of setup.model.variables) {
+      const changed = Array.from(v.dataSync()).some((x, i) => x !== before.get(name)![i]);
+      expect(changed, name).to.equal(name.startsWith('score.'));
+    }
+    setup.model.dispose();
+  });
 });
