@@ -32,6 +32,9 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--lr", type=float, default=1e-4)
+    ap.add_argument("--weight-decay", type=float, default=0.01)
+    ap.add_argument("--max-grad-norm", type=float, default=1.0)
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -51,10 +54,15 @@ def main() -> None:
     )
     model = Qwen2Model(cfg)
     head = torch.nn.Sequential(torch.nn.Linear(args.hidden, args.hidden), torch.nn.ReLU(), torch.nn.Linear(args.hidden, 2))
-    params = list(model.parameters()) + list(head.parameters())
-    decay = [p for n, p in list(model.named_parameters()) + list(head.named_parameters()) if not (n.endswith("bias") or "norm" in n)]
-    no_decay = [p for n, p in list(model.named_parameters()) + list(head.named_parameters()) if n.endswith("bias") or "norm" in n]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01}, {"params": no_decay, "weight_decay": 0.0}], lr=1e-4)
+    named = list(model.named_parameters()) + [("score." + n, p) for n, p in head.named_parameters()]
+    params = [p for _, p in named]
+    # As prmkit's AdamW: no decay on biases and norm weights. torch's default implementation
+    # (foreach) is used, as a user would get it.
+    decay = [p for n, p in named if not (n.endswith("bias") or "norm" in n)]
+    no_decay = [p for n, p in named if n.endswith("bias") or "norm" in n]
+    opt = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": args.weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=args.lr
+    )
     model.train()
     head.train()
 
@@ -72,17 +80,19 @@ def main() -> None:
         loss = torch.nn.functional.cross_entropy(head(rows), labels)
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        torch.nn.utils.clip_grad_norm_(params, args.max_grad_norm)
         opt.step()
-        return float(loss)
+        return loss.item()
 
     for _ in range(args.warmup):
         step()
     times = []
+    cpu0 = time.process_time()
     for _ in range(args.steps):
         t0 = time.perf_counter()
         step()
         times.append(time.perf_counter() - t0)
+    cpu = time.process_time() - cpu0
     total = sum(times)
     tokens = args.batch * args.seq * args.steps
     print(json.dumps({
@@ -93,6 +103,7 @@ def main() -> None:
         "ms_per_step": 1000 * total / args.steps,
         "step_ms": [round(1000 * t, 1) for t in times],
         "train_tokens_per_s": tokens / total,
+        "cpu_utilisation": cpu / total,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }))
 

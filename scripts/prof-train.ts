@@ -9,7 +9,7 @@ import { Rng } from '../src/util/rng.js';
 const backend = (process.argv[2] ?? 'wasm') as ConcreteBackend;
 const steps = Number(process.argv[3] ?? 3);
 const profile = process.argv.includes('--profile');
-if (process.env.WASM_MT) { const m = await import('../src/model/wasm-threads.js'); (await import('@tensorflow/tfjs-backend-wasm')).setThreadsCount(2); console.log('mt', await m.registerThreadedWasmFactory()); }
+
 await selectBackend(backend);
 const cfg = { vocabSize: 4096, hiddenSize: 256, numHiddenLayers: 4, numAttentionHeads: 4, numKeyValueHeads: 4, headDim: 64, intermediateSize: 1024, ropeTheta: 10000, rmsNormEps: 1e-6, tieWordEmbeddings: false, maxPositionEmbeddings: 512, numLabels: 2 };
 const model = initPrm(cfg, 0);
@@ -23,7 +23,9 @@ const names = [...model.variables.keys()];
 const opt = new AdamW(vars.map((v, i) => ({ name: names[i], variable: v })));
 const loss = { kind: 'ce' as const, classWeights: [1, 1] as [number, number] };
 const w = stepWeightTotal(probs, loss);
+const phase = { grad: 0, clip: 0, apply: 0 };
 function step() {
+  let t = performance.now();
   const { value, grads } = tf.tidy(() => {
     const idsT = tf.tensor2d(ids, [B, T], 'int32');
     const mask = tf.ones([B, T], 'int32') as tf.Tensor2D;
@@ -31,11 +33,15 @@ function step() {
   });
   const l = value.dataSync()[0];
   value.dispose();
+  phase.grad += performance.now() - t; t = performance.now();
   const g = vars.map((v) => grads[v.name]);
   const c = clipByGlobalNorm(g, 1.0);
   tf.dispose(g);
+  phase.clip += performance.now() - t; t = performance.now();
   opt.apply(c.grads, 1e-4);
   tf.dispose(c.grads);
+  opt.params[0].variable.dataSync();
+  phase.apply += performance.now() - t;
   return l;
 }
 step(); step();
@@ -52,9 +58,22 @@ if (profile) {
   for (const k of p.kernels) byName.set(k.name, (byName.get(k.name) ?? 0) + Number(k.kernelTimeMs));
   console.log([...byName].sort((a, b) => b[1] - a[1]).slice(0, 25).map(([n, ms]) => `${n}\t${ms.toFixed(1)}`).join('\n'));
   console.log('----');
-  console.log([...agg].sort((a, b) => b[1].ms - a[1].ms).slice(0, 40).map(([k, e]) => `${e.ms.toFixed(1)}\t${e.n}\t${k}`).join('\n'));
+  console.log([...agg].sort((a, b) => b[1].ms - a[1].ms).slice(0, 120).map(([k, e]) => `${e.ms.toFixed(1)}\t${e.n}\t${k}`).join('\n'));
 }
+phase.grad = phase.clip = phase.apply = 0;
 const t0 = performance.now();
 for (let i = 0; i < steps; i++) step();
 const dt = (performance.now() - t0) / steps;
+console.log(Object.entries(phase).map(([k, v]) => `${k} ${(v / steps).toFixed(0)}`).join(' '));
 console.log(`${backend}: ${dt.toFixed(0)} ms/step, ${(B * T / dt * 1000).toFixed(0)} tok/s, tensors ${tf.memory().numTensors}`);
+if (process.argv.includes('--fwd')) {
+  const fwd = () => tf.tidy(() => {
+    const idsT = tf.tensor2d(ids, [B, T], 'int32');
+    const mask = tf.ones([B, T], 'int32') as tf.Tensor2D;
+    return stepLossSumRows(model.logitsAt(idsT, mask, positions), probs, loss).dataSync()[0];
+  });
+  fwd();
+  const t1 = performance.now();
+  for (let i = 0; i < steps; i++) fwd();
+  console.log(`forward only: ${((performance.now() - t1) / steps).toFixed(0)} ms`);
+}

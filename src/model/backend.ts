@@ -17,6 +17,7 @@ import {
   registerTrainingGradients,
   registerWasmTrainingKernels,
 } from './wasm-kernels.js';
+import { registerThreadedWasmFactory } from './wasm-threads.js';
 
 export type BackendName = 'auto' | 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
 export type ConcreteBackend = Exclude<BackendName, 'auto'>;
@@ -77,7 +78,42 @@ const NATIVE_PACKAGES = {
 } as const;
 type NativeBackend = keyof typeof NATIVE_PACKAGES;
 
-const WASM_THREADS = Math.max(1, Math.min(2, availableParallelism()));
+/** Environment variable naming the backend that 'auto' (the default) stands for, e.g. in CI. */
+export const BACKEND_ENV = 'PRMKIT_BACKEND';
+/**
+ * Environment variable setting the wasm backend's thread count. The default, 1, runs tfjs's
+ * single-threaded SIMD build. More threads start its threaded build (wasm-threads.ts): XNNPACK
+ * then splits large matmuls, but every kernel pays a wake-up of the pool's workers, so small
+ * models and busy machines run slower (a 1,000-step toy run: 8 s with 1 thread, 57 s with 2,
+ * on a loaded 2-core machine); `npm run bench` measures both.
+ */
+export const WASM_THREADS_ENV = 'PRMKIT_WASM_THREADS';
+
+/** XNNPACK's pool in tfjs-backend-wasm holds at most 8 threads. */
+const WASM_MAX_THREADS = 8;
+
+function wasmThreads(): number {
+  const raw = process.env[WASM_THREADS_ENV]?.trim();
+  if (!raw) return 1;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > WASM_MAX_THREADS) {
+    throw new Error(`${WASM_THREADS_ENV}=${raw}: expected an integer in [1, ${WASM_MAX_THREADS}]`);
+  }
+  return n;
+}
+
+/**
+ * What a request for 'auto' means: the backend named by PRMKIT_BACKEND when it is set (so a
+ * whole test suite or CI job can run on one backend), else 'auto' itself.
+ */
+export function defaultBackend(): BackendName {
+  const raw = process.env[BACKEND_ENV]?.trim();
+  if (!raw) return 'auto';
+  if (!BACKEND_NAMES.includes(raw as BackendName)) {
+    throw new Error(`${BACKEND_ENV}=${raw} is not a backend (choose one of ${BACKEND_NAMES.join(', ')})`);
+  }
+  return raw as BackendName;
+}
 
 const requireHere = createRequire(import.meta.url);
 
@@ -184,14 +220,27 @@ async function loadNative(backend: NativeBackend): Promise<void> {
   loadedNative = { backend, version: mod.version?.['tfjs-node'] ?? 'unknown', binding };
 }
 
-async function loadWasm(): Promise<void> {
+async function loadWasm(log: (line: string) => void): Promise<void> {
   if (!wasmModule) {
     const mod = await import('@tensorflow/tfjs-backend-wasm');
-    // In Node the threaded wasm build cannot start (tfjs disables WASM_HAS_MULTITHREAD_SUPPORT
-    // there; forcing it fails creating workers from blob: URLs), so this count only takes
-    // effect where threads are supported; it must be set before the backend initialises.
-    mod.setThreadsCount(WASM_THREADS);
+    const threads = wasmThreads();
+    // Must be set before the backend initialises.
+    mod.setThreadsCount(threads);
     wasmModule = mod;
+    if (threads > 1) {
+      // tfjs never starts its threaded build in Node; wasm-threads.ts does (see there).
+      const stockFactory = tf.findBackendFactory('wasm');
+      try {
+        const registered = await registerThreadedWasmFactory();
+        if (registered && !(await tf.setBackend('wasm'))) throw new Error('it did not initialise');
+      } catch (err) {
+        log(`backend: the threaded wasm build cannot start (${firstLine(err)}); using the single-threaded one`);
+        if (tf.findBackendFactory('wasm') !== stockFactory && stockFactory) {
+          if (tf.findBackendFactory('wasm')) tf.removeBackend('wasm');
+          tf.registerBackend('wasm', stockFactory, 2);
+        }
+      }
+    }
   }
   if (!(await tf.setBackend('wasm'))) {
     throw new Error('the wasm module failed to initialise (see the message above)');
@@ -205,10 +254,10 @@ async function loadCpu(): Promise<void> {
   (tf.backend() as unknown as { firstUse?: boolean }).firstUse = false;
 }
 
-async function tryLoad(name: ConcreteBackend): Promise<BackendAttempt> {
+async function tryLoad(name: ConcreteBackend, log: (line: string) => void): Promise<BackendAttempt> {
   try {
     if (name === 'tensorflow-gpu' || name === 'tensorflow') await loadNative(name);
-    else if (name === 'wasm') await loadWasm();
+    else if (name === 'wasm') await loadWasm(log);
     else await loadCpu();
     await tf.ready();
     return { name, ok: true };
@@ -240,25 +289,28 @@ function describe(name: ConcreteBackend): string {
 }
 
 /**
- * Selects and initialises a backend. `auto` takes the first of AUTO_ORDER that loads; an
- * explicit name that cannot load throws BackendUnavailableError with the reason. Calling again
- * with the same choice returns the same selection without reloading anything.
+ * Selects and initialises a backend. `auto` stands for the backend named by PRMKIT_BACKEND when
+ * that is set, else takes the first of AUTO_ORDER that loads; an explicit name that cannot load
+ * throws BackendUnavailableError with the reason. Calling again with the same choice returns the
+ * same selection without reloading anything.
  */
 export async function selectBackend(
-  requested: BackendName = 'auto',
+  requestedName: BackendName = 'auto',
   opts: SelectBackendOptions = {},
 ): Promise<BackendSelection> {
   const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
-  if (!BACKEND_NAMES.includes(requested)) {
-    throw new Error(`unknown backend '${String(requested)}' (choose one of ${BACKEND_NAMES.join(', ')})`);
+  if (!BACKEND_NAMES.includes(requestedName)) {
+    throw new Error(`unknown backend '${String(requestedName)}' (choose one of ${BACKEND_NAMES.join(', ')})`);
   }
+  const requested = requestedName === 'auto' ? defaultBackend() : requestedName;
+  const viaEnv = requestedName === 'auto' && requested !== 'auto';
   if (current && current.requested === requested && tf.getBackend() === current.selection.tfBackend) {
     return current.selection;
   }
   const candidates = requested === 'auto' ? AUTO_ORDER : [requested];
   const attempts: BackendAttempt[] = [];
   for (const name of candidates) {
-    const attempt = await tryLoad(name);
+    const attempt = await tryLoad(name, log);
     attempts.push(attempt);
     if (!attempt.ok) {
       if (requested !== 'auto') throw new BackendUnavailableError(name, attempt.reason ?? 'unknown');
@@ -268,7 +320,7 @@ export async function selectBackend(
     prepareForTraining(name);
     const selection: BackendSelection = { name, tfBackend: tfBackendOf(name), attempts };
     current = { requested, selection };
-    log(`backend: using ${describe(name)}${requested === 'auto' ? ' [auto]' : ''}`);
+    log(`backend: using ${describe(name)}${requested === 'auto' ? ' [auto]' : viaEnv ? ` [${BACKEND_ENV}]` : ''}`);
     return selection;
   }
   // cpu is pure JS and always loads, so auto only gets here if tfjs itself is broken.

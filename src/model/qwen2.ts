@@ -12,6 +12,7 @@ import type { Qwen2Config } from './config.js';
  *   conversion happens once at load and save time.
  * - Activations stay 2-D [B*T, hidden] between layers; attention works on
  *   [B*kvHeads, groups*T, headDim] so grouped-query attention needs no copy of k/v per head.
+ * - Long sequences are attended in causal query blocks (see attentionBlockSize).
  * - RoPE uses the "swap halves" form: rotate_half(x)*sin == swap(halves of x)*[-sin, sin], so
  *   no negation per layer (split + concat measured 3-4x faster than tf.reverse on wasm); the
  *   1/sqrt(d) attention scale is folded into the query's cos/sin factors.
@@ -159,15 +160,45 @@ function applyRope(x: tf.Tensor, heads: number, half: number, cos: tf.Tensor4D, 
   return tf.add(tf.mul(x4, cos), tf.mul(tf.concat([second, first], 2), sin));
 }
 
-/** Additive attention bias [B, 1, T, T]: 0 where query i may see key j (j <= i, j real), -1e9 elsewhere. */
-function attentionBias(mask: tf.Tensor2D): tf.Tensor4D {
+/**
+ * Queries per attention block. A causal query block [s, e) only needs keys [0, e), so long
+ * sequences are attended block by block: the score, bias and softmax work (quadratic in the
+ * length, and what dominates scoring whole responses) shrinks towards half, and so does the
+ * peak memory. Sequences up to one block take the plain path.
+ */
+let attentionBlockSize = 256;
+
+/** Sets the query block size of attention (see attentionBlockSize); returns the previous one. */
+export function setAttentionBlockSize(size: number): number {
+  if (!Number.isInteger(size) || size < 1) throw new Error(`attention block size must be a positive integer, got ${size}`);
+  const previous = attentionBlockSize;
+  attentionBlockSize = size;
+  return previous;
+}
+
+/** One query block of causal attention: rows [start, end) attend to keys [0, end). */
+interface AttentionBlock {
+  start: number;
+  end: number;
+  /** Additive bias [B, 1, end - start, end]: 0 where query i may see key j (j <= i, j real), -1e9 elsewhere. */
+  bias: tf.Tensor4D;
+}
+
+function attentionBlocks(mask: tf.Tensor2D): AttentionBlock[] {
   const [b, t] = mask.shape;
-  // Built on the host: a broadcast lessEqual of two index ranges costs milliseconds on wasm.
-  const lower = new Float32Array(t * t);
-  for (let i = 0; i < t; i++) lower.fill(1, i * t, i * t + i + 1);
-  const allowed = tf.mul(tf.tensor4d(lower, [1, 1, t, t]), mask.reshape([b, 1, 1, t]));
-  // A finite bias (not -inf) keeps fully padded query rows finite, so NaN never reaches a gradient.
-  return tf.mul(tf.sub(allowed, 1), 1e9) as tf.Tensor4D;
+  const blocks: AttentionBlock[] = [];
+  for (let start = 0; start < t; start += attentionBlockSize) {
+    const end = Math.min(t, start + attentionBlockSize);
+    const rows = end - start;
+    // Built on the host: a broadcast lessEqual of two index ranges costs milliseconds on wasm.
+    const lower = new Float32Array(rows * end);
+    for (let i = 0; i < rows; i++) lower.fill(1, i * end, i * end + start + i + 1);
+    const keys = end === t ? mask : mask.slice([0, 0], [b, end]);
+    const allowed = tf.mul(tf.tensor4d(lower, [1, 1, rows, end]), keys.reshape([b, 1, 1, end]));
+    // A finite bias (not -inf) keeps fully padded query rows finite, so NaN never reaches a gradient.
+    blocks.push({ start, end, bias: tf.mul(tf.sub(allowed, 1), 1e9) as tf.Tensor4D });
+  }
+  return blocks;
 }
 
 export function rmsNorm(x: tf.Tensor2D, weight: tf.Tensor1D, eps: number): tf.Tensor2D {
@@ -182,7 +213,7 @@ function attention(
   batch: number,
   seqLen: number,
   rope: RopeFactors,
-  bias: tf.Tensor4D,
+  blocks: AttentionBlock[],
 ): tf.Tensor2D {
   const nH = cfg.numAttentionHeads;
   const nKv = cfg.numKeyValueHeads;
@@ -192,24 +223,56 @@ function attention(
   const q = applyRope(tf.fused.matMul({ a: x, b: w.qW, bias: w.qB }), nH, half, rope.cosQ, rope.sinQ);
   const k = applyRope(tf.fused.matMul({ a: x, b: w.kW, bias: w.kB }), nKv, half, rope.cosK, rope.sinK);
   const v = tf.fused.matMul({ a: x, b: w.vW, bias: w.vB }) as tf.Tensor2D;
-  // Query heads are ordered kv-major (head h uses kv head floor(h / groups), as HF repeat_kv),
-  // so [B, nH, T, D] is [B*nKv, groups*T, D] without a copy.
-  const q3 = tf.transpose(q.reshape([batch, seqLen, nH, d]), [0, 2, 1, 3]).reshape([batch * nKv, groups * seqLen, d]) as tf.Tensor3D;
   // Keys are transposed here once so the score product is a plain matMul.
   const kT = tf.transpose(k.reshape([batch, seqLen, nKv, d]), [0, 2, 3, 1]).reshape([batch * nKv, d, seqLen]) as tf.Tensor3D;
   const v3 = tf.transpose(v.reshape([batch, seqLen, nKv, d]), [0, 2, 1, 3]).reshape([batch * nKv, seqLen, d]) as tf.Tensor3D;
-  const scores = tf.matMul(q3, kT).reshape([batch, nH, seqLen, seqLen]);
-  const probs = tf.softmax(tf.add(scores, bias)).reshape([batch * nKv, groups * seqLen, seqLen]) as tf.Tensor3D;
-  const context = tf.matMul(probs, v3).reshape([batch, nH, seqLen, d]);
-  const merged = tf.transpose(context, [0, 2, 1, 3]).reshape([batch * seqLen, nH * d]) as tf.Tensor2D;
+  const q4 = q.reshape([batch, seqLen, nH, d]);
+  // Per block: context rows [start, end) as [B, rows, nH*D].
+  // One tidy per block and per layer (below): without a gradient tape this frees each block's
+  // scores as soon as its context is computed (peak memory of one block, not of all layers);
+  // under a tape, the tensors the backward pass needs are kept by the tape anyway.
+  const contexts = blocks.map(({ start, end, bias }) => tf.tidy(() => {
+    const rows = end - start;
+    const qBlock = blocks.length === 1 ? q4 : q4.slice([0, start, 0, 0], [batch, rows, nH, d]);
+    // Query heads are ordered kv-major (head h uses kv head floor(h / groups), as HF repeat_kv),
+    // so [B, nH, rows, D] is [B*nKv, groups*rows, D] without a copy.
+    const q3 = tf.transpose(qBlock, [0, 2, 1, 3]).reshape([batch * nKv, groups * rows, d]) as tf.Tensor3D;
+    const keys = end === seqLen ? kT : kT.slice([0, 0, 0], [batch * nKv, d, end]);
+    const values = end === seqLen ? v3 : v3.slice([0, 0, 0], [batch * nKv, end, d]);
+    const scores = tf.matMul(q3, keys).reshape([batch, nH, rows, end]);
+    const probs = tf.softmax(tf.add(scores, bias)).reshape([batch * nKv, groups * rows, end]) as tf.Tensor3D;
+    const context = tf.matMul(probs, values).reshape([batch, nH, rows, d]);
+    return tf.transpose(context, [0, 2, 1, 3]).reshape([batch, rows, nH * d]);
+  }));
+  const merged = (contexts.length === 1 ? contexts[0] : tf.concat(contexts, 1)).reshape([batch * seqLen, nH * d]) as tf.Tensor2D;
   return tf.matMul(merged, w.oW);
 }
+
+/**
+ * silu(gate) * up with a hand-written gradient: autodiff through sigmoid and two products
+ * makes eight passes over the [tokens, intermediate] activations; this one makes five
+ * (d up = dy * silu(gate); d gate = dy * up * (s + silu(gate) * (1 - s)), s = sigmoid(gate)).
+ */
+export const swiGlu = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+  const [gate, up, save] = args as [tf.Tensor, tf.Tensor, tf.GradSaveFunc];
+  const s = tf.sigmoid(gate);
+  const silu = tf.mul(gate, s);
+  save([s, silu, up]);
+  return {
+    value: tf.mul(silu, up),
+    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+      const [sig, siluSaved, upSaved] = saved;
+      const dUp = tf.mul(dy, siluSaved);
+      const dGate = tf.mul(tf.mul(dy, upSaved), tf.add(sig, tf.mul(siluSaved, tf.sub(1, sig))));
+      return [dGate, dUp];
+    },
+  };
+}) as (gate: tf.Tensor, up: tf.Tensor) => tf.Tensor2D;
 
 function mlp(w: DecoderLayerWeights, x: tf.Tensor2D): tf.Tensor2D {
   const gate = tf.matMul(x, w.gateW);
   const up = tf.matMul(x, w.upW);
-  const act = tf.mul(tf.mul(gate, tf.sigmoid(gate)), up);
-  return tf.matMul(act, w.downW);
+  return tf.matMul(swiGlu(gate, up), w.downW);
 }
 
 /**
@@ -226,11 +289,14 @@ export function decoderHiddenStates(cfg: Qwen2Config, w: DecoderWeights, inputId
     const ids = inputIds.dtype === 'int32' ? inputIds : tf.cast(inputIds, 'int32');
     const mask = attentionMask.dtype === 'float32' ? attentionMask : tf.cast(attentionMask, 'float32');
     const rope = ropeFactors(cfg, mask);
-    const bias = attentionBias(mask);
+    const blocks = attentionBlocks(mask);
     let h = tf.gather(w.embed, ids.reshape([batch * seqLen])) as tf.Tensor2D;
     for (const layer of w.layers) {
-      h = tf.add(h, attention(cfg, layer, rmsNorm(h, layer.inputNorm, cfg.rmsNormEps), batch, seqLen, rope, bias));
-      h = tf.add(h, mlp(layer, rmsNorm(h, layer.postNorm, cfg.rmsNormEps)));
+      const input = h;
+      h = tf.tidy(() => {
+        const mid = tf.add(input, attention(cfg, layer, rmsNorm(input, layer.inputNorm, cfg.rmsNormEps), batch, seqLen, rope, blocks)) as tf.Tensor2D;
+        return tf.add(mid, mlp(layer, rmsNorm(mid, layer.postNorm, cfg.rmsNormEps))) as tf.Tensor2D;
+      });
     }
     return rmsNorm(h, w.norm, cfg.rmsNormEps);
   });

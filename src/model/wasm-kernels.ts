@@ -9,8 +9,11 @@
  *   kernels/gather-batched.ts); batchDims 0 still runs the stock kernel.
  * - wasm BatchMatMul: the stock kernel leaves XNNPACK for a slow scalar loop on any transposed
  *   or batched product, i.e. the whole backward pass and attention (kernels/batch-matmul-wasm.ts).
+ * - wasm Identity and same-dtype Cast: by reference instead of a copy (see identityByReference).
  * - cpu UnsortedSegmentSum: the stock one is O(numSegments * x.size) (one masked pass over the
  *   whole input per segment); the same one-pass implementation replaces it.
+ * - cpu Slice, SplitV and broadcasting binary ops: element-by-element index arithmetic in the
+ *   stock kernels (kernels/cpu-fast.ts).
  * - gradients (every backend): StridedSlice has none in tfjs; BatchMatMul's fails when batch
  *   dims broadcast; Tile's fails above rank 4 and slices dy once per repetition; GatherV2's
  *   copies the embedding-sized gradient through two identity transposes.
@@ -25,6 +28,7 @@ import { broadcastSafeMatMulGrad, isBroadcastSafe } from './kernels/batch-matmul
 import { tileGradConfig } from './kernels/tile-grad.js';
 import { xnnpackBatchMatMul } from './kernels/batch-matmul-wasm.js';
 import { directGatherGrad, isDirectGatherGrad } from './kernels/gather-grad.js';
+import { BROADCAST_KERNELS, fastBroadcastCpu, fastSliceCpu, fastSplitVCpu } from './kernels/cpu-fast.js';
 
 function numSegmentsOf(attrs: NamedAttrMap | undefined): number {
   return Number((attrs as { numSegments?: number } | undefined)?.numSegments);
@@ -105,6 +109,30 @@ function gatherV2Wasm(stock: KernelConfig): KernelConfig {
   return { kernelName: tf.GatherV2, backendName: 'wasm', kernelFunc, setupFunc: stock.setupFunc };
 }
 
+/**
+ * wasm Identity (and Cast to the same dtype) by reference, as the cpu backend does: the stock
+ * kernels copy the buffer, and tfjs runs Identity on every tensor an op saves for its gradient,
+ * so a training step of the bench model copied ~100 MB (4% of the step). No wasm kernel writes
+ * into its inputs, so sharing a buffer (reference counted, as Reshape does) is safe.
+ */
+const identityByReference: KernelFunc = ({ inputs, backend }) => {
+  const x = inputs.x as TensorInfo;
+  if (x.dtype === 'string') throw new Error('wasm Identity: string tensors are not supported');
+  (backend as unknown as BackendWasm).incRef(x.dataId);
+  return { dataId: x.dataId, shape: [...x.shape], dtype: x.dtype };
+};
+
+function castWasm(stock: KernelConfig): KernelConfig {
+  const kernelFunc: KernelFunc = (args) => {
+    const x = args.inputs.x as TensorInfo;
+    const { dtype } = args.attrs as unknown as { dtype: string };
+    return dtype === x.dtype ? identityByReference(args) : stock.kernelFunc(args);
+  };
+  return { kernelName: tf.Cast, backendName: 'wasm', kernelFunc, setupFunc: stock.setupFunc };
+}
+
+const identityWasmConfig: KernelConfig = { kernelName: tf.Identity, backendName: 'wasm', kernelFunc: identityByReference };
+
 const unsortedSegmentSumWasmConfig: KernelConfig = {
   kernelName: tf.UnsortedSegmentSum,
   backendName: 'wasm',
@@ -112,6 +140,7 @@ const unsortedSegmentSumWasmConfig: KernelConfig = {
 };
 let gatherWasmConfig: KernelConfig | null = null;
 let matMulWasmConfig: KernelConfig | null = null;
+let castWasmConfig: KernelConfig | null = null;
 
 function stockWasmKernel(name: string): KernelConfig {
   const stock = tf.getKernel(name, 'wasm');
@@ -122,12 +151,28 @@ function stockWasmKernel(name: string): KernelConfig {
 function wasmKernels(): KernelConfig[] {
   gatherWasmConfig ??= gatherV2Wasm(stockWasmKernel(tf.GatherV2));
   matMulWasmConfig ??= xnnpackBatchMatMul(stockWasmKernel(tf.BatchMatMul), stockWasmKernel(tf.Transpose));
-  return [unsortedSegmentSumWasmConfig, gatherWasmConfig, matMulWasmConfig];
+  castWasmConfig ??= castWasm(stockWasmKernel(tf.Cast));
+  return [unsortedSegmentSumWasmConfig, gatherWasmConfig, matMulWasmConfig, identityWasmConfig, castWasmConfig];
 }
 
-const cpuKernels: KernelConfig[] = [
-  { kernelName: tf.UnsortedSegmentSum, backendName: 'cpu', kernelFunc: unsortedSegmentSumTyped },
-];
+let cpuFastConfigs: KernelConfig[] | null = null;
+
+function cpuKernels(): KernelConfig[] {
+  if (!cpuFastConfigs) {
+    const stock = (name: string) => {
+      const config = tf.getKernel(name, 'cpu');
+      if (!config) throw new Error(`the cpu backend has no ${name} kernel`);
+      return config;
+    };
+    cpuFastConfigs = [
+      { kernelName: tf.UnsortedSegmentSum, backendName: 'cpu', kernelFunc: unsortedSegmentSumTyped },
+      fastSliceCpu(stock(tf.Slice)),
+      fastSplitVCpu(stock(tf.SplitV)),
+      ...Object.keys(BROADCAST_KERNELS).map((name) => fastBroadcastCpu(name, stock(name))),
+    ];
+  }
+  return cpuFastConfigs;
+}
 
 /** Registers (or replaces) each config unless exactly this function is already registered. */
 function install(configs: KernelConfig[]): string[] {
@@ -150,9 +195,12 @@ export function registerWasmTrainingKernels(): string[] {
   return install(wasmKernels());
 }
 
-/** Replaces the cpu backend's slow UnsortedSegmentSum with the one-pass version. Idempotent. */
+/**
+ * Replaces the cpu backend's slow UnsortedSegmentSum with the one-pass version, and its Slice,
+ * SplitV and broadcasting Add/Sub/Multiply/RealDiv with kernels/cpu-fast.ts. Idempotent.
+ */
 export function registerCpuFastKernels(): string[] {
-  return install(cpuKernels);
+  return install(cpuKernels());
 }
 
 /**

@@ -19,13 +19,17 @@ import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os, { tmpdir } from 'node:os';
 import path from 'node:path';
+import type { WorkerOptions } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
 
 const requireHere = createRequire(import.meta.url);
+// The CommonJS view of the module: its exports object is the one Emscripten's require sees.
+const workerThreads = requireHere('node:worker_threads') as typeof import('node:worker_threads');
 
 interface EmscriptenModule {
   cwrap: (name: string, ret: string | null, args: string[]) => (...args: unknown[]) => unknown;
   tfjs?: Record<string, unknown>;
+  PThread?: { runningWorkers: { unref?: () => void }[]; unusedWorkers: { unref?: () => void }[] };
 }
 type Factory = (config: Record<string, unknown>) => Promise<EmscriptenModule>;
 
@@ -87,6 +91,17 @@ export async function registerThreadedWasmFactory(): Promise<boolean> {
     const realCpus = os.cpus;
     const logical = realCpus.call(os);
     os.cpus = () => [...logical, ...logical];
+    // Emscripten starts its workers with `new (require('worker_threads').Worker)(file)`, which
+    // inherits this process's execArgv (e.g. `--input-type=module -e ...`, or a loader) that a
+    // plain CommonJS worker file must not get. The class is swapped while the module starts;
+    // Emscripten keeps the one it saw for workers it adds later.
+    const RealWorker = workerThreads.Worker;
+    class PoolWorker extends RealWorker {
+      constructor(file: string | URL, options: WorkerOptions = {}) {
+        super(file, { ...options, execArgv: [] });
+      }
+    }
+    (workerThreads as { Worker: typeof RealWorker }).Worker = PoolWorker;
     let module: EmscriptenModule;
     try {
       module = await factory({
@@ -94,9 +109,15 @@ export async function registerThreadedWasmFactory(): Promise<boolean> {
       });
     } finally {
       os.cpus = realCpus;
+      (workerThreads as { Worker: typeof RealWorker }).Worker = RealWorker;
     }
     attachTfjsApi(module);
-    return new wasmPkg.BackendWasm(module as unknown as ConstructorParameters<typeof wasmPkg.BackendWasm>[0]);
+    const backend = new wasmPkg.BackendWasm(module as unknown as ConstructorParameters<typeof wasmPkg.BackendWasm>[0]);
+    // The pool's threads live as long as the process; unlike a browser tab, a Node process
+    // would never exit while they are referenced.
+    const threads = module.PThread;
+    if (threads) for (const worker of [...threads.runningWorkers, ...threads.unusedWorkers]) worker.unref?.();
+    return backend;
   };
   // Same priority as tfjs's own registration (2); the kernels stay registered under 'wasm'.
   if (tf.findBackendFactory('wasm')) tf.removeBackend('wasm');

@@ -267,6 +267,86 @@ describe('backend: added kernels', function () {
     });
   });
 
+  describe('cpu Slice, SplitV and broadcasting binary ops (kernels/cpu-fast.ts)', function () {
+    /** Plain nested-array slicing, the reference. */
+    function sliceNested(x: unknown, begin: number[], size: number[]): unknown {
+      if (begin.length === 0) return x;
+      const rows = (x as unknown[]).slice(begin[0], begin[0] + size[0]);
+      return rows.map((r) => sliceNested(r, begin.slice(1), size.slice(1)));
+    }
+
+    const sliceCases: { shape: number[]; begin: number[]; size: number[] }[] = [
+      { shape: [3, 4, 5, 6], begin: [1, 0, 2, 1], size: [2, 4, 3, 4] },
+      { shape: [3, 4, 5, 6], begin: [0, 1, 0, 0], size: [3, 2, 5, 6] },
+      { shape: [7], begin: [2], size: [4] },
+      { shape: [4, 5], begin: [1, 1], size: [2, 0] },
+    ];
+    for (const c of sliceCases) {
+      it(`Slice [${c.shape}] from [${c.begin}] size [${c.size}], float32 and int32`, async function () {
+        await on('cpu', () => {
+          tf.tidy(() => {
+            for (const dtype of ['float32', 'int32'] as const) {
+              const x = tf.range(0, c.shape.reduce((a, b) => a * b, 1), 1, dtype).reshape(c.shape);
+              const got = tf.slice(x, c.begin, c.size);
+              expect(got.dtype).to.equal(dtype);
+              expect(got.shape).to.deep.equal(c.size);
+              if (got.size === 0) continue; // arraySync gives [] for any empty shape
+              expect(got.arraySync()).to.deep.equal(sliceNested(x.arraySync(), c.begin, c.size));
+            }
+          });
+        });
+      });
+    }
+
+    it('SplitV along every axis gives the nested-array slices', async function () {
+      await on('cpu', () => {
+        tf.tidy(() => {
+          const shape = [2, 6, 4, 4];
+          const x = tf.range(0, 192, 1, 'float32').reshape(shape);
+          for (let axis = 0; axis < 4; axis++) {
+            const sizes = axis === 1 ? [1, 3, 2] : [shape[axis] / 2, shape[axis] / 2];
+            const pieces = tf.split(x, sizes, axis);
+            let offset = 0;
+            pieces.forEach((piece, i) => {
+              const begin = [0, 0, 0, 0];
+              const size = [...shape];
+              begin[axis] = offset;
+              size[axis] = sizes[i];
+              offset += sizes[i];
+              expect(piece.arraySync(), `axis ${axis} piece ${i}`).to.deep.equal(sliceNested(x.arraySync(), begin, size));
+            });
+          }
+        });
+      });
+    });
+
+    const broadcastShapes: [number[], number[]][] = [
+      [[2, 3, 4], [4]],
+      [[2, 1, 4], [1, 3, 1]],
+      [[5], [2, 3, 5]],
+      [[], [3, 2]],
+      [[2, 3], [2, 1]],
+      [[2, 4, 1, 3], [2, 1, 2, 3]],
+    ];
+    for (const [aShape, bShape] of broadcastShapes) {
+      it(`Add/Sub/Mul/Div broadcasting [${aShape}] with [${bShape}] match the wasm backend`, async function () {
+        const [av, bv] = makeInputs([{ shape: aShape }, { shape: bShape, kind: 'positive' }], `bcast-${aShape}-${bShape}`);
+        const compute = () =>
+          tf.tidy(() => {
+            const a = toTensor(av);
+            const b = toTensor(bv);
+            return [tf.add(a, b), tf.sub(b, a), tf.mul(a, b), tf.div(a, b)].map((t) => ({ shape: t.shape, values: t.dataSync() }));
+          });
+        const want = await on('wasm', compute);
+        const got = await on('cpu', compute);
+        got.forEach((g, i) => {
+          expect(g.shape).to.deep.equal(want[i].shape);
+          expect(relativeError(g.values, want[i].values), `op ${i}`).to.be.below(1e-6);
+        });
+      });
+    }
+  });
+
   it('stridedSliceSourceIndices walks the output in row-major order', function () {
     expect(Array.from(stridedSliceSourceIndices([3, 4], [2, 3], [-1, -2], [2, 2]))).to.deep.equal([11, 9, 7, 5]);
     expect(stridedSliceSourceIndices([3, 4], [0, 0], [1, 1], [0, 4]).length).to.equal(0);

@@ -6,9 +6,12 @@ import * as tf from '@tensorflow/tfjs';
 import { expect } from 'chai';
 import {
   AUTO_ORDER,
+  BACKEND_ENV,
   BackendUnavailableError,
   backendInfo,
+  defaultBackend,
   selectBackend,
+  WASM_THREADS_ENV,
   type BackendName,
 } from '../../src/model/backend.js';
 
@@ -67,6 +70,10 @@ describe('backend: selectBackend', function () {
   });
 
   it('auto: takes the first backend that loads and records why the earlier ones did not', async function () {
+    if (process.env[BACKEND_ENV]?.trim()) {
+      console.warn(`    (skipped: ${BACKEND_ENV} is set, so auto means that backend)`);
+      this.skip();
+    }
     const { lines, log } = collector();
     const sel = await selectBackend('auto', { log });
     const chosen = AUTO_ORDER.indexOf(sel.name);
@@ -102,6 +109,77 @@ describe('backend: selectBackend', function () {
     expect(e.reason).to.match(NATIVE_REASON);
     // The failed attempt leaves the previous backend usable.
     expect(tf.tidy(() => tf.add(tf.scalar(1), 2).dataSync()[0])).to.equal(3);
+  });
+
+  describe(`${BACKEND_ENV}`, function () {
+    let saved: string | undefined;
+    beforeEach(() => {
+      saved = process.env[BACKEND_ENV];
+    });
+    afterEach(async () => {
+      if (saved === undefined) delete process.env[BACKEND_ENV];
+      else process.env[BACKEND_ENV] = saved;
+      await selectBackend('cpu', { log: () => {} });
+    });
+
+    it('names the backend that auto (the default) stands for', async function () {
+      delete process.env[BACKEND_ENV];
+      expect(defaultBackend()).to.equal('auto');
+      process.env[BACKEND_ENV] = ' wasm ';
+      expect(defaultBackend()).to.equal('wasm');
+      await selectBackend('cpu', { log: () => {} });
+      const { lines, log } = collector();
+      const sel = await selectBackend(undefined, { log });
+      expect(sel.name).to.equal('wasm');
+      expect(sel.attempts).to.deep.equal([{ name: 'wasm', ok: true }]);
+      expect(lines.at(-1)).to.match(new RegExp(`^backend: using wasm \\(.*\\) \\[${BACKEND_ENV}\\]$`));
+      // An explicit choice is not overridden.
+      expect((await selectBackend('cpu', { log: () => {} })).name).to.equal('cpu');
+      // Changing the variable changes what auto means.
+      process.env[BACKEND_ENV] = 'cpu';
+      expect((await selectBackend('auto', { log: () => {} })).name).to.equal('cpu');
+    });
+
+    it('is an error when it names no backend, or one that cannot load', async function () {
+      process.env[BACKEND_ENV] = 'webgpu';
+      expect(() => defaultBackend()).to.throw(`${BACKEND_ENV}=webgpu is not a backend (choose one of auto, tensorflow-gpu, tensorflow, wasm, cpu)`);
+      const auto = await selectBackend('auto', { log: () => {} }).then(() => null, (e: unknown) => e);
+      expect(String(auto)).to.contain(`${BACKEND_ENV}=webgpu is not a backend`);
+      process.env[BACKEND_ENV] = 'tensorflow-gpu';
+      const gpu = await selectBackend('auto', { log: () => {} }).then(() => null, (e: unknown) => e);
+      // On a machine with a usable GPU build this loads; elsewhere it must fail loudly, not fall back.
+      if (gpu !== null) expect(gpu).to.be.instanceOf(BackendUnavailableError);
+    });
+  });
+
+  it(`${WASM_THREADS_ENV}=2 starts the threaded wasm build, which computes and lets the process exit`, function () {
+    const req = createRequire(import.meta.url);
+    const tsx = pathToFileURL(req.resolve('tsx')).href;
+    const tfjsUrl = pathToFileURL(req.resolve('@tensorflow/tfjs')).href;
+    const backendUrl = pathToFileURL(fileURLToPath(new URL('../../src/model/backend.ts', import.meta.url))).href;
+    const script = `
+      const { selectBackend, backendInfo } = await import(${JSON.stringify(backendUrl)});
+      await selectBackend('wasm', { log: (l) => console.error(l) });
+      const tf = await import(${JSON.stringify(tfjsUrl)});
+      const a = tf.tensor3d([1, 2, 3, 4, 5, 6, 7, 8], [2, 2, 2]);
+      const product = tf.matMul(a, a, true, false).dataSync();
+      console.log(JSON.stringify({ threads: backendInfo().threads, product: Array.from(product) }));`;
+    const run = spawnSync(process.execPath, ['--import', tsx, '--input-type=module', '-e', script], {
+      encoding: 'utf8',
+      timeout: 60_000,
+      env: { ...process.env, [WASM_THREADS_ENV]: '2', [BACKEND_ENV]: '' },
+    });
+    expect(run.status, run.stderr).to.equal(0);
+    expect(run.stderr).to.match(/backend: using wasm \(SIMD, 2 threads\)/);
+    // a^T a per batch item: [[1,3],[2,4]]·[[1,2],[3,4]] and [[5,7],[6,8]]·[[5,6],[7,8]]
+    expect(JSON.parse(run.stdout.trim().split('\n').at(-1) ?? '')).to.deep.equal({ threads: 2, product: [10, 14, 14, 20, 74, 86, 86, 100] });
+    const bad = spawnSync(process.execPath, ['--import', tsx, '--input-type=module', '-e', script], {
+      encoding: 'utf8',
+      timeout: 60_000,
+      env: { ...process.env, [WASM_THREADS_ENV]: 'many', [BACKEND_ENV]: '' },
+    });
+    expect(bad.status).to.not.equal(0);
+    expect(bad.stderr).to.contain(`${WASM_THREADS_ENV}=many: expected an integer in [1, 8]`);
   });
 
   it('rejects an unknown backend name', async function () {

@@ -5,6 +5,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import YAML from 'yaml';
 import { runRecipe, RunSetupError } from '../../src/run/run.js';
+import { testBackend } from '../support/backend.js';
+import { BACKEND_ENV } from '../../src/model/backend.js';
 
 const repoRoot = resolve(new URL('../..', import.meta.url).pathname);
 // Progress bars of the scoring and grading steps would flood the test output.
@@ -15,7 +17,7 @@ function tinyRecipe(dir: string, overrides: Record<string, unknown> = {}): strin
   const recipe = {
     name: 'tiny',
     seed: 3,
-    backend: 'cpu',
+    backend: testBackend(),
     data: { source: 'sim', problems: 40, world: { max_steps: 4 } },
     labels: { method: 'consensus', endpoint: 'sim', rollouts: 4, concurrency: 8 },
     model: { config: { hidden_size: 16, num_hidden_layers: 1, num_attention_heads: 2, num_key_value_heads: 1, intermediate_size: 32, max_position_embeddings: 512 } },
@@ -48,7 +50,7 @@ describe('run: prmkit run end to end', function () {
     const manifest = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8'));
     expect(manifest.prmkit_version).to.equal('0.1.0');
     expect(manifest.seed).to.equal(3);
-    expect(manifest.backend.name).to.equal('cpu');
+    expect(manifest.backend.name).to.equal(testBackend() === 'cpu' ? 'cpu' : process.env[BACKEND_ENV]?.trim());
     expect(manifest.machine.cpus).to.be.a('number');
     expect(manifest.hashes['data/samples.jsonl']).to.match(/^[0-9a-f]{64}$/);
     expect(manifest.hashes['tokenizer/tokenizer.json']).to.match(/^[0-9a-f]{64}$/);

@@ -6,6 +6,7 @@ import { encodeSample, collateBatch } from '../../src/model/encode.js';
 import type { PrmModel } from '../../src/model/prm.js';
 import type { PrmTokenizer } from '../../src/model/tokenizer.js';
 import { problems, tinyPrm } from './fixture.js';
+import { testBackend } from '../support/backend.js';
 
 function expectClose(actual: (number[] | null)[], expected: (number[] | null)[], tol: number): void {
   expect(actual.length).to.equal(expected.length);
@@ -16,12 +17,12 @@ function expectClose(actual: (number[] | null)[], expected: (number[] | null)[],
   });
 }
 
-describe('eval/score scoreSamples (tiny PRM, cpu backend)', () => {
+describe(`eval/score scoreSamples (tiny PRM, ${testBackend()} backend)`, () => {
   let model: PrmModel;
   let tok: PrmTokenizer;
 
   before(async () => {
-    await selectBackend('cpu', { log: () => {} });
+    await selectBackend(testBackend(), { log: () => {} });
     ({ model, tokenizer: tok } = tinyPrm());
   });
   after(() => model?.dispose());

@@ -9,6 +9,7 @@ import { listCheckpoints, readTrainerState } from '../../src/train/checkpoints.j
 import { prmModelIo } from '../../src/train/model-io.js';
 import { trainModel, TrainingDivergedError } from '../../src/train/trainer.js';
 import { toySetup, toyTrainConfig } from './toy.js';
+import { testBackend } from '../support/backend.js';
 
 function tempRun(): string {
   return mkdtempSync(join(tmpdir(), 'prmkit-train-'));
@@ -24,7 +25,7 @@ function readMetrics(dir: string): Record<string, number | string | boolean | nu
 describe('train/trainer', function () {
   this.timeout(120000);
   before(async () => {
-    await selectBackend('cpu', { log: () => {} });
+    await selectBackend(testBackend(), { log: () => {} });
   });
 
   it('trains a tiny PRM: loss falls, metrics.jsonl and dev lines, checkpoints pruned, final written, no tensor leak', async () => {
@@ -57,7 +58,9 @@ describe('train/trainer', function () {
     const dev = metrics.filter((m) => m.kind === 'dev');
     expect(dev.length).to.be.at.least(2);
     for (const key of ['dev_loss', 'step_accuracy', 'step_auroc', 'first_error_f1']) expect(dev[0]).to.have.property(key);
-    expect(lines.some((l) => /TensorBoard event files skipped/.test(l))).to.equal(true);
+    // TensorBoard event files exist only on the native backend; elsewhere the trainer says so.
+    if (tf.getBackend() === 'tensorflow') expect(readdirSync(join(out, 'tensorboard')).length).to.be.above(0);
+    else expect(lines.some((l) => /TensorBoard event files skipped/.test(l))).to.equal(true);
     const kept = (await listCheckpoints(join(out, 'checkpoints'))).map((c) => c.step);
     expect(kept).to.include(result.totalSteps);
     expect(kept.length).to.be.at.most(3); // keep_last 2 + best
