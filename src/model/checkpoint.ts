@@ -1,9 +1,10 @@
-import { access, mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { access, mkdir, readFile, rm } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, normalize, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { ConfigError, parseHfConfig, toHfConfig, type Qwen2Config } from './config.js';
 import { buildPrm, prmParamSpecs, type PrmModel } from './prm.js';
 import { SafetensorsReader, writeSafetensorsStreaming } from './safetensors.js';
+import { fsyncPath, replaceDirectory, writeFileSynced } from '../util/durable-fs.js';
 import { progressBar } from '../util/progress.js';
 
 /**
@@ -108,25 +109,6 @@ export interface SaveExtras extends CheckpointFiles {
   extraFiles?: Record<string, string | Buffer>;
 }
 
-async function writeFileSynced(path: string, data: string | Buffer): Promise<void> {
-  const fh = await open(path, 'w');
-  try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
-
-async function syncDir(path: string): Promise<void> {
-  const fh = await open(path, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
-
 function checkRelative(name: string): string {
   const rel = normalize(name);
   if (rel === '' || rel === '.' || isAbsolute(rel) || rel.startsWith('..')) throw new Error(`extra file name ${JSON.stringify(name)} must be a relative path inside the checkpoint`);
@@ -162,24 +144,12 @@ export async function savePrmCheckpoint(model: PrmModel, dir: string, extra: Sav
       const rel = checkRelative(file);
       await mkdir(dirname(join(tmp, rel)), { recursive: true });
       await writeFileSynced(join(tmp, rel), data);
-      if (dirname(rel) !== '.') await syncDir(dirname(join(tmp, rel)));
+      if (dirname(rel) !== '.') await fsyncPath(dirname(join(tmp, rel)));
     }
-    await syncDir(tmp);
+    await fsyncPath(tmp);
   } catch (e) {
     await rm(tmp, { recursive: true, force: true });
     throw e;
   }
-  // rename(2) cannot replace a non-empty directory, so the old one steps aside first.
-  const old = join(parent, `.${name}.old-${tag}`);
-  const hadOld = await exists(target);
-  if (hadOld) await rename(target, old);
-  try {
-    await rename(tmp, target);
-  } catch (e) {
-    if (hadOld) await rename(old, target);
-    await rm(tmp, { recursive: true, force: true });
-    throw e;
-  }
-  await syncDir(parent);
-  if (hadOld) await rm(old, { recursive: true, force: true });
+  await replaceDirectory(tmp, target, join(parent, `.${name}.old-${tag}`), parent);
 }

@@ -1,5 +1,6 @@
-import { copyFile, mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fsyncPath, fsyncTree, replaceDirectory, writeFileSynced } from '../util/durable-fs.js';
 import { readSafetensors, writeSafetensors } from '../model/safetensors.js';
 import type { DataCursor } from './batches.js';
 import type { OptimizerState } from './optimizer.js';
@@ -48,33 +49,6 @@ export interface TrainerState {
 export interface CheckpointInfo {
   step: number;
   dir: string;
-}
-
-async function fsyncPath(path: string): Promise<void> {
-  const fh = await open(path, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
-
-async function writeFileSynced(path: string, data: string | Uint8Array): Promise<void> {
-  const fh = await open(path, 'w');
-  try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
-
-/** fsyncs every regular file in `dir`, then the directory itself. */
-async function fsyncTree(dir: string): Promise<void> {
-  for (const entry of await readdir(dir, { withFileTypes: true })) {
-    if (entry.isFile()) await fsyncPath(join(dir, entry.name));
-  }
-  await fsyncPath(dir);
 }
 
 /** Removes temporary directories left by a write that was killed. */
@@ -195,15 +169,5 @@ export async function publishModel(checkpointDir: string, dest: string, note: Re
   }
   await writeFile(join(tmp, 'training_source.json'), JSON.stringify(note, null, 2) + '\n');
   await fsyncTree(tmp);
-  const old = join(parent, `${TEMP_PREFIX}${base}-old-${process.pid}`);
-  let hadOld = false;
-  try {
-    await rename(dest, old);
-    hadOld = true;
-  } catch {
-    // no previous copy
-  }
-  await rename(tmp, dest);
-  await fsyncPath(parent);
-  if (hadOld) await rm(old, { recursive: true, force: true });
+  await replaceDirectory(tmp, dest, join(parent, `${TEMP_PREFIX}${base}-old-${process.pid}`), parent);
 }
