@@ -4,6 +4,7 @@ import { markdownTable, pct } from '../eval/markdown.js';
 import { collectInputs, type Collected } from './collect.js';
 import { bonCurveSpec, devCurvesSpec, groupedBarSpec, metricsVsParamSpec, renderSvg, trainingLossSpec } from './plots.js';
 import type { BonCurve, RunRecord } from './run-data.js';
+import { meanSd, seedGroups } from './seeds.js';
 import type { TopLevelSpec } from 'vega-lite';
 import type { SummaryEntry } from '../sweep/summary.js';
 
@@ -86,6 +87,30 @@ function summaryTable(runs: readonly RunRecord[], seconds: Record<string, number
       secs > 0 ? `${(secs / 60).toFixed(1)} min` : '-',
     ];
   });
+  return markdownTable(header, rows);
+}
+
+/** Mean ± sd over seeds per configuration, when some configuration ran with several seeds. */
+function seedTable(runs: readonly RunRecord[]): string | null {
+  const groups = seedGroups(runs);
+  if (groups.length === 0) return null;
+  const hasSim = runs.some((r) => r.evals?.sim);
+  const n = simN(runs);
+  const cell = (values: (number | null | undefined)[], scale = 1) => {
+    const s = meanSd(values.map((v) => (typeof v === 'number' ? v * scale : v)));
+    return s === null ? '-' : `${s.mean.toFixed(1)} ± ${s.sd.toFixed(1)}`;
+  };
+  const metric = (g: (typeof groups)[number], key: string) => g.runs.map((r) => r.metrics[key]);
+  const header = ['configuration', 'seeds', 'train samples', 'label precision %', 'retained %', ...(hasSim ? ['sim step-error F1', `sim prm@${n} (prod)`, `sim prm@${n} (min)`] : []), ...(runs.some((r) => r.evals?.processbench) ? ['ProcessBench avg F1'] : [])];
+  const rows = groups.map((g) => [
+    g.label,
+    g.seeds.join(', '),
+    cell(metric(g, 'train_samples')).replace(/\.0 ± /, ' ± '),
+    cell(metric(g, 'label_first_error_precision'), 100),
+    cell(metric(g, 'retained'), 100),
+    ...(hasSim ? [cell(metric(g, 'sim_processbench_f1')), cell(metric(g, 'sim_bon_prm_at_n')), cell(metric(g, 'sim_bon_prm_at_n_min'))] : []),
+    ...(header.includes('ProcessBench avg F1') ? [cell(metric(g, 'processbench_avg_f1'))] : []),
+  ]);
   return markdownTable(header, rows);
 }
 
@@ -266,6 +291,18 @@ function renderMarkdown(c: Collected, plots: { file: string; title: string }[], 
       'Sim step-error F1: the trained PRM on the truth-labelled sim test (ProcessBench metric); the best baseline is the best of constant and random scores.',
     '',
   );
+
+  const seeds = seedTable(runs);
+  if (seeds) {
+    parts.push(
+      '## Over seeds',
+      '',
+      'Configurations run with several seeds (the seed sets the sim data, the train/dev split, the initial weights and the batch order; the test sets stay fixed): mean ± sample standard deviation.',
+      '',
+      seeds,
+      '',
+    );
+  }
 
   const plotMap = new Map(plots.map((p) => [p.file, p]));
   const embed = (file: string) => {

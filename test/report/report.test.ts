@@ -134,6 +134,37 @@ describe('report/report', () => {
     expect(existsSync(join(out, 'plots', 'headline.svg'))).to.equal(true);
   });
 
+  it('tables mean ± sd over seeds when a sweep is repeated with --grid seed=...', async () => {
+    const root = tempDir();
+    // The plain sweep (recipe seed 1) and its repeat with seeds 8 and 9: three replicates each.
+    const f1 = { mc: [30, 40, 50], consensus: [60, 62, 64] } as const;
+    for (const method of ['mc', 'consensus'] as const) {
+      const params = { 'labels.method': method };
+      writeFakeRun(join(root, 'plain', 'runs', method), { name: method, f1: f1[method][0], bonProd: 50, labelPrecision: 0.7, retention: 1, method, point: { params, variant: method } });
+      [8, 9].forEach((seed, i) => {
+        const name = `${method}_seed-${seed}`;
+        writeFakeRun(join(root, 'seeds', 'runs', name), { name, f1: f1[method][i + 1], bonProd: 50 + 2 * i, labelPrecision: 0.7, retention: 1, method, point: { params: { ...params, seed }, variant: method } });
+      });
+    }
+    // A lone run is not a replicate of anything.
+    writeFakeRun(join(root, 'plain', 'runs', 'judge'), { name: 'judge', f1: 10, bonProd: 50, labelPrecision: 0.7, retention: 1, method: 'judge', point: { params: { 'labels.method': 'judge' }, variant: 'judge' } });
+    const out = join(root, 'merged');
+    const result = await writeReport([join(root, 'plain'), join(root, 'seeds')], { out, log: quiet });
+    const md = readFileSync(result.markdownPath, 'utf8');
+    expect(md).to.contain('## Over seeds');
+    // mc: mean 40, sd 10; consensus: mean 62, sd 2; prm@8 (prod) 50, 50, 52 -> 50.7 ± 1.2.
+    expect(md).to.match(/\| mc \| 1, 8, 9 \| [^|]+ \| 70\.0 ± 0\.0 \| 100\.0 ± 0\.0 \| 40\.0 ± 10\.0 \| 50\.7 ± 1\.2 \|/);
+    expect(md).to.match(/\| consensus \| 1, 8, 9 \| [^|]+ \| 70\.0 ± 0\.0 \| 100\.0 ± 0\.0 \| 62\.0 ± 2\.0 \|/);
+    expect(md).to.not.match(/\| judge \| 1 \|/);
+  });
+
+  it('has no seed table when no configuration ran with two seeds', async () => {
+    const dir = join(tempDir(), 'one');
+    writeFakeRun(dir, { name: 'one', f1: 50, bonProd: 60, labelPrecision: 0.9, retention: 0.4 });
+    const result = await writeReport([dir], { out: join(dir, 'report'), log: quiet });
+    expect(readFileSync(result.markdownPath, 'utf8')).to.not.contain('## Over seeds');
+  });
+
   it('reports real ProcessBench subsets and Best-of-N sets when a run has them', async () => {
     const dir = join(tempDir(), 'real');
     writeFakeRun(dir, { name: 'real', f1: 50, bonProd: 60, labelPrecision: 0.9, retention: 0.4, processbench: { gsm8k: 70, math: 60, olympiadbench: 50, omnimath: 40 }, bonSets: ['gsm8k', 'math'] });
