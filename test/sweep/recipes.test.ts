@@ -21,7 +21,7 @@ describe('recipes/paper and the real recipe', () => {
       'label-ablation.yaml': ['mc-hard', 'mc-soft', 'judge', 'consensus-hard', 'consensus-soft', 'truth'],
       'threshold-sweep.yaml': [0, 0.125, 0.25, 0.375, 0.5, 0.625, 0.75, 0.875].map((t) => `threshold-${t}`),
       'aggregators.yaml': ['mc-hard', 'consensus-hard'],
-      'data-scale.yaml': ['unfiltered_problems-500', 'unfiltered_problems-1000', 'unfiltered_problems-2000', 'filtered_problems-500', 'filtered_problems-1000', 'filtered_problems-2000'],
+      'data-scale.yaml': ['unfiltered_problems-2000', 'unfiltered_problems-4000', 'unfiltered_problems-8000', 'filtered_problems-2000', 'filtered_problems-4000', 'filtered_problems-8000'],
     };
     for (const [file, names] of Object.entries(expected)) {
       const { plan, base } = sweepPlanFor({ recipePath: recipe(join('paper', file)) });
