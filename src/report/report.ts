@@ -4,7 +4,7 @@ import { markdownTable, pct } from '../eval/markdown.js';
 import { collectInputs, type Collected } from './collect.js';
 import { bonCurveSpec, devCurvesSpec, groupedBarSpec, metricsVsParamSpec, renderSvg, trainingLossSpec } from './plots.js';
 import type { BonCurve, RunRecord } from './run-data.js';
-import { meanSd, seedGroups } from './seeds.js';
+import { meanSd, seedGroups, seedOf } from './seeds.js';
 import type { TopLevelSpec } from 'vega-lite';
 import type { SummaryEntry } from '../sweep/summary.js';
 
@@ -75,7 +75,8 @@ function summaryTable(runs: readonly RunRecord[], seconds: Record<string, number
     const secs = seconds[r.name] ?? Object.values(r.stageSeconds).reduce((a, b) => a + (b ?? 0), 0);
     return [
       r.name,
-      ...keys.map((k) => (k in r.params ? valueText(r.params[k]) : '-')),
+      // A point that did not set the seed ran with the recipe's.
+      ...keys.map((k) => (k in r.params ? valueText(r.params[k]) : k === 'seed' ? String(seedOf(r) ?? '-') : '-')),
       m.train_samples === null || m.train_samples === undefined ? '-' : String(m.train_samples),
       fraction(m.label_first_error_precision),
       fraction(m.label_first_error_f1),

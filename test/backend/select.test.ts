@@ -13,6 +13,7 @@ import {
   selectBackend,
   WASM_THREADS_ENV,
   type BackendName,
+  type BackendSelection,
 } from '../../src/model/backend.js';
 
 const NATIVE_REASON =
@@ -70,12 +71,16 @@ describe('backend: selectBackend', function () {
   });
 
   it('auto: takes the first backend that loads and records why the earlier ones did not', async function () {
-    if (process.env[BACKEND_ENV]?.trim()) {
-      console.warn(`    (skipped: ${BACKEND_ENV} is set, so auto means that backend)`);
-      this.skip();
-    }
+    // With PRMKIT_BACKEND set (as in CI), auto would mean that backend: test the plain order.
+    const saved = process.env[BACKEND_ENV];
+    delete process.env[BACKEND_ENV];
     const { lines, log } = collector();
-    const sel = await selectBackend('auto', { log });
+    let sel: BackendSelection;
+    try {
+      sel = await selectBackend('auto', { log });
+    } finally {
+      if (saved !== undefined) process.env[BACKEND_ENV] = saved;
+    }
     const chosen = AUTO_ORDER.indexOf(sel.name);
     expect(chosen).to.be.at.least(0);
     expect(sel.attempts.map((a) => a.name)).to.deep.equal(AUTO_ORDER.slice(0, chosen + 1));
