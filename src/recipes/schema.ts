@@ -107,6 +107,23 @@ export const ModelSchema = z.strictObject({
       initializer_range: z.number().positive().default(0.02),
     })
     .prefault({}),
+  /**
+   * Causal-LM pretraining of the decoder on the run's unlabelled solutions (next-token loss,
+   * tied embedding as the LM head) before PRM training: what a from-scratch model lacks that a
+   * real PRM's instruct LM has. Absent: none.
+   */
+  pretrain_lm: z
+    .strictObject({
+      epochs: positiveInt.default(1),
+      max_steps: positiveInt.optional(),
+      lr: z.number().positive().default(3e-3),
+      warmup_ratio: z.number().min(0).max(1).default(0.05),
+      batch_size: positiveInt.default(16),
+      max_tokens_per_batch: positiveInt.default(8192),
+      weight_decay: z.number().min(0).default(0.01),
+      max_grad_norm: z.number().positive().default(1),
+    })
+    .optional(),
 });
 
 export const TrainSchema = z.strictObject({

@@ -8,6 +8,8 @@ import { Rng } from '../util/rng.js';
 import { formatPrepareReport, prepareItems, type PrepareReport } from '../train/batches.js';
 import { prmModelIo } from '../train/model-io.js';
 import { trainModel } from '../train/trainer.js';
+import { pretrainCausalLm, type LmPretrainResult } from '../train/lm-pretrain.js';
+import { listCheckpoints } from '../train/checkpoints.js';
 import type { BestMetric } from '../train/checkpoints.js';
 import type { DevMetrics } from '../train/dev-metrics.js';
 import type { RunContext } from './context.js';
@@ -19,6 +21,8 @@ export interface TrainSummary {
   prepare: { train: PrepareReport; dev: PrepareReport };
   tokenizer: { kind: string; vocab_size: number; dir: string };
   model: { init: string; parameters: number; config: Record<string, unknown> };
+  /** Causal-LM pretraining before PRM training (model.pretrain_lm), when the recipe asks for it. */
+  pretrain_lm?: LmPretrainResult | { skipped: string };
   steps: number;
   total_steps: number;
   stopped_early: boolean;
@@ -88,6 +92,23 @@ export async function runTrainStage(
     if (dev.length > 0) ctx.log(formatPrepareReport('dev', devPrep.report, maxLength, cfg.truncation));
     if (trainPrep.items.length === 0) throw new Error('no trainable samples left after encoding (see the counts above)');
 
+    let pretrain: TrainSummary['pretrain_lm'];
+    if (modelCfg.pretrain_lm) {
+      if (ctx.resume && (await listCheckpoints(join(ctx.runDir, 'checkpoints'))).length > 0) {
+        // PRM training resumes from a checkpoint, which holds the weights pretraining led to.
+        pretrain = { skipped: 'PRM training resumes from a checkpoint' };
+      } else {
+        // The unlabelled solutions of the training problems (every source solution, also those
+        // label filtering dropped; none of a dev problem), in the PRM's own encoding.
+        const devProblems = new Set(dev.map(problemKey));
+        const texts = corpusSamples.filter((s) => !devProblems.has(problemKey(s)));
+        const sequences = texts.map((s) => Int32Array.from(encode(s).inputIds));
+        ctx.log(`pretrain: causal LM on ${sequences.length} unlabelled solutions of the training problems`);
+        pretrain = await pretrainCausalLm({ model, sequences, config: modelCfg.pretrain_lm, padTokenId: tokenizer.padTokenId, seed, log: ctx.log, progress: ctx.progress });
+        ctx.log(`pretrain: ${pretrain.steps} steps, ${pretrain.tokens} tokens, next-token loss ${pretrain.first_loss.toFixed(3)} -> ${pretrain.last_loss.toFixed(3)} in ${pretrain.seconds.toFixed(1)} s`);
+      }
+    }
+
     const result = await trainModel({
       model,
       io: prmModelIo(model, tokFiles),
@@ -107,6 +128,7 @@ export async function runTrainStage(
       prepare: { train: trainPrep.report, dev: devPrep.report },
       tokenizer: { kind: tokCfg.kind, vocab_size: tokenizer.vocabSize, dir: 'tokenizer' },
       model: { init: modelCfg.init, parameters: model.numParameters(), config: { ...model.config } },
+      ...(pretrain ? { pretrain_lm: pretrain } : {}),
       steps: result.steps,
       total_steps: result.totalSteps,
       stopped_early: result.stoppedEarly,

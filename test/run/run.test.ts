@@ -68,6 +68,22 @@ describe('run: prmkit run end to end', function () {
     expect(resumed.filter((l) => /finished earlier .* not redone/.test(l))).to.have.length(4);
   });
 
+  it('pretrains the decoder as a causal LM before PRM training when model.pretrain_lm is set', async () => {
+    const dir = tempDir();
+    const config = { hidden_size: 16, num_hidden_layers: 1, num_attention_heads: 2, num_key_value_heads: 1, intermediate_size: 32, max_position_embeddings: 512 };
+    const recipe = tinyRecipe(dir, { labels: { method: 'truth' }, model: { config, pretrain_lm: { max_steps: 3, batch_size: 8 } }, eval: undefined });
+    const out = join(dir, 'run');
+    const lines: string[] = [];
+    await runRecipe({ recipePath: recipe, out, log: (l) => lines.push(l), progress: false });
+    const train = JSON.parse(readFileSync(join(out, 'stages', 'train.json'), 'utf8')).summary;
+    expect(train.pretrain_lm.steps).to.equal(3);
+    expect(train.pretrain_lm.tokens).to.be.above(0);
+    expect(train.pretrain_lm.first_loss).to.be.a('number');
+    // Texts of the training problems only: 40 problems, 20% of them held out for dev.
+    expect(lines).to.include('pretrain: causal LM on 32 unlabelled solutions of the training problems');
+    expect(lines.findIndex((l) => l.startsWith('pretrain: 3 steps'))).to.be.below(lines.findIndex((l) => /^train: \d+ items/.test(l)));
+  });
+
   it('refuses a used run directory without --resume, and a changed recipe on --resume', async () => {
     const dir = tempDir();
     const recipe = tinyRecipe(dir, { labels: { method: 'truth' }, train: undefined, eval: undefined });
