@@ -10,8 +10,8 @@
  * prmkit's kernel, for comparison). The machine is shared: compare runs made close together.
  */
 import * as tf from '@tensorflow/tfjs';
-import { selectBackend, type ConcreteBackend } from '../src/model/backend.js';
-import { registerCpuFastKernels } from '../src/model/wasm-kernels.js';
+import { selectBackend, type ConcreteBackend } from '../src/backend/backend.js';
+import { registerCpuFastKernels } from '../src/backend/wasm-kernels.js';
 import { Rng } from '../src/util/rng.js';
 
 function arg(name: string, fallback: string): number {

@@ -2,7 +2,9 @@
  * The bench configuration of DESIGN.md ("Performance"), shared by scripts/bench.ts, its child
  * processes and (as command-line flags) scripts/bench_torch.py.
  */
+import { spawn } from 'node:child_process';
 import { loadavg } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import type { Qwen2Config } from '../src/model/config.js';
 
 export const BENCH = {
@@ -78,3 +80,25 @@ export function argValue(name: string, fallback?: string): string | undefined {
 export function loadAverage(): number[] {
   return loadavg().map((x) => Math.round(x * 100) / 100);
 }
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+/** Runs a child process; its result is the JSON object on its last stdout line. */
+export function runChild<T>(command: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<T> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(command, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } });
+    let stdout = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const last = stdout.trim().split('\n').at(-1) ?? '';
+      if (code !== 0) return reject(new Error(`${command} ${args.join(' ')} exited with ${code}`));
+      try {
+        resolvePromise(JSON.parse(last) as T);
+      } catch {
+        reject(new Error(`${command} ${args.join(' ')} printed no JSON result (last line: ${last.slice(0, 200)})`));
+      }
+    });
+  });
+}
+

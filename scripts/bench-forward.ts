@@ -13,7 +13,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
-import { backendInfo, selectBackend, type ConcreteBackend } from '../src/model/backend.js';
+import { backendInfo, selectBackend, type ConcreteBackend } from '../src/backend/backend.js';
 import { loadPrm } from '../src/model/checkpoint.js';
 import type { PrmModel } from '../src/model/prm.js';
 import { Rng } from '../src/util/rng.js';

@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { readProcessBench } from '../src/data/processbench.js';
 import type { StepSample } from '../src/data/types.js';
 import { scoreByPrefixes, scoreSamples, type ScoreInput } from '../src/eval/score.js';
-import { backendInfo, BackendUnavailableError, selectBackend, type ConcreteBackend } from '../src/model/backend.js';
+import { backendInfo, BackendUnavailableError, selectBackend, type ConcreteBackend } from '../src/backend/backend.js';
 import { encodeSample } from '../src/model/encode.js';
 import { initPrm } from '../src/model/prm.js';
 import { PrmTokenizer } from '../src/model/tokenizer.js';

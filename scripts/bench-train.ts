@@ -11,7 +11,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { backendInfo, BackendUnavailableError, selectBackend, type ConcreteBackend } from '../src/model/backend.js';
+import { backendInfo, BackendUnavailableError, selectBackend, type ConcreteBackend } from '../src/backend/backend.js';
 import { initPrm } from '../src/model/prm.js';
 import { TrainSchema } from '../src/recipes/schema.js';
 import type { TrainItem } from '../src/train/batches.js';

@@ -10,6 +10,8 @@
  *   3,400 samples once on the fastest backend.
  * - The data layer's throughput (scripts/bench-data.ts).
  *
+ * `--real` runs the real-size bench instead (scripts/bench-real.ts: a Qwen2.5-0.5B-shaped PRM).
+ *
  * Writes DIR/bench.json and DIR/bench.md (DIR defaults to bench-results/). Options:
  *   --quick                 a few minutes: fewer steps and samples, no cpu backend, no full set
  *   --out DIR               where the results go
@@ -17,13 +19,12 @@
  *   --rounds N              training rounds (default 2, 1 with --quick)
  *   --no-torch / --no-score / --no-data   skip a part
  */
-import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { AUTO_ORDER, WASM_THREADS_ENV, type ConcreteBackend } from '../src/model/backend.js';
-import { BENCH, emitResult, loadAverage, torchArgs } from './bench-config.js';
+import { AUTO_ORDER, WASM_THREADS_ENV, type ConcreteBackend } from '../src/backend/backend.js';
+import { BENCH, emitResult, loadAverage, runChild, torchArgs } from './bench-config.js';
 import type { ScoreBenchResult } from './bench-score.js';
 import type { TrainBenchResult } from './bench-train.js';
 
@@ -81,25 +82,6 @@ function parsePlan(argv: string[]): Plan {
   };
 }
 
-/** Runs a child process; its result is the JSON object on its last stdout line. */
-function runChild<T>(command: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<T> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(command, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } });
-    let stdout = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      const last = stdout.trim().split('\n').at(-1) ?? '';
-      if (code !== 0) return reject(new Error(`${command} ${args.join(' ')} exited with ${code}`));
-      try {
-        resolvePromise(JSON.parse(last) as T);
-      } catch {
-        reject(new Error(`${command} ${args.join(' ')} printed no JSON result (last line: ${last.slice(0, 200)})`));
-      }
-    });
-  });
-}
-
 const tsx = (script: string, args: string[]) => ['--import', 'tsx', join(ROOT, 'scripts', script), ...args];
 
 function trainSteps(plan: Plan, backend: ConcreteBackend): { warmup: number; steps: number } {
@@ -133,7 +115,12 @@ function round(x: number | undefined, digits = 1): number | undefined {
 
 async function main(): Promise<void> {
   // `npm run bench -- --quick -- --out DIR` passes the second `--` through.
-  const plan = parsePlan(process.argv.slice(2).filter((a) => a !== '--'));
+  const argv = process.argv.slice(2).filter((a) => a !== '--');
+  if (argv.includes('--real')) {
+    const { runRealBench } = await import('./bench-real.js');
+    return runRealBench(argv);
+  }
+  const plan = parsePlan(argv);
   mkdirSync(plan.out, { recursive: true });
   const started = Date.now();
   const loadBefore = loadAverage();

@@ -26,7 +26,7 @@ import { savePrmCheckpoint } from '../src/model/checkpoint.js';
 import { initPrm } from '../src/model/prm.js';
 import { PrmTokenizer } from '../src/model/tokenizer.js';
 import { buildWordLevelTokenizer } from '../src/model/word-tokenizer.js';
-import { selectBackend } from '../src/model/backend.js';
+import { selectBackend } from '../src/backend/backend.js';
 import { Rng } from '../src/util/rng.js';
 
 const { values: args } = parseArgs({

@@ -3,7 +3,7 @@
  * Everything here is also what the CLI uses; this file only chooses the public surface (and
  * adds scoreSteps, the one-call way to score steps).
  */
-import { selectBackend, type BackendName } from './model/backend.js';
+import { selectBackend, type BackendName } from './backend/backend.js';
 import { loadScoringModel, SampleError, scoreSamples, type ScoreInput, type ScoreOptions } from './eval/score.js';
 import type { LoadedScoringModel } from './serve/server.js';
 
@@ -14,7 +14,7 @@ export { PrmTokenizer, DEFAULT_STEP_TOKEN, CHATML_TEMPLATE, type PrmTokenizerOpt
 export { buildWordLevelTokenizer } from './model/word-tokenizer.js';
 export { parseHfConfig, toHfConfig, ConfigError, type Qwen2Config } from './model/config.js';
 export { encodeSample, collateBatch, bucketByLength, EncodeError, DEFAULT_SYSTEM_PROMPT, type EncodedSample, type EncodeOptions, type CollatedBatch } from './model/encode.js';
-export { selectBackend, backendInfo, BACKEND_NAMES, BackendUnavailableError, type BackendName, type BackendInfo, type BackendSelection } from './model/backend.js';
+export { selectBackend, backendInfo, BACKEND_NAMES, BackendUnavailableError, type BackendName, type BackendInfo, type BackendSelection } from './backend/backend.js';
 
 // Scoring.
 export { scoreSamples, loadScoringModel, SampleError, DEFAULT_MAX_TOKENS_PER_BATCH, type ScoreInput, type ScoreOptions, type ScoreResult } from './eval/score.js';

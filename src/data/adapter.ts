@@ -32,6 +32,17 @@ export function positionalId(loc: RecordLocation): string {
   return `${fileStem(loc.file)}-${loc.line}`;
 }
 
+/**
+ * The hard labels a first-error index implies (ProcessBench-style data): 1 for every step before
+ * it, 0 at it; later steps get no label (a step after an error is neither right nor wrong in
+ * that data) and are dropped by the caller, as MC labels stop at their first 0. -1 = every step
+ * correct.
+ */
+export function labelsFromFirstError(nSteps: number, firstError: number): number[] {
+  if (firstError < 0 || firstError >= nSteps) return new Array<number>(nSteps).fill(1);
+  return [...new Array<number>(firstError).fill(1), 0];
+}
+
 /** 0/1 labels -> index of the first 0, or -1 when all are 1; undefined for soft labels. */
 export function firstErrorOf(labels: readonly number[]): number | undefined {
   if (!labels.every((l) => l === 0 || l === 1)) return undefined;

@@ -1,6 +1,5 @@
 import { createWriteStream } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
-import { dirname, extname } from 'node:path';
+import { extname } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import {
   Field,
@@ -17,6 +16,7 @@ import {
   type Data,
   type RecordBatchWriter,
 } from 'apache-arrow';
+import { writeAtomically } from '../util/durable-fs.js';
 import type { StepSample } from './types.js';
 
 /**
@@ -110,39 +110,45 @@ function int32Data(values: readonly (number | null)[]): Data<Int32> {
 /**
  * Streams StepSamples to an Arrow IPC file, batch by batch. ".arrows"/".ipc" get the IPC
  * stream format; anything else (".arrow", ".feather") the IPC file format (Feather v2), which
- * readers can open with random access. Returns the number of samples written.
+ * readers can open with random access. Returns the number of samples written. The file is
+ * written atomically: when the samples fail midway, no partial file is left and an earlier one
+ * stays as it was.
  */
 export async function writeArrowStepSamples(path: string, samples: AsyncIterable<StepSample> | Iterable<StepSample>, opts: { batchRows?: number } = {}): Promise<number> {
-  await mkdir(dirname(path), { recursive: true });
   const ext = extname(path).toLowerCase();
-  const writer: RecordBatchWriter = ext === '.arrows' || ext === '.ipc' ? new RecordBatchStreamWriter() : new RecordBatchFileWriter();
-  const done = pipeline(writer.toNodeStream(), createWriteStream(path));
-  const batchRows = opts.batchRows ?? ARROW_BATCH_ROWS;
-  let pending: StepSample[] = [];
-  let count = 0;
-  let schemaWritten = false;
-  try {
-    for await (const s of samples) {
-      pending.push(s);
-      count++;
-      if (pending.length >= batchRows) {
-        writer.write(stepSampleBatch(pending));
-        schemaWritten = true;
-        pending = [];
-        // Let the file stream drain what the writer queued before building the next batch.
-        await new Promise((resolve) => setImmediate(resolve));
+  return writeAtomically(path, async (tmp) => {
+    const writer: RecordBatchWriter = ext === '.arrows' || ext === '.ipc' ? new RecordBatchStreamWriter() : new RecordBatchFileWriter();
+    const done = pipeline(writer.toNodeStream(), createWriteStream(tmp));
+    const batchRows = opts.batchRows ?? ARROW_BATCH_ROWS;
+    let pending: StepSample[] = [];
+    let count = 0;
+    let schemaWritten = false;
+    try {
+      for await (const s of samples) {
+        pending.push(s);
+        count++;
+        if (pending.length >= batchRows) {
+          writer.write(stepSampleBatch(pending));
+          schemaWritten = true;
+          pending = [];
+          // Let the file stream drain what the writer queued before building the next batch.
+          await new Promise((resolve) => setImmediate(resolve));
+        }
       }
+      if (pending.length > 0 || !schemaWritten) {
+        // An empty input still yields a valid file with the schema (a zero-row batch).
+        writer.write(stepSampleBatch(pending));
+      }
+    } catch (e) {
+      // writer.abort() rejects an internal promise nobody can catch (an unhandled rejection
+      // that kills the process); finishing the stream cleanly and dropping the temporary file
+      // (writeAtomically does) loses nothing.
+      writer.finish();
+      await done.catch(() => undefined);
+      throw e;
     }
-    if (pending.length > 0 || !schemaWritten) {
-      // An empty input still yields a valid file with the schema (a zero-row batch).
-      writer.write(stepSampleBatch(pending));
-    }
-  } catch (e) {
-    writer.abort(e as Error);
-    await done.catch(() => undefined);
-    throw e;
-  }
-  writer.finish();
-  await done;
-  return count;
+    writer.finish();
+    await done;
+    return count;
+  });
 }

@@ -77,7 +77,12 @@ export class BadRecordPolicy {
     if (this.failing) throw new BadRecordsError(this.problems, false);
   }
 
-  async close(): Promise<void> {
-    await this.rejects?.close();
+  /**
+   * Puts the rejects file in place when the read finished (`completed`); a read that failed or
+   * was abandoned leaves no rejects file (nor replaces an earlier one).
+   */
+  async close(completed: boolean): Promise<void> {
+    if (completed) await this.rejects?.close();
+    else await this.rejects?.abort();
   }
 }

@@ -2,7 +2,7 @@ import type { AdapterOptions, AdapterOutput } from './adapter.js';
 // extract.ts is the grader's CAS-free layer: the one \boxed{} reader, without loading the CAS.
 import { lastBoxed } from '../math/extract.js';
 import { BadRecordPolicy, type BadRecordOptions } from './bad-records.js';
-import { JsonlWriter, RecordError } from './jsonl.js';
+import { RecordError, writeJsonlAtomically } from './jsonl.js';
 import { asObject, describeType, extraFields, fail, idText, type RecordLocation } from './record.js';
 import { readRecords, type SourceRecord } from './sources.js';
 import { splitSteps } from './split.js';
@@ -32,7 +32,7 @@ export interface BonFieldOptions {
   idField?: string;
 }
 
-// Field names of ../shared/data/bon-eval and of Qwen2.5-Math evaluation outputs, in the order tried.
+// Field names of the Qwen2.5-Math evaluation outputs (and the bon-eval sets made from them), in the order tried.
 const PROBLEM_FIELDS = ['problem', 'question'];
 const ANSWER_FIELDS = ['answer', 'gt', 'final_answer'];
 const RESPONSE_FIELDS = ['responses', 'code'];
@@ -159,6 +159,7 @@ export async function* readBonCandidates(file: string, opts: BonFieldOptions & B
 async function* readWithPolicy(file: string, opts: BadRecordOptions, map: (rec: SourceRecord, index: number) => BonCandidate): AsyncGenerator<BonCandidate> {
   const policy = new BadRecordPolicy(file, opts);
   let index = 0;
+  let completed = false;
   try {
     for await (const rec of readRecords(file)) {
       policy.countRecord();
@@ -174,12 +175,13 @@ async function* readWithPolicy(file: string, opts: BadRecordOptions, map: (rec: 
       if (!policy.failing) yield candidate;
     }
     policy.finish();
+    completed = true;
   } finally {
-    await policy.close();
+    await policy.close(completed);
   }
 }
 
-/** The model keys of ../shared/data/gsm8k/example_model_solutions.jsonl, in file order. */
+/** The model keys of GSM8K's example_model_solutions.jsonl (openai/grade-school-math), in file order. */
 export const GSM8K_SOLUTION_MODELS = ['6b_finetuning', '6b_verification', '175b_finetuning', '175b_verification'] as const;
 
 /**
@@ -225,24 +227,21 @@ export function finalAnswerLine(text: string): string | undefined {
   return m ? m[1].trim() : undefined;
 }
 
-/** Streams ../shared/data/gsm8k/example_model_solutions.jsonl as BoN candidates (4 per problem). */
+/** Streams GSM8K's example_model_solutions.jsonl as BoN candidates (4 per problem). */
 export async function* readGsm8kExampleSolutions(file: string, opts: BadRecordOptions = {}): AsyncGenerator<BonCandidate> {
   yield* readWithPolicy(file, opts, (rec, index) => gsm8kExampleFromRecord(rec.value, rec, index));
 }
 
 /** Writes candidates as JSONL that readBonCandidates reads back to the same candidates. */
 export async function writeBonCandidates(file: string, candidates: AsyncIterable<BonCandidate> | Iterable<BonCandidate>): Promise<number> {
-  const out = await JsonlWriter.open(file);
-  let n = 0;
-  try {
+  return writeJsonlAtomically(file, async (out) => {
+    let n = 0;
     for await (const c of candidates) {
       await out.write(bonCandidateToRecord(c));
       n++;
     }
-  } finally {
-    await out.close();
-  }
-  return n;
+    return n;
+  });
 }
 
 const CONSUMED_FIELDS = [...PROBLEM_FIELDS, ...ANSWER_FIELDS, ...RESPONSE_FIELDS, ...SCORE_FIELDS, ...ID_FIELDS, 'meta'];

@@ -35,6 +35,9 @@ export function guessFormat(record: unknown): DataFormat | undefined {
   const r = record as Record<string, unknown>;
   const has = (...keys: string[]) => keys.every((k) => k in r);
   if (has('id', 'problem', 'steps', 'source')) return 'prmkit';
+  // The plain record {problem, steps, labels?} (id and source optional) is prmkit's own too; no
+  // other layout has a `steps` list without ProcessBench's `label` or BoN's responses.
+  if (has('problem', 'steps') && Array.isArray(r.steps) && !('label' in r) && !('responses' in r) && !('code' in r)) return 'prmkit';
   if (has('problem', 'steps', 'label')) return 'processbench';
   if (has('question', 'label') && typeof r.label === 'object' && r.label !== null && 'steps' in (r.label as object)) return 'prm800k';
   if (has('input', 'label') && typeof r.input === 'string' && r.input.includes('ки')) return 'math-shepherd';

@@ -1,4 +1,4 @@
-// The data layer's public surface (see DESIGN.md "Canonical record").
+// The data layer's public surface (the canonical record is StepSample, types.ts).
 export type { StepSample } from './types.js';
 export { RecordError, readJsonl, readJsonlAll, JsonlWriter } from './jsonl.js';
 export { splitSteps, unescapeSeparator } from './split.js';

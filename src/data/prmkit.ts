@@ -1,5 +1,5 @@
-import type { AdapterOutput } from './adapter.js';
-import { asObject, describeType, fail, type RecordLocation } from './record.js';
+import { fileStem, positionalId, type AdapterOutput } from './adapter.js';
+import { asObject, describeType, fail, idText, type RecordLocation } from './record.js';
 import type { StepSample } from './types.js';
 
 const FIELDS = ['id', 'problem', 'steps', 'answer', 'labels', 'firstError', 'source', 'meta'] as const;
@@ -8,6 +8,8 @@ const FIELDS = ['id', 'problem', 'steps', 'answer', 'labels', 'firstError', 'sou
  * The canonical StepSample itself (one per JSONL line, or one per Arrow/Parquet row where
  * `meta` is a JSON string because its shape differs per record). Type checks here; the
  * content rules (label count, range, first-error index) are in validateStepSample.
+ * The plain record {problem, steps, labels} is one too: without an id it gets its position
+ * (file stem and line), without a source the file stem; 0/1 labels may be written as booleans.
  */
 export function fromPrmkitRecord(value: unknown, loc: RecordLocation): AdapterOutput {
   const rec = asObject(value, loc);
@@ -32,9 +34,9 @@ export function fromPrmkitRecord(value: unknown, loc: RecordLocation): AdapterOu
   if (rec.labels !== undefined && rec.labels !== null) {
     if (!Array.isArray(rec.labels)) fail(loc, 'labels', `expected an array of numbers, got ${describeType(rec.labels)}`);
     rec.labels.forEach((l, i) => {
-      if (typeof l !== 'number') fail(loc, `labels[${i}]`, `expected a number, got ${describeType(l)}`);
+      if (typeof l !== 'number' && typeof l !== 'boolean') fail(loc, `labels[${i}]`, `expected a number or a boolean, got ${describeType(l)}`);
     });
-    labels = rec.labels as number[];
+    labels = (rec.labels as (number | boolean)[]).map((l) => (typeof l === 'boolean' ? Number(l) : l));
   }
   let firstError: number | undefined;
   if (rec.firstError !== undefined && rec.firstError !== null) {
@@ -51,10 +53,10 @@ export function fromPrmkitRecord(value: unknown, loc: RecordLocation): AdapterOu
   }
   if (meta === null || typeof meta !== 'object' || Array.isArray(meta)) fail(loc, 'meta', `expected an object, got ${describeType(meta)}`);
   const sample: StepSample = {
-    id: str('id', false)!,
+    id: rec.id === undefined || rec.id === null ? positionalId(loc) : idText(rec.id, 'id', loc),
     problem: str('problem', false)!,
     steps: steps as string[],
-    source: str('source', false)!,
+    source: rec.source === undefined || rec.source === null ? fileStem(loc.file) : str('source', false)!,
     meta: meta as Record<string, unknown>,
   };
   const answer = str('answer', true);

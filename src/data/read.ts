@@ -4,16 +4,16 @@ import type { AdapterOptions } from './adapter.js';
 import { ADAPTERS, guessFormat, type DataFormat } from './formats.js';
 import { MANIFEST_NAME } from './hub.js';
 import { BadRecordPolicy, type BadRecordOptions } from './bad-records.js';
-import { RecordError } from './jsonl.js';
+import { RecordError, type JsonLimits } from './jsonl.js';
 import { orderFields } from './prmkit.js';
 import type { RecordLocation } from './record.js';
-import { detectFileKind, readRecords, type FileKind, type SourceRecord } from './sources.js';
+import { detectFileKind, readRecords, type FileKind } from './sources.js';
 import type { StepSample } from './types.js';
 import { validateStepSample } from './validate.js';
 
 export type { DataFormat } from './formats.js';
 
-export interface ReadOptions extends BadRecordOptions {
+export interface ReadOptions extends BadRecordOptions, JsonLimits {
   format: DataFormat;
   /** Separator for formats that split running text into steps (default "\n\n"; GSM8K "\n"). */
   stepSeparator?: string;
@@ -76,7 +76,7 @@ async function* iterate(path: string, opts: ReadOptions, stats: ReadStats): Asyn
   try {
     for (const file of await dataFiles(path)) {
       stats.files.push(file);
-      for await (const rec of readRecords(file)) {
+      for await (const rec of readRecords(file, undefined, opts)) {
         stats.records++;
         policy.countRecord();
         let samples: StepSample[];
@@ -108,7 +108,7 @@ async function* iterate(path: string, opts: ReadOptions, stats: ReadStats): Asyn
     policy.finish();
     stats.done = true;
   } finally {
-    await policy.close();
+    await policy.close(stats.done);
   }
 }
 
@@ -136,10 +136,18 @@ export async function dataFiles(path: string): Promise<string[]> {
 export async function detectFormat(path: string): Promise<{ format: DataFormat | undefined; kind: FileKind }> {
   const [file] = await dataFiles(path);
   const kind = await detectFileKind(file);
-  let first: SourceRecord | undefined;
+  // The first record that parses decides; when none of the first few does, the first one's
+  // error (file:line and why) says more than "unknown format" would.
+  let firstError: RecordError | undefined;
+  let seen = 0;
   for await (const rec of readRecords(file, kind)) {
-    first = rec;
-    break;
+    if (!rec.error) return { format: guessFormat(rec.value), kind };
+    firstError ??= rec.error;
+    if (++seen >= DETECTION_RECORDS) break;
   }
-  return { format: first ? guessFormat(first.value) : undefined, kind };
+  if (firstError) throw firstError;
+  return { format: undefined, kind };
 }
+
+/** Records looked at for one that parses when guessing a file's format. */
+const DETECTION_RECORDS = 100;

@@ -1,11 +1,11 @@
 import { createReadStream } from 'node:fs';
-import { open, readFile } from 'node:fs/promises';
+import { open, readFile, stat } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { RecordBatchReader, Vector, type RecordBatch } from 'apache-arrow';
 import { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects } from 'hyparquet';
 // Snappy is built into hyparquet; this adds gzip, zstd (polars' default), brotli and lz4.
 import { compressors } from 'hyparquet-compressors';
-import { readJsonl, RecordError } from './jsonl.js';
+import { decodeUtf8, depthViolation, jsonLimits, mayOverflow, nonFiniteField, readJsonl, RecordError, type JsonLimits } from './jsonl.js';
 import type { RecordLocation } from './record.js';
 
 /** Container formats a data file can come in; the record layout inside is the DataFormat. */
@@ -54,7 +54,7 @@ export async function detectFileKind(path: string): Promise<FileKind> {
  * parsed whole (JSON.parse cannot stream), which is fine for the benchmark-sized files that
  * ship as arrays (ProcessBench: 3 MB per subset).
  */
-export async function* readRecords(path: string, kind?: FileKind): AsyncGenerator<SourceRecord> {
+export async function* readRecords(path: string, kind?: FileKind, limits: JsonLimits = {}): AsyncGenerator<SourceRecord> {
   const fileKind = kind ?? (await detectFileKind(path));
   switch (fileKind) {
     case 'jsonl': {
@@ -62,15 +62,20 @@ export async function* readRecords(path: string, kind?: FileKind): AsyncGenerato
       // caller's fail/skip policy applies to them like to any other bad record.
       const unparsable: SourceRecord[] = [];
       const onParseError = (error: RecordError, raw: string) => unparsable.push({ value: raw, line: error.line, file: path, unit: 'line', error });
-      for await (const { value, line } of readJsonl(path, { onParseError })) {
+      for await (const { value, line, raw } of readJsonl(path, { ...limits, onParseError })) {
         yield* unparsable.splice(0);
+        const overflow = mayOverflow(raw) ? nonFiniteField(value) : undefined;
+        if (overflow !== undefined) {
+          yield { value: raw, line, file: path, unit: 'line', error: overflowError(path, line, overflow) };
+          continue;
+        }
         yield { value, line, file: path, unit: 'line' };
       }
       yield* unparsable.splice(0);
       return;
     }
     case 'json':
-      yield* readJsonArray(path);
+      yield* readJsonArray(path, limits);
       return;
     case 'arrow':
       yield* readArrowRows(path);
@@ -81,8 +86,25 @@ export async function* readRecords(path: string, kind?: FileKind): AsyncGenerato
   }
 }
 
-async function* readJsonArray(path: string): AsyncGenerator<SourceRecord> {
-  const text = (await readFile(path, 'utf8')).replace(/^\uFEFF/, '');
+/** A JSON array is parsed whole; past this size it belongs in JSONL (V8 strings stop near 512 MiB). */
+export const MAX_JSON_ARRAY_BYTES = 256 * 1024 * 1024;
+
+async function* readJsonArray(path: string, limits: JsonLimits): AsyncGenerator<SourceRecord> {
+  const { maxDepth } = jsonLimits(limits);
+  const size = (await stat(path)).size;
+  if (size > MAX_JSON_ARRAY_BYTES) {
+    throw new RecordError(path, 1, undefined, `a JSON array file is parsed whole, and ${size} bytes is more than ${MAX_JSON_ARRAY_BYTES}; convert it to JSONL`);
+  }
+  let bytes = await readFile(path);
+  if (bytes.length >= 3 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) bytes = bytes.subarray(3);
+  const decoded = decodeUtf8(bytes);
+  if ('error' in decoded) {
+    throw new RecordError(path, lineAtByte(bytes, decoded.at), undefined, `invalid UTF-8 (byte 0x${bytes[decoded.at].toString(16).padStart(2, '0')})`);
+  }
+  // The array itself is one level; its records get the same depth allowance as JSONL lines.
+  const deep = depthViolation(bytes, maxDepth + 1);
+  if (deep >= 0) throw new RecordError(path, lineAtByte(bytes, deep), undefined, `nested deeper than ${maxDepth} levels (PRMKIT_MAX_JSON_DEPTH raises it)`);
+  const text = decoded.text;
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
@@ -95,9 +117,25 @@ async function* readJsonArray(path: string): AsyncGenerator<SourceRecord> {
     return;
   }
   const lines = arrayElementLines(text);
+  const screen = mayOverflow(text);
   for (let i = 0; i < parsed.length; i++) {
-    yield { value: parsed[i], line: lines[i] ?? 1, file: path, unit: 'line' };
+    const line = lines[i] ?? 1;
+    const overflow = screen ? nonFiniteField(parsed[i]) : undefined;
+    if (overflow !== undefined) yield { value: parsed[i], line, file: path, unit: 'line', error: overflowError(path, line, overflow) };
+    else yield { value: parsed[i], line, file: path, unit: 'line' };
   }
+}
+
+/** Records are re-serialised downstream, where a number past the double range would become null. */
+function overflowError(file: string, line: number, field: string): RecordError {
+  return new RecordError(file, line, field, 'a number too large for a double (read as Infinity, it would be written as null)');
+}
+
+/** 1-based line of a byte offset. */
+function lineAtByte(bytes: Buffer, offset: number): number {
+  let line = 1;
+  for (let at = bytes.indexOf(10); at >= 0 && at < offset; at = bytes.indexOf(10, at + 1)) line++;
+  return line;
 }
 
 /** V8 reports "at position N" (or "line L column C") for JSON syntax errors; turn it into a line. */

@@ -1,3 +1,4 @@
+import { share } from '../util/format.js';
 import type { ReadStats } from './read.js';
 import type { StepSample } from './types.js';
 
@@ -131,7 +132,7 @@ export function bucketHistogram(hist: Record<string, number>, firstEdge = 1): [s
 /** The text report of `prmkit data stats`. */
 export function formatStats(stats: DataStats, read?: ReadStats): string {
   const lines: string[] = [];
-  const pct = (n: number, of: number) => (of > 0 ? `${((100 * n) / of).toFixed(1)}%` : '-');
+  const shareOf = (n: number, of: number) => share(n, of, { missing: '-' });
   if (read) {
     lines.push(`file: ${read.path} (format ${read.format})`);
     lines.push(`records ${read.records}  samples ${read.samples}  rejected ${read.rejected}  dropped steps ${read.droppedSteps}  truncated steps ${read.truncatedSteps}`);
@@ -147,11 +148,11 @@ export function formatStats(stats: DataStats, read?: ReadStats): string {
   if (l.labelledSteps === 0) lines.push('  (no per-step labels)');
   else {
     lines.push(`  labelled samples ${l.labelledSamples}  labelled steps ${l.labelledSteps}  mean label ${l.mean?.toFixed(4)}`);
-    lines.push(`  positive (1) ${l.positive} (${pct(l.positive, l.labelledSteps)})  negative (0) ${l.negative} (${pct(l.negative, l.labelledSteps)})  soft ${l.soft} (${pct(l.soft, l.labelledSteps)})`);
+    lines.push(`  positive (1) ${l.positive} (${shareOf(l.positive, l.labelledSteps)})  negative (0) ${l.negative} (${shareOf(l.negative, l.labelledSteps)})  soft ${l.soft} (${shareOf(l.soft, l.labelledSteps)})`);
   }
   const f = stats.firstError;
   lines.push('', 'first error');
-  lines.push(`  none (all steps correct) ${f.none} (${pct(f.none, stats.samples)})  at a step ${f.known - f.none} (${pct(f.known - f.none, stats.samples)})  unknown ${f.unknown}`);
+  lines.push(`  none (all steps correct) ${f.none} (${shareOf(f.none, stats.samples)})  at a step ${f.known - f.none} (${shareOf(f.known - f.none, stats.samples)})  unknown ${f.unknown}`);
   if (f.known - f.none > 0) {
     lines.push('  position (0-based step)');
     lines.push(...histogramRows(bucketHistogram(f.positions, 0), f.known - f.none, '    '));
@@ -162,5 +163,5 @@ export function formatStats(stats: DataStats, read?: ReadStats): string {
 function histogramRows(rows: [string, number][], total: number, indent = '  '): string[] {
   const width = Math.max(...rows.map(([k]) => k.length), 5);
   const max = Math.max(...rows.map(([, v]) => v), 1);
-  return rows.map(([k, v]) => `${indent}${k.padStart(width)}  ${String(v).padStart(8)}  ${((100 * v) / Math.max(total, 1)).toFixed(1).padStart(5)}%  ${'#'.repeat(Math.round((40 * v) / max))}`);
+  return rows.map(([k, v]) => `${indent}${k.padStart(width)}  ${String(v).padStart(8)}  ${share(v, Math.max(total, 1)).padStart(6)}  ${'#'.repeat(Math.round((40 * v) / max))}`);
 }

@@ -1,5 +1,5 @@
 /**
- * The canonical record every adapter maps onto (see DESIGN.md, "Canonical record").
+ * The canonical record every adapter maps onto.
  * labels: one per kept step, 0/1 or soft in [0,1]; firstError: 0-based index of the first
  * wrong step, -1 when every step is right, undefined when unknown.
  */

@@ -7,7 +7,7 @@ export interface FieldProblem {
 }
 
 /**
- * Checks a StepSample against the canonical contract (DESIGN.md "Canonical record"): text
+ * Checks a StepSample against the canonical contract (types.ts): text
  * fields are strings, steps non-empty and none blank, one label per step, labels finite and
  * in [0,1], firstError an integer in [-1, steps.length) and, for hard 0/1 labels, at the first 0.
  * Returns every problem found (empty = valid); the readers turn them into RecordErrors.

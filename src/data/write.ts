@@ -1,10 +1,10 @@
 import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
-import { dirname, extname } from 'node:path';
+import { extname } from 'node:path';
+import { writeAtomically } from '../util/durable-fs.js';
 import { writeArrowStepSamples } from './arrow.js';
 import { toGsm8kRecord } from './gsm8k.js';
-import { JsonlWriter } from './jsonl.js';
+import { writeJsonlAtomically } from './jsonl.js';
 import { toMathShepherdRecord } from './math-shepherd.js';
 import { orderFields } from './prmkit.js';
 import { toProcessBenchRecord } from './processbench.js';
@@ -16,7 +16,8 @@ export type WriteFormat = 'jsonl' | 'arrow';
 
 /**
  * Writes StepSamples in the 'prmkit' layout: JSONL (one StepSample per line) or Arrow IPC
- * (STEP_SAMPLE_SCHEMA, batch by batch). Streams; returns the number written.
+ * (STEP_SAMPLE_SCHEMA, batch by batch). Streams; returns the number written. Every writer here
+ * is atomic: the file appears only once complete, and a failed write leaves an earlier one as it was.
  */
 export async function writeStepSamples(path: string, samples: AsyncIterable<StepSample> | Iterable<StepSample>, format: WriteFormat): Promise<number> {
   if (format === 'arrow') return writeArrowStepSamples(path, samples);
@@ -34,17 +35,14 @@ export function writeFormatOf(path: string): WriteFormat | undefined {
 
 /** Streams values mapped by `toRecord` to JSONL; returns the count. Used by the native writers too. */
 export async function writeJsonlRecords<T>(path: string, items: AsyncIterable<T> | Iterable<T>, toRecord: (item: T) => unknown): Promise<number> {
-  const out = await JsonlWriter.open(path);
-  let n = 0;
-  try {
+  return writeJsonlAtomically(path, async (out) => {
+    let n = 0;
     for await (const item of items) {
       await out.write(toRecord(item));
       n++;
     }
-  } finally {
-    await out.close();
-  }
-  return n;
+    return n;
+  });
 }
 
 /** Formats with a native layout prmkit can write back (see each adapter's to*Record). */
@@ -70,22 +68,26 @@ export async function writeNativeRecords(path: string, samples: AsyncIterable<St
 
 /** Streams a JSON array, one element per line (so line numbers point at records on re-reading). */
 export async function writeJsonArray<T>(path: string, items: AsyncIterable<T> | Iterable<T>, toRecord: (item: T) => unknown): Promise<number> {
-  await mkdir(dirname(path), { recursive: true });
-  const stream = createWriteStream(path, { encoding: 'utf8' });
-  await once(stream, 'open');
-  const put = async (text: string) => {
-    if (!stream.write(text)) await once(stream, 'drain');
-  };
-  let n = 0;
-  try {
-    await put('[');
-    for await (const item of items) {
-      await put(`${n === 0 ? '\n' : ',\n'}${JSON.stringify(toRecord(item))}`);
-      n++;
+  return writeAtomically(path, async (tmp) => {
+    const stream = createWriteStream(tmp, { encoding: 'utf8' });
+    await once(stream, 'open');
+    const put = async (text: string) => {
+      if (!stream.write(text)) await once(stream, 'drain');
+    };
+    let n = 0;
+    try {
+      await put('[');
+      for await (const item of items) {
+        await put(`${n === 0 ? '\n' : ',\n'}${JSON.stringify(toRecord(item))}`);
+        n++;
+      }
+      await put(n === 0 ? ']\n' : '\n]\n');
+    } catch (err) {
+      stream.destroy();
+      await once(stream, 'close');
+      throw err;
     }
-    await put(n === 0 ? ']\n' : '\n]\n');
-  } finally {
     await new Promise<void>((resolve, reject) => stream.end((err?: Error | null) => (err ? reject(err) : resolve())));
-  }
-  return n;
+    return n;
+  });
 }

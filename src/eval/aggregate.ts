@@ -1,5 +1,5 @@
 /**
- * Step scores -> one score per response, for Best-of-N selection (PAPER.md §2.2 aggregator
+ * Step scores -> one score per response, for Best-of-N selection (Zhang et al. 2025 §2.2 aggregator
  * ablation: min, product, last; plus mean and geometric mean).
  */
 
@@ -69,6 +69,55 @@ export function aggregateScore(score: ResponseScore, agg: Aggregator): number {
       return Math.exp(logSum / n);
     }
   }
+}
+
+/**
+ * What the scores of a candidate set are, decided once per set so every problem is treated
+ * alike: `scalar` when every scored response carries one number (a plain number or a one-item
+ * list, as outcome reward models such as Qwen2.5-Math-RM give), `steps` when some response
+ * carries several step scores, `none` without scores. min/max span every value; `bounded` means
+ * all lie in [0, 1] (probabilities).
+ */
+export interface ScoreProfile {
+  kind: 'none' | 'scalar' | 'steps';
+  min: number;
+  max: number;
+  bounded: boolean;
+}
+
+export function scoreProfile(scores: Iterable<ResponseScore | undefined>): ScoreProfile {
+  let scored = 0;
+  let multi = false;
+  let min = Infinity;
+  let max = -Infinity;
+  for (const score of scores) {
+    if (score === null || score === undefined) continue;
+    const values = typeof score === 'number' ? [score] : score;
+    if (values.length === 0) continue;
+    scored++;
+    if (values.length > 1) multi = true;
+    for (const v of values) {
+      if (v < min) min = v;
+      if (v > max) max = v;
+    }
+  }
+  const kind = scored === 0 ? 'none' : multi ? 'steps' : 'scalar';
+  return { kind, min, max, bounded: scored > 0 && min >= 0 && max <= 1 };
+}
+
+/**
+ * Why an aggregator does not apply to a set's scores, or null when it does. With one score per
+ * response every aggregator gives that score back, so the set is reported once as rm@N instead.
+ * The product and the geometric mean rank responses by a product of step scores, which has a
+ * meaning for probabilities only: a negative score flips the order with the parity of the
+ * negative steps, and the geometric mean's logarithm is undefined.
+ */
+export function inapplicableReason(agg: Aggregator, profile: ScoreProfile): string | null {
+  if (profile.kind === 'scalar') return 'one score per response (an outcome reward model): reported as rm@N';
+  if ((agg === 'prod' || agg === 'geomean') && profile.kind === 'steps' && profile.min < 0) {
+    return `needs nonnegative step scores; these go down to ${Number(profile.min.toPrecision(6))}`;
+  }
+  return null;
 }
 
 /**

@@ -5,11 +5,13 @@ import { aggregateScore, type Aggregator, type ResponseScore } from './aggregate
 import {
   bonMetrics,
   cachedEquivalence,
+  outcomeOptionsOf,
   problemOutcome,
   type BonMetrics,
   type BonMetricsOptions,
   type Equivalence,
   type GradedProblem,
+  type OutcomeOptions,
 } from './bon-metrics.js';
 import { markdownTable, pct } from './markdown.js';
 
@@ -74,6 +76,8 @@ export interface GradedRecord {
   maj: { answer: string | null; correct: boolean };
   weighted_vote: { answer: string | null; correct: boolean };
   prm: Partial<Record<Aggregator, { pick: number; score: number | null; correct: boolean }>>;
+  /** With one score per response: the response that score picks. */
+  rm?: { pick: number; score: number | null; correct: boolean };
   responses: {
     extracted: string | null;
     correct: boolean;
@@ -87,7 +91,7 @@ export interface GradedRecord {
 export function gradedRecords(
   candidates: readonly CandidateLike[],
   problems: readonly GradedProblem[],
-  opts: { n: number; aggregators: readonly Aggregator[]; voteAggregator: Aggregator; equivalent?: Equivalence },
+  opts: Omit<OutcomeOptions, 'equivalent'> & { n: number; equivalent?: Equivalence },
 ): GradedRecord[] {
   const equivalent = opts.equivalent ?? cachedEquivalence();
   const finite = (x: number) => (Number.isFinite(x) ? x : null);
@@ -106,6 +110,7 @@ export function gradedRecords(
       maj: { answer: o.majAnswer, correct: o.maj },
       weighted_vote: { answer: o.weightedAnswer, correct: o.weighted },
       prm,
+      ...(o.rm ? { rm: { pick: o.rm.pick, score: finite(o.rm.score), correct: o.rm.correct } } : {}),
       responses: p.responses.slice(0, opts.n).map((r, j) => ({
         extracted: r.extracted,
         correct: r.correct,
@@ -128,12 +133,7 @@ export function evaluateBonSet(
   const equivalent = opts.equivalent ?? cachedEquivalence();
   const problems = gradeCandidates(candidates, scores, opts);
   const metrics = bonMetrics(problems, { ...opts, equivalent });
-  const graded = gradedRecords(candidates, problems, {
-    n: metrics.n,
-    aggregators: metrics.aggregators,
-    voteAggregator: metrics.vote_aggregator,
-    equivalent,
-  });
+  const graded = gradedRecords(candidates, problems, { n: metrics.n, ...outcomeOptionsOf(metrics, equivalent) });
   return { metrics, graded };
 }
 
@@ -155,8 +155,10 @@ export interface BonSummaryRow {
   pass_at_n: number;
   maj_at_n: number;
   prm_at_n: Partial<Record<Aggregator, number>>;
+  rm_at_n?: number | null;
   weighted_vote: number | null;
   min_at_last_step: number | null;
+  not_applicable?: Partial<Record<Aggregator, string>>;
 }
 
 export interface BonSummary {
@@ -172,8 +174,10 @@ function summaryRow(m: BonMetrics): BonSummaryRow {
     pass_at_n: m.pass_at_n,
     maj_at_n: m.maj_at_n,
     prm_at_n: m.prm_at_n,
+    rm_at_n: m.rm_at_n,
     weighted_vote: m.weighted_vote,
     min_at_last_step: m.min_at_last_step,
+    not_applicable: m.not_applicable,
   };
 }
 
@@ -197,6 +201,7 @@ export function summarizeBonSets(sets: readonly { name: string; metrics: BonMetr
       pass_at_n: meanOf(rows.map((r) => r.pass_at_n)) as number,
       maj_at_n: meanOf(rows.map((r) => r.maj_at_n)) as number,
       prm_at_n: prm,
+      rm_at_n: meanOf(rows.map((r) => r.rm_at_n)),
       weighted_vote: meanOf(rows.map((r) => r.weighted_vote)),
       min_at_last_step: meanOf(rows.map((r) => r.min_at_last_step)),
     },
@@ -205,8 +210,9 @@ export function summarizeBonSets(sets: readonly { name: string; metrics: BonMetr
 
 /** Table of one or more sets (rows) with pass/maj/prm per aggregator/weighted vote columns. */
 export function bonMarkdown(rows: readonly { name: string; row: Omit<BonSummaryRow, 'n_problems' | 'n'> & { n_problems?: number; n?: number } }[], aggregators: readonly Aggregator[]): string {
-  const header = ['set', 'problems', 'N', 'pass@N', 'maj@N', ...aggregators.map((a) => `prm@N ${a}`), 'weighted vote', 'min at last step'];
-  return markdownTable(
+  const withRm = rows.some(({ row }) => typeof row.rm_at_n === 'number');
+  const header = ['set', 'problems', 'N', 'pass@N', 'maj@N', ...(withRm ? ['rm@N'] : []), ...aggregators.map((a) => `prm@N ${a}`), 'weighted vote', 'min at last step'];
+  const table = markdownTable(
     header,
     rows.map(({ name, row }) => [
       name,
@@ -214,11 +220,27 @@ export function bonMarkdown(rows: readonly { name: string; row: Omit<BonSummaryR
       row.n === undefined ? '' : String(row.n),
       pct(row.pass_at_n),
       pct(row.maj_at_n),
-      ...aggregators.map((a) => pct(row.prm_at_n[a])),
+      ...(withRm ? [pct(row.rm_at_n)] : []),
+      ...aggregators.map((a) => (row.not_applicable?.[a] !== undefined ? 'n/a' : pct(row.prm_at_n[a]))),
       pct(row.weighted_vote),
       pct(row.min_at_last_step),
     ]),
   );
+  return [table, ...notApplicableLines(rows)].join('\n');
+}
+
+/** "n/a" explained: each aggregator that does not apply to some set, with the reason. */
+function notApplicableLines(rows: readonly { name: string; row: { not_applicable?: Partial<Record<Aggregator, string>> } }[]): string[] {
+  const reasons = new Map<string, string[]>();
+  for (const { name, row } of rows) {
+    for (const [agg, reason] of Object.entries(row.not_applicable ?? {})) {
+      const key = `${agg}: ${reason}`;
+      reasons.set(key, [...(reasons.get(key) ?? []), name]);
+    }
+  }
+  if (reasons.size === 0) return [];
+  const many = rows.length > 1;
+  return ['', 'Not applicable (n/a):', ...[...reasons].map(([reason, sets]) => `- prm@N ${reason}${many ? ` (${sets.join(', ')})` : ''}`)];
 }
 
 /** The curve over N with intervals, as markdown. */
@@ -226,12 +248,14 @@ export function bonCurveMarkdown(metrics: BonMetrics): string {
   const aggs = metrics.aggregators;
   const cell = (v: number | null | undefined, ci?: [number, number] | null) =>
     ci ? `${pct(v)} [${pct(ci[0])}, ${pct(ci[1])}]` : pct(v);
+  const withRm = metrics.rm_at_n !== null;
   return markdownTable(
-    ['N', 'pass@N', 'maj@N', ...aggs.map((a) => `prm@N ${a}`), 'weighted vote'],
+    ['N', 'pass@N', 'maj@N', ...(withRm ? ['rm@N'] : []), ...aggs.map((a) => `prm@N ${a}`), 'weighted vote'],
     metrics.curve.map((p) => [
       String(p.n),
       cell(p.pass_at_n, p.ci?.pass_at_n),
       cell(p.maj_at_n, p.ci?.maj_at_n),
+      ...(withRm ? [cell(p.rm_at_n, p.ci?.rm_at_n)] : []),
       ...aggs.map((a) => cell(p.prm_at_n[a], p.ci?.prm_at_n[a])),
       cell(p.weighted_vote, p.ci?.weighted_vote),
     ]),

@@ -61,3 +61,8 @@ export type { StepScorer } from './step-scorer.js';
 export { loadProcessBench, runProcessBench, writeProcessBenchOutputs, type ProcessBenchRunOptions } from './run-processbench.js';
 export { loadCandidates, runBon, scoreCandidates, writeBonOutputs, type BonRunOptions } from './run-bon.js';
 export { runSimEval, type SimEvalOptions, type SimEvalSummary } from './run-sim.js';
+export { loadPrmBench, PRMBENCH_CLASSES, PRMBENCH_GROUPS, type PrmBenchData, type PrmBenchItem } from './prmbench-data.js';
+export { classMetrics, prmBenchMetrics, stepCounts, type PrmBenchClassMetrics, type PrmBenchMetrics, type StepCounts } from './prmbench-metrics.js';
+export { prmBenchMarkdown, runPrmBench, type PrmBenchReport, type PrmBenchRunOptions } from './run-prmbench.js';
+export { inapplicableReason, scoreProfile, type ScoreProfile } from './aggregate.js';
+export { outcomeOptionsOf, voteWeightsOf, type VoteWeights } from './bon-metrics.js';

@@ -1,4 +1,5 @@
 /** Small markdown table helpers for the evaluation summaries printed on stdout. */
+import { percentValue } from '../util/format.js';
 
 export function markdownTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
   const lines = [`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`];
@@ -6,7 +7,5 @@ export function markdownTable(header: readonly string[], rows: readonly (readonl
   return lines.join('\n');
 }
 
-/** A percentage with one decimal, or "-" when undefined. */
-export function pct(value: number | null | undefined, digits = 1): string {
-  return value === null || value === undefined || Number.isNaN(value) ? '-' : value.toFixed(digits);
-}
+/** A metric already in percent (0-100), with one decimal, or "-" when undefined. */
+export const pct = percentValue;

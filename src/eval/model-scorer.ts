@@ -1,4 +1,5 @@
-import { BACKEND_NAMES, selectBackend, type BackendName } from '../model/backend.js';
+import { selectBackend } from '../backend/backend.js';
+import { BACKEND_NAMES, isBackendName } from '../backend/backend-names.js';
 import { loadScoringModel, scoreSamples } from './score.js';
 import type { StepScorer } from './step-scorer.js';
 
@@ -15,15 +16,13 @@ export interface OpenScorerOptions {
  */
 export async function openStepScorer(dir: string, opts: OpenScorerOptions = {}): Promise<StepScorer> {
   const requested = opts.backend ?? 'auto';
-  if (!(BACKEND_NAMES as readonly string[]).includes(requested)) {
-    throw new Error(`unknown backend "${requested}" (choose one of ${BACKEND_NAMES.join(', ')})`);
-  }
-  const backend = await selectBackend(requested as BackendName);
+  if (!isBackendName(requested)) throw new Error(`unknown backend "${requested}" (choose one of ${BACKEND_NAMES.join(', ')})`);
+  const backend = await selectBackend(requested);
   const { model, tokenizer } = await loadScoringModel(dir);
   return {
     backend: backend.name,
     score(samples, label) {
-      return scoreSamples(model, tokenizer, samples, { maxTokensPerBatch: opts.batchTokens, progressLabel: label ?? 'score' });
+      return scoreSamples(model, tokenizer, samples, { maxTokensPerBatch: opts.batchTokens, ...(label === null ? {} : { progressLabel: label ?? 'score' }) });
     },
     dispose() {
       model.dispose();

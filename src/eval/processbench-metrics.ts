@@ -1,5 +1,5 @@
 /**
- * ProcessBench step-error identification metrics (ProcessBench, arXiv 2412.06559; PAPER.md).
+ * ProcessBench step-error identification metrics (ProcessBench, arXiv 2412.06559).
  * The ONE implementation used by `prmkit eval processbench`, `eval sim` and the trainer's dev
  * evaluation. Every figure is a percentage.
  *
@@ -10,7 +10,7 @@
  * - f1: harmonic mean 2*a*c/(a+c) of the two (0 when both are 0); null when a class is empty;
  * - avg_f1: unweighted mean of the subset F1s present (subsets with null F1 are left out);
  * - extracted_accuracy: accuracy on samples whose process is wrong but whose final answer is
- *   right (label != -1 and final_answer_correct), PAPER.md "Extracted ProcessBench".
+ *   right (label != -1 and final_answer_correct), the "extracted ProcessBench" of Zhang et al. 2025 §3.2.
  */
 
 export interface ProcessBenchItem {
@@ -48,7 +48,7 @@ export interface ProcessBenchMetrics {
   n_extracted: number;
   /**
    * Per subset: share (percent) of samples with a correct final answer whose process has an
-   * error (PAPER.md: GSM8K 5.1%, MATH 11.9%, ...); null without final_answer_correct data.
+   * error (Zhang et al. 2025 §3.2: GSM8K 5.1%, MATH 11.9%, ...); null without final_answer_correct data.
    */
   process_error_rate_among_correct_answers: Record<string, number | null>;
   confusion: ConfusionTable;

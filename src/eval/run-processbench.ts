@@ -1,6 +1,6 @@
-import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { JsonlWriter } from '../data/jsonl.js';
+import { addJsonlOutput } from '../data/jsonl.js';
+import { AtomicOutputSet } from '../util/durable-fs.js';
 import { readProcessBench } from '../data/processbench.js';
 import type { StepSample } from '../data/types.js';
 import {
@@ -74,17 +74,25 @@ export async function runProcessBench(opts: ProcessBenchRunOptions): Promise<Pro
   return { report, markdown: processBenchMarkdown(report), files };
 }
 
-/** DIR/metrics.json and DIR/predictions.jsonl. */
+/**
+ * DIR/metrics.json and DIR/predictions.jsonl, written atomically and together: into `set` when
+ * given (the caller commits it with its other outputs), else committed here.
+ */
 export async function writeProcessBenchOutputs(
   out: string,
   report: ProcessBenchReport,
   predictions: readonly ProcessBenchPrediction[],
+  set?: AtomicOutputSet,
 ): Promise<{ metrics: string; predictions: string }> {
-  await mkdir(out, { recursive: true });
   const files = { metrics: join(out, 'metrics.json'), predictions: join(out, 'predictions.jsonl') };
-  await writeFile(files.metrics, `${JSON.stringify(report, null, 2)}\n`);
-  const writer = await JsonlWriter.open(files.predictions);
-  for (const p of predictions) await writer.write(p);
-  await writer.close();
+  const outputs = set ?? new AtomicOutputSet();
+  try {
+    await outputs.addFile(files.metrics, `${JSON.stringify(report, null, 2)}\n`);
+    await addJsonlOutput(outputs, files.predictions, predictions);
+    if (!set) await outputs.commit();
+  } catch (err) {
+    if (!set) await outputs.discard();
+    throw err;
+  }
   return files;
 }

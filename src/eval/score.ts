@@ -67,7 +67,7 @@ export async function scoreSamples(
     }
   });
   await forwardInBatches(model, tok, sequences, opts, (seq, scores) => {
-    stepScores[owner[seq]] = scores;
+    stepScores[owner[seq]] = requireFinite(scores, owner[seq]);
   });
   return { stepScores, tooLong };
 }
@@ -103,9 +103,21 @@ export async function scoreByPrefixes(
   });
   await forwardInBatches(model, tok, sequences, opts, (seq, scores) => {
     const { sample, step } = owner[seq];
-    stepScores[sample]![step] = scores[0];
+    stepScores[sample]![step] = requireFinite(scores, sample)[0];
   });
   return { stepScores, tooLong };
+}
+
+/**
+ * A score that is not a finite number (NaN from NaN weights, or an overflow) would be written
+ * as null and read as "unscored": it is an error naming the sample instead.
+ */
+function requireFinite(scores: number[], index: number): number[] {
+  const bad = scores.findIndex((x) => !Number.isFinite(x));
+  if (bad >= 0) {
+    throw new SampleError(index, undefined, `the model gave step ${bad + 1} the score ${scores[bad]}, not a finite number (are the checkpoint's weights finite?)`);
+  }
+  return scores;
 }
 
 function encodeOrThrow(tok: PrmTokenizer, sample: ScoreInput, index: number, maxLength: number, systemPrompt: string | null | undefined): EncodedSample {

@@ -8,7 +8,8 @@ export interface StepScorer {
    */
   score(
     samples: readonly { problem: string; steps: readonly string[] }[],
-    label?: string,
+    /** Progress bar label; null: no bar (many small calls, e.g. search). */
+    label?: string | null,
   ): Promise<{ stepScores: (number[] | null)[]; tooLong: number[] }>;
   dispose(): void;
 }

@@ -5,6 +5,7 @@
  * timeouts, network errors and malformed replies, and an optional persistent response cache.
  */
 import { requestKey, type ResponseCache } from './cache.js';
+import { CLIENT_DEFAULTS } from './defaults.js';
 
 export interface CompletionRequest {
   model: string;
@@ -44,13 +45,13 @@ export interface ClientOptions {
   endpoints: string[];
   /** Sent as a bearer token when set. */
   apiKey?: string;
-  /** Requests in flight at once, over all endpoints (default 16). */
+  /** Requests in flight at once, over all endpoints. */
   concurrency?: number;
-  /** Retries of one request before it fails (default 8). */
+  /** Retries of one request before it fails. */
   maxRetries?: number;
-  /** Per-attempt timeout (default 300 s: n completions of a long solution take a while). */
+  /** Per-attempt timeout. */
   timeoutMs?: number;
-  /** First backoff delay; doubles per retry, with jitter (default 500 ms). */
+  /** First backoff delay; doubles per retry, with jitter. */
   backoffMs?: number;
   maxBackoffMs?: number;
   cache?: ResponseCache;
@@ -145,11 +146,11 @@ export class OpenAIClient {
 
   constructor(options: ClientOptions) {
     this.opts = {
-      concurrency: 16,
-      maxRetries: 8,
-      timeoutMs: 300_000,
-      backoffMs: 500,
-      maxBackoffMs: 30_000,
+      concurrency: CLIENT_DEFAULTS.concurrency,
+      maxRetries: CLIENT_DEFAULTS.retries,
+      timeoutMs: CLIENT_DEFAULTS.timeoutSeconds * 1000,
+      backoffMs: CLIENT_DEFAULTS.backoffMs,
+      maxBackoffMs: CLIENT_DEFAULTS.maxBackoffMs,
       ...options,
       endpoints: parseEndpoints(options.endpoints),
     };

@@ -7,7 +7,6 @@ import { openStepSamples } from '../data/read.js';
 import { orderFields } from '../data/prmkit.js';
 import { JsonlWriter } from '../data/jsonl.js';
 import type { StepSample } from '../data/types.js';
-import { rename, rm } from 'node:fs/promises';
 import { progressBar } from '../util/progress.js';
 import { countJsonlLines } from './run.js';
 import { AgreementTally, LabelQualityTally, type AgreementRow, type LabelQuality } from './stats.js';
@@ -59,10 +58,9 @@ export async function consensus(opts: ConsensusOptions): Promise<ConsensusStats>
     judgeQuality.add(s);
   }
 
-  const tmpOut = `${opts.out}.partial`;
-  const tmpDropped = opts.dropped ? `${opts.dropped}.partial` : undefined;
-  const kept = await JsonlWriter.open(tmpOut);
-  const dropped = tmpDropped ? await JsonlWriter.open(tmpDropped) : undefined;
+  // Both files are written atomically (JsonlWriter): a failure leaves neither, nor a partial one.
+  const kept = await JsonlWriter.open(opts.out);
+  const dropped = opts.dropped ? await JsonlWriter.open(opts.dropped) : undefined;
   const stats: ConsensusStats = {
     command: 'consensus',
     samples: 0,
@@ -116,13 +114,9 @@ export async function consensus(opts: ConsensusOptions): Promise<ConsensusStats>
     }
     await kept.close();
     await dropped?.close();
-    await rename(tmpOut, opts.out);
-    if (tmpDropped && opts.dropped) await rename(tmpDropped, opts.dropped);
   } catch (e) {
-    await kept.close().catch(() => {});
-    await dropped?.close().catch(() => {});
-    await rm(tmpOut, { force: true });
-    if (tmpDropped) await rm(tmpDropped, { force: true });
+    await kept.abort();
+    await dropped?.abort();
     throw e;
   } finally {
     bar.stop();

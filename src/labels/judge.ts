@@ -7,17 +7,18 @@
 import type { StepSample } from '../data/types.js';
 import { hashString } from '../util/rng.js';
 import type { ClientStats, OpenAIClient } from './client.js';
+import { JUDGE_DEFAULTS, MAX_FAILED_SAMPLES } from './defaults.js';
 import { buildJudgeMessages, parseJudgeReply } from './prompts.js';
 import { countJsonlLines, openClient, openInput, runLabeling, type EndpointOptions, type InputOptions, type SampleFailure } from './run.js';
 import { LabelQualityTally, type LabelQuality } from './stats.js';
 
 export interface JudgeSettings {
   model: string;
-  /** First attempt's temperature (default 0, greedy). */
+  /** First attempt's temperature. */
   temperature?: number;
-  /** Temperature of the re-asks after an unparsable reply (default 0.7: greedy would repeat itself). */
+  /** Temperature of the re-asks after an unparsable reply. */
   retryTemperature?: number;
-  /** Re-asks after unparsable replies (default 2). */
+  /** Re-asks after unparsable replies. */
   parseRetries?: number;
   maxTokens?: number;
   seed?: number;
@@ -38,7 +39,7 @@ export interface JudgeSampleResult {
  */
 export async function labelSampleJudge(sample: StepSample, client: OpenAIClient, settings: JudgeSettings): Promise<JudgeSampleResult> {
   const messages = buildJudgeMessages(sample.problem, sample.steps);
-  const retries = settings.parseRetries ?? 2;
+  const retries = settings.parseRetries ?? JUDGE_DEFAULTS.parseRetries;
   const baseSeed = hashString(`${settings.seed ?? 0}:${sample.problem}:${sample.steps.join('\n\n')}`) & 0x3fffffff;
   const replies: string[] = [];
   const reasons: string[] = [];
@@ -46,7 +47,7 @@ export async function labelSampleJudge(sample: StepSample, client: OpenAIClient,
     const reply = await client.chat({
       model: settings.model,
       messages,
-      temperature: attempt === 0 ? (settings.temperature ?? 0) : (settings.retryTemperature ?? 0.7),
+      temperature: attempt === 0 ? (settings.temperature ?? JUDGE_DEFAULTS.temperature) : (settings.retryTemperature ?? JUDGE_DEFAULTS.retryTemperature),
       seed: baseSeed + attempt,
       ...(settings.maxTokens !== undefined ? { max_tokens: settings.maxTokens } : {}),
     });
@@ -118,7 +119,7 @@ export async function labelJudge(opts: LabelJudgeOptions): Promise<JudgeStats> {
       out: opts.out,
       progressLabel: 'label judge',
       window: opts.window ?? 2 * client.opts.concurrency,
-      maxFailures: opts.maxFailures ?? 10,
+      maxFailures: opts.maxFailures ?? MAX_FAILED_SAMPLES,
       progress: opts.progress,
       label: async (sample) => {
         const result = await labelSampleJudge(sample, client, opts);

@@ -14,22 +14,23 @@ import type { StepSample } from '../data/types.js';
 import { RecordError } from '../data/jsonl.js';
 import { hashString } from '../util/rng.js';
 import type { OpenAIClient } from './client.js';
+import { MAX_FAILED_SAMPLES, MC_DEFAULTS, type MC_LABEL_KINDS, type MC_SEARCHES } from './defaults.js';
 import { renderPolicyPrompt, STEP_SEPARATOR, type PolicyPromptOptions } from './prompts.js';
 import { countJsonlLines, openClient, openInput, runLabeling, type EndpointOptions, type InputOptions, type SampleFailure } from './run.js';
 import { LabelQualityTally, type LabelQuality } from './stats.js';
 import type { ClientStats } from './client.js';
 
-export type McSearch = 'linear' | 'binary';
+export type McSearch = (typeof MC_SEARCHES)[number];
 
 export interface McSettings extends PolicyPromptOptions {
   model: string;
-  /** Completions per prefix, K (default 8). */
+  /** Completions per prefix, K. */
   rollouts?: number;
-  /** Hard label = soft > threshold (default 0: any correct completion makes a step positive). */
+  /** Hard label = soft > threshold. */
   threshold?: number;
   search?: McSearch;
-  /** Which labels go in `labels`: hard 0/1 (default) or the soft shares. */
-  labels?: 'hard' | 'soft';
+  /** Which labels go in `labels`: hard 0/1 or the soft shares. */
+  labels?: (typeof MC_LABEL_KINDS)[number];
   maxTokens?: number;
   temperature?: number;
   topP?: number;
@@ -54,8 +55,8 @@ export interface McSampleResult {
 export async function labelSampleMc(sample: StepSample, client: OpenAIClient, settings: McSettings): Promise<McSampleResult> {
   const gold = sample.answer;
   if (gold === undefined) throw new Error(`sample ${sample.id}: no gold answer (field "answer"); MC estimation grades completions against it`);
-  const k = settings.rollouts ?? 8;
-  const threshold = settings.threshold ?? 0;
+  const k = settings.rollouts ?? MC_DEFAULTS.rollouts;
+  const threshold = settings.threshold ?? MC_DEFAULTS.threshold;
   const n = sample.steps.length;
   const soft: (number | null)[] = new Array(n).fill(null);
   let prefixes = 0;
@@ -71,8 +72,8 @@ export async function labelSampleMc(sample: StepSample, client: OpenAIClient, se
       model: settings.model,
       prompt,
       n: k,
-      max_tokens: settings.maxTokens ?? 1024,
-      temperature: settings.temperature ?? 0.7,
+      max_tokens: settings.maxTokens ?? MC_DEFAULTS.maxTokens,
+      temperature: settings.temperature ?? MC_DEFAULTS.temperature,
       ...(settings.topP !== undefined ? { top_p: settings.topP } : {}),
       seed: hashString(`${settings.seed ?? 0}:${prompt}`) & 0x7fffffff,
       ...(settings.stop && settings.stop.length > 0 ? { stop: settings.stop } : {}),
@@ -106,7 +107,7 @@ export async function labelSampleMc(sample: StepSample, client: OpenAIClient, se
   const kept = firstError === -1 ? n : firstError + 1;
   const hard = Array.from({ length: kept }, (_, i) => (i === firstError ? 0 : 1));
   const keptSoft = soft.slice(0, kept);
-  const labels = settings.labels === 'soft' ? keptSoft.map((s, i) => s ?? hard[i]) : hard;
+  const labels = (settings.labels ?? MC_DEFAULTS.labels) === 'soft' ? keptSoft.map((s, i) => s ?? hard[i]) : hard;
   const record: StepSample = {
     ...sample,
     steps: sample.steps.slice(0, kept),
@@ -115,7 +116,7 @@ export async function labelSampleMc(sample: StepSample, client: OpenAIClient, se
     meta: {
       ...sample.meta,
       softLabels: keptSoft,
-      mc: { rollouts: k, threshold, search: settings.search ?? 'linear', prefixes, totalSteps: n },
+      mc: { rollouts: k, threshold, search: settings.search ?? MC_DEFAULTS.search, prefixes, totalSteps: n },
     },
   };
   // Linear search evaluates every prefix up to the first error (the last step is free).
@@ -127,7 +128,7 @@ export interface LabelMcOptions extends McSettings, EndpointOptions, InputOption
   out: string;
   /** Samples labelled at once (default: 2 x client concurrency). */
   window?: number;
-  /** Give up after more than this many samples failed (default 10). */
+  /** Give up after more than this many samples failed. */
   maxFailures?: number;
   progress?: boolean;
 }
@@ -159,14 +160,14 @@ export async function labelMc(opts: LabelMcOptions): Promise<McStats> {
     const quality = new LabelQualityTally();
     let prefixes = 0;
     let linearPrefixes = 0;
-    const k = opts.rollouts ?? 8;
+    const k = opts.rollouts ?? MC_DEFAULTS.rollouts;
     const run = await runLabeling({
       samples: checkAnswers(samples, opts.input),
       total,
       out: opts.out,
       progressLabel: 'label mc',
       window: opts.window ?? 2 * client.opts.concurrency,
-      maxFailures: opts.maxFailures ?? 10,
+      maxFailures: opts.maxFailures ?? MAX_FAILED_SAMPLES,
       progress: opts.progress,
       label: async (sample) => {
         const result = await labelSampleMc(sample, client, opts);
@@ -182,9 +183,9 @@ export async function labelMc(opts: LabelMcOptions): Promise<McStats> {
       output: run.written,
       retention: run.input > 0 ? run.written / run.input : null,
       failed: run.failed,
-      search: opts.search ?? 'linear',
+      search: opts.search ?? MC_DEFAULTS.search,
       rolloutsPerPrefix: k,
-      threshold: opts.threshold ?? 0,
+      threshold: opts.threshold ?? MC_DEFAULTS.threshold,
       prefixesEvaluated: prefixes,
       rollouts: prefixes * k,
       rolloutsLinear: linearPrefixes * k,

@@ -4,7 +4,6 @@
  * writing the output atomically (a killed run never leaves a complete-looking file).
  */
 import { createReadStream } from 'node:fs';
-import { rename, rm } from 'node:fs/promises';
 import { orderFields } from '../data/prmkit.js';
 import { detectFormat, openStepSamples } from '../data/read.js';
 import type { DataFormat } from '../data/formats.js';
@@ -20,7 +19,7 @@ export interface EndpointOptions {
   /** "URL" or "URL1,URL2" or a list. */
   endpoint?: string | string[];
   apiKey?: string;
-  /** Requests in flight at once over all endpoints (default 16). */
+  /** Requests in flight at once over all endpoints (default CLIENT_DEFAULTS.concurrency). */
   concurrency?: number;
   retries?: number;
   timeoutMs?: number;
@@ -151,8 +150,8 @@ export async function runLabeling(opts: {
   label: (sample: StepSample, index: number) => Promise<StepSample>;
   onWritten?: (record: StepSample, input: StepSample) => void;
 }): Promise<LabelingRun> {
-  const tmp = `${opts.out}.partial`;
-  const writer = await JsonlWriter.open(tmp);
+  // JsonlWriter writes atomically: close() puts the file in place, abort() leaves the old one.
+  const writer = await JsonlWriter.open(opts.out);
   const bar = progressBar(opts.progressLabel, opts.total, { enabled: opts.progress });
   const run: LabelingRun = { input: 0, written: 0, failed: [] };
   try {
@@ -182,10 +181,8 @@ export async function runLabeling(opts: {
       },
     );
     await writer.close();
-    await rename(tmp, opts.out);
   } catch (e) {
-    await writer.close().catch(() => {});
-    await rm(tmp, { force: true });
+    await writer.abort();
     throw e;
   } finally {
     bar.stop();

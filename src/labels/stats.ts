@@ -10,6 +10,7 @@
  *   accError / accCorrect / f1: ProcessBench's accuracies on erroneous / correct samples and their harmonic mean.
  */
 import type { StepSample } from '../data/types.js';
+import { percent } from '../util/format.js';
 
 export interface KindMetrics {
   n: number;
@@ -206,7 +207,8 @@ export function computeLabelStats(samples: Iterable<Pick<StepSample, 'meta' | 'f
   return tally.result();
 }
 
-const pct = (x: number | null | undefined) => (x === null || x === undefined ? '  n/a' : `${(100 * x).toFixed(1).padStart(5)}%`);
+/** Right-aligned, so that the figures of several lines stand in columns. */
+const aligned = (x: number | null | undefined) => percent(x).padStart(6);
 
 /** A few lines for the terminal: one per labeling with truth metrics. */
 export function formatQuality(name: string, q: LabelQuality): string {
@@ -214,7 +216,7 @@ export function formatQuality(name: string, q: LabelQuality): string {
   if (!q.truth) return head;
   const t = q.truth;
   const kinds = Object.entries(t.byKind)
-    .map(([k, m]) => `${k} ${pct(m.accuracy).trim()} (n=${m.n})`)
+    .map(([k, m]) => `${k} ${percent(m.accuracy)} (n=${m.n})`)
     .join(', ');
-  return `${head}; vs truth: precision ${pct(t.precision)}, recall ${pct(t.recall)}, exact ${pct(t.accuracy)}, F1 ${pct(t.f1)}\n  located by kind: ${kinds}`;
+  return `${head}; vs truth: precision ${aligned(t.precision)}, recall ${aligned(t.recall)}, exact ${aligned(t.accuracy)}, F1 ${aligned(t.f1)}\n  located by kind: ${kinds}`;
 }

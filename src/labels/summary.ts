@@ -4,8 +4,7 @@ import type { ConsensusStats } from './consensus.js';
 import type { JudgeStats } from './judge.js';
 import type { McStats } from './mc.js';
 import { formatQuality, type AgreementRow } from './stats.js';
-
-const pct = (x: number | null | undefined) => (x === null || x === undefined ? 'n/a' : `${(100 * x).toFixed(1)}%`);
+import { percent } from '../util/format.js';
 
 export function formatClient(c: ClientStats): string {
   const http = Object.entries(c.httpErrors)
@@ -24,9 +23,9 @@ function formatAgreement(rows: Record<string, AgreementRow>, a: string, b: strin
 
 export function formatMcStats(s: McStats): string {
   const lines = [
-    `label mc: ${s.output}/${s.input} samples labelled (${pct(s.retention)}), ${s.failed.length} failed`,
+    `label mc: ${s.output}/${s.input} samples labelled (${percent(s.retention)}), ${s.failed.length} failed`,
     `  search ${s.search}, K=${s.rolloutsPerPrefix}, threshold ${s.threshold}: ${s.prefixesEvaluated} prefixes, ${s.rollouts} rollouts` +
-      (s.search === 'binary' ? ` (linear search: ${s.rolloutsLinear}; saved ${s.rolloutsSaved}, ${pct(s.rolloutsLinear > 0 ? s.rolloutsSaved / s.rolloutsLinear : null)})` : ''),
+      (s.search === 'binary' ? ` (linear search: ${s.rolloutsLinear}; saved ${s.rolloutsSaved}, ${percent(s.rolloutsLinear > 0 ? s.rolloutsSaved / s.rolloutsLinear : null)})` : ''),
     `  ${formatClient(s.client)}`,
     `  first error at: ${Object.entries(s.quality.positions).map(([p, n]) => `${p}=${n}`).join(' ')}`,
   ];
@@ -36,7 +35,7 @@ export function formatMcStats(s: McStats): string {
 
 export function formatJudgeStats(s: JudgeStats): string {
   const lines = [
-    `label judge: ${s.output}/${s.input} samples written, ${s.unparsable} unparsable (after ${s.parseRetries} re-asks), ${s.failed.length} failed; verdicts for ${pct(s.retention)}`,
+    `label judge: ${s.output}/${s.input} samples written, ${s.unparsable} unparsable (after ${s.parseRetries} re-asks), ${s.failed.length} failed; verdicts for ${percent(s.retention)}`,
     `  ${formatClient(s.client)}`,
     `  first error at: ${Object.entries(s.quality.positions).map(([p, n]) => `${p}=${n}`).join(' ')}`,
   ];
@@ -50,8 +49,8 @@ export function formatConsensusStats(s: ConsensusStats): string {
     .map(([r, n]) => `${r} ${n}`)
     .join(', ');
   const lines = [
-    `label consensus: kept ${s.kept}/${s.samples} (retention ${pct(s.retention)}), dropped ${s.dropped}${reasons ? ` (${reasons})` : ''}`,
-    `  MC vs judge agreement ${pct(s.agreement.agreement)} over ${s.agreement.n}; by first-error position:`,
+    `label consensus: kept ${s.kept}/${s.samples} (retention ${percent(s.retention)}), dropped ${s.dropped}${reasons ? ` (${reasons})` : ''}`,
+    `  MC vs judge agreement ${percent(s.agreement.agreement)} over ${s.agreement.n}; by first-error position:`,
     formatAgreement(s.agreement.byPosition, 'mc', 'judge'),
   ];
   if (s.quality.mc.truth) {

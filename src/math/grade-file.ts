@@ -1,4 +1,5 @@
-import { JsonlWriter, readJsonl, RecordError } from '../data/jsonl.js';
+import { readJsonl, RecordError, writeJsonlAtomically } from '../data/jsonl.js';
+import { spliceJsonFields } from '../data/splice.js';
 import { countRecords } from '../data/sources.js';
 import { progressBar } from '../util/progress.js';
 import { casStats, resetCasStats } from './bounded-cas.js';
@@ -56,8 +57,9 @@ function pickField(record: Record<string, unknown>, given: string | undefined, d
 
 /**
  * Grades every line of a JSONL file and writes it back with `extracted` and `correct` added (arrays
- * when the response field holds an array). A line that does not fit raises a RecordError naming
- * file:line and field, or is skipped and counted with onBadRecord 'skip'.
+ * when the response field holds an array); the rest of each line is copied as written. A line
+ * that does not fit raises a RecordError naming file:line and field, or is skipped and counted
+ * with onBadRecord 'skip'.
  */
 export async function gradeFile(opts: GradeFileOptions): Promise<GradeFileSummary> {
   const started = performance.now();
@@ -71,36 +73,39 @@ export async function gradeFile(opts: GradeFileOptions): Promise<GradeFileSummar
   const total = await countRecords(opts.input, 'jsonl');
   const bar = progressBar('grade', total ?? 0, { enabled: opts.progress });
   resetCasStats();
-  const writer = await JsonlWriter.open(opts.out);
   try {
-    for await (const { value, line } of readJsonl(opts.input, { onParseError: skip ? (err) => reject(err) : undefined })) {
-      bar.tick();
-      if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-        reject(new RecordError(opts.input, line, undefined, 'a line must be a JSON object'));
-        continue;
+    // Written atomically: a failed run leaves no partial file and an earlier --out as it was.
+    await writeJsonlAtomically(opts.out, async (writer) => {
+      for await (const { value, line, raw } of readJsonl(opts.input, { onParseError: skip ? (err) => reject(err) : undefined })) {
+        bar.tick();
+        if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+          reject(new RecordError(opts.input, line, undefined, 'a line must be a JSON object'));
+          continue;
+        }
+        const record = value as Record<string, unknown>;
+        const graded = gradeRecord(record, opts, line);
+        if (graded instanceof RecordError) {
+          reject(graded);
+          continue;
+        }
+        summary.records++;
+        const results = Array.isArray(graded) ? graded : [graded];
+        for (const r of results) {
+          summary.responses++;
+          if (r.correct) summary.correct++;
+          if (r.extracted === null) summary.noAnswer++;
+        }
+        // The line as written plus the two fields: numbers and everything else pass through untouched.
+        await writer.writeLine(
+          spliceJsonFields(raw, {
+            extracted: Array.isArray(graded) ? graded.map((r) => r.extracted) : graded.extracted,
+            correct: Array.isArray(graded) ? graded.map((r) => r.correct) : graded.correct,
+          }),
+        );
       }
-      const record = value as Record<string, unknown>;
-      const graded = gradeRecord(record, opts, line);
-      if (graded instanceof RecordError) {
-        reject(graded);
-        continue;
-      }
-      summary.records++;
-      const results = Array.isArray(graded) ? graded : [graded];
-      for (const r of results) {
-        summary.responses++;
-        if (r.correct) summary.correct++;
-        if (r.extracted === null) summary.noAnswer++;
-      }
-      await writer.write({
-        ...record,
-        extracted: Array.isArray(graded) ? graded.map((r) => r.extracted) : graded.extracted,
-        correct: Array.isArray(graded) ? graded.map((r) => r.correct) : graded.correct,
-      });
-    }
+    });
   } finally {
     bar.stop();
-    await writer.close();
   }
   const cas = casStats();
   summary.casCalls = cas.calls;

@@ -2,8 +2,9 @@ import { access, mkdir, readFile, rm } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, normalize, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { ConfigError, parseHfConfig, toHfConfig, type Qwen2Config } from './config.js';
-import { buildPrm, prmParamSpecs, type PrmModel } from './prm.js';
-import { SafetensorsReader, writeSafetensorsStreaming } from './safetensors.js';
+import { buildPrm, DEFAULT_READ_CHUNK_BYTES, readDeviceTensor, readerSource } from './build.js';
+import { prmParamSpecs, shapesEqual, toInternalLayout, type PrmModel } from './prm.js';
+import { SafetensorsReader, writeSafetensorsSharded } from './safetensors.js';
 import { fsyncPath, replaceDirectory, writeFileSynced } from '../util/durable-fs.js';
 import { progressBar } from '../util/progress.js';
 
@@ -29,6 +30,8 @@ export interface LoadPrmOptions {
   seed?: number;
   /** Show a progress bar while reading large weights (default: when weights exceed 200 MB). */
   progress?: boolean;
+  /** Largest host chunk of one tensor while reading (tests set it small). */
+  chunkBytes?: number;
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -85,11 +88,10 @@ export async function loadPrm(dir: string, opts: LoadPrmOptions = {}): Promise<L
     const showProgress = opts.progress ?? bytes > 200 * 2 ** 20;
     const bar = showProgress ? progressBar(`load ${basename(dir)}`, prmParamSpecs(config).length) : undefined;
     try {
-      const model = await buildPrm(
-        config,
-        { label: weightsPath, names: () => reader.names(), get: (name) => reader.read(name) },
-        { seed: opts.seed, onTensor: bar ? () => bar.tick() : undefined },
-      );
+      const model = await buildPrm(config, readerSource(reader, opts.chunkBytes ?? DEFAULT_READ_CHUNK_BYTES), {
+        seed: opts.seed,
+        onTensor: bar ? () => bar.tick() : undefined,
+      });
       const files: CheckpointFiles = {};
       const tokenizerJson = await readOptional(join(dir, 'tokenizer.json'));
       if (tokenizerJson !== undefined) files.tokenizerJson = tokenizerJson;
@@ -107,6 +109,39 @@ export async function loadPrm(dir: string, opts: LoadPrmOptions = {}): Promise<L
 export interface SaveExtras extends CheckpointFiles {
   /** More files to place in the directory (relative paths, e.g. "trainer_state.json"). */
   extraFiles?: Record<string, string | Buffer>;
+  /** Largest weights file (Hugging Face's 5 GB by default); more weights go into shards with an index. */
+  maxShardBytes?: number;
+  /** Largest host chunk of one tensor while writing (tests set it small). */
+  chunkBytes?: number;
+}
+
+/** Hugging Face's default shard size (save_pretrained max_shard_size="5GB"). */
+export const DEFAULT_MAX_SHARD_BYTES = 5_000_000_000;
+
+/**
+ * Copies the weights of a checkpoint directory into the live variables of `model`, one tensor
+ * (in row chunks) at a time: resuming holds no second model, and the optimizer keeps pointing at
+ * the same variables.
+ */
+export async function loadWeightsInto(model: PrmModel, dir: string, opts: { chunkBytes?: number } = {}): Promise<void> {
+  const reader = await SafetensorsReader.open(await findWeights(dir));
+  try {
+    for (const spec of prmParamSpecs(model.config)) {
+      const target = model.variables.get(spec.name);
+      if (!target) throw new Error(`the model has no parameter ${spec.name}`);
+      if (!reader.has(spec.name)) throw new Error(`${dir}: checkpoint lacks ${spec.name}`);
+      const hf = await readDeviceTensor(reader, spec.name, opts.chunkBytes ?? DEFAULT_READ_CHUNK_BYTES);
+      if (!shapesEqual(hf.shape, spec.hfShape)) {
+        hf.dispose();
+        throw new Error(`${dir}: ${spec.name} has shape [${spec.hfShape}] in the model but [${hf.shape}] in the checkpoint`);
+      }
+      const value = toInternalLayout(spec, hf);
+      target.assign(value);
+      value.dispose();
+    }
+  } finally {
+    await reader.close();
+  }
 }
 
 function checkRelative(name: string): string {
@@ -122,6 +157,7 @@ function checkRelative(name: string): string {
  * old or the new checkpoint whole (in the worst case under the `.<name>.old-*` sibling).
  */
 export async function savePrmCheckpoint(model: PrmModel, dir: string, extra: SaveExtras = {}): Promise<void> {
+  const chunkBytes = extra.chunkBytes ?? DEFAULT_READ_CHUNK_BYTES;
   const target = resolve(dir);
   const parent = dirname(target);
   const name = basename(target);
@@ -132,11 +168,12 @@ export async function savePrmCheckpoint(model: PrmModel, dir: string, extra: Sav
   try {
     await writeFileSynced(join(tmp, 'config.json'), `${JSON.stringify(toHfConfig(model.config), null, 2)}\n`);
     const specs = prmParamSpecs(model.config);
-    await writeSafetensorsStreaming(
-      join(tmp, 'model.safetensors'),
+    await writeSafetensorsSharded(
+      tmp,
+      'model',
       specs.map((s) => ({ name: s.name, shape: s.hfShape })),
-      (_spec, i) => model.hfTensor(specs[i]),
-      { fsync: true },
+      (_spec, i) => model.hfTensorChunks(specs[i], chunkBytes),
+      { fsync: true, maxShardBytes: extra.maxShardBytes ?? DEFAULT_MAX_SHARD_BYTES },
     );
     if (extra.tokenizerJson !== undefined) await writeFileSynced(join(tmp, 'tokenizer.json'), extra.tokenizerJson);
     if (extra.tokenizerConfigJson !== undefined) await writeFileSynced(join(tmp, 'tokenizer_config.json'), extra.tokenizerConfigJson);

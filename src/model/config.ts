@@ -30,6 +30,24 @@ export interface Qwen2Config {
 }
 
 export const PRM_ARCHITECTURE = 'Qwen2ForProcessRewardModel';
+
+/**
+ * Upper bounds of the sizes in a config.json, far above any real Qwen2 model (Qwen2.5-1M has a
+ * context of 1,010,000; Qwen2.5-72B a hidden size of 8192). A value past them comes from a
+ * damaged or hostile file: it is refused with the file and key instead of being trusted.
+ * max_position_embeddings is only ever a limit on sequence length (nothing is allocated by it),
+ * but an absurd one would let a single long input grow attention memory without bound.
+ */
+export const SIZE_LIMITS: Readonly<Record<string, number>> = {
+  max_position_embeddings: 1 << 22,
+  vocab_size: 1 << 24,
+  hidden_size: 1 << 16,
+  intermediate_size: 1 << 20,
+  num_hidden_layers: 1024,
+  num_attention_heads: 1024,
+  num_key_value_heads: 1024,
+  head_dim: 4096,
+};
 const KNOWN_ARCHITECTURES = new Set([PRM_ARCHITECTURE, 'Qwen2ForCausalLM', 'Qwen2Model', 'Qwen2ForTokenClassification']);
 
 /** A config.json that cannot describe a model we can run; the message names the file and key. */
@@ -59,6 +77,8 @@ export function parseHfConfig(json: unknown, source: string): Qwen2Config {
       return fail(key, 'missing (required)');
     }
     if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) return fail(key, `expected a positive integer, got ${JSON.stringify(v)}`);
+    const max = SIZE_LIMITS[key];
+    if (max !== undefined && v > max) return fail(key, `${v} is beyond any model this code can run (at most ${max}); the file is damaged or not a Qwen2 config`);
     return v;
   };
   const positiveNumber = (key: string, value: unknown, fallback?: number): number => {

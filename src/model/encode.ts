@@ -1,6 +1,6 @@
-import type { PrmTokenizer } from './tokenizer.js';
+import { addClassCounts, countClasses, type PrmTokenizer } from './tokenizer.js';
 
-/** The system prompt of Qwen2.5-Math-PRM (PAPER.md, "What a PRM is here"). */
+/** The system prompt of Qwen2.5-Math-PRM (its model card's chat template). */
 export const DEFAULT_SYSTEM_PROMPT = 'Please reason step by step, and put your final answer within \\boxed{}.';
 
 export interface EncodeOptions {
@@ -21,7 +21,14 @@ export interface EncodedSample {
    * keptSteps steps (the encoding of the shortened sample, within maxLength); keptSteps 0 means
    * not even one step fits and inputIds is empty. Callers decide: drop the sample or use the steps kept.
    */
-  truncated?: { keptSteps: number; totalSteps: number; fullLength: number; reason: string };
+  truncated?: {
+    keptSteps: number;
+    totalSteps: number;
+    /** Tokens of the whole sample; a lower bound when `estimated` (too long to tokenize whole). */
+    fullLength: number;
+    estimated?: boolean;
+    reason: string;
+  };
 }
 
 /** A sample that cannot be encoded faithfully (e.g. its text contains the step token). */
@@ -48,23 +55,19 @@ export function encodeSample(
   opts: EncodeOptions = {},
 ): EncodedSample {
   const system = opts.systemPrompt === undefined ? DEFAULT_SYSTEM_PROMPT : opts.systemPrompt;
-  const full = encodeAll(tok, sample, system);
   const maxLength = opts.maxLength;
-  if (maxLength === undefined || full.inputIds.length <= maxLength) return full;
-  if (!Number.isInteger(maxLength) || maxLength < 1) throw new Error(`maxLength must be a positive integer, got ${maxLength}`);
-
-  const n = full.nSteps;
-  const positions = full.stepPositions;
-  // Text between special tokens is tokenized independently, so keeping k steps gives the first
-  // positions[k-1] + 1 ids followed by the same closing ids; the re-encode below confirms it.
-  const closingLength = n > 0 ? full.inputIds.length - 1 - positions[n - 1] : 0;
-  let kept = 0;
-  while (kept < n && positions[kept] + 1 + closingLength <= maxLength) kept++;
-  let shortened: EncodedSample | undefined;
-  for (; kept > 0; kept--) {
-    shortened = encodeAll(tok, { problem: sample.problem, steps: sample.steps.slice(0, kept) }, system);
-    if (shortened.inputIds.length <= maxLength) break;
+  if (maxLength !== undefined) {
+    if (!Number.isInteger(maxLength) || maxLength < 1) throw new Error(`maxLength must be a positive integer, got ${maxLength}`);
+    checkSample(tok, sample);
+    // Tokenizing costs more than linear time on long words: a sample that cannot fit by its
+    // character counts alone is cut without tokenizing the steps that cannot fit.
+    const bound = fittingBound(tok, sample, system, maxLength);
+    if (bound.steps < sample.steps.length) return encodeFitting(tok, sample, system, maxLength, bound);
   }
+  const full = encodeAll(tok, sample, system);
+  if (maxLength === undefined || full.inputIds.length <= maxLength) return full;
+  const { kept, shortened } = cutToFit(tok, sample, system, maxLength, full);
+  const n = full.nSteps;
   const reason =
     `${full.inputIds.length} tokens > maxLength ${maxLength}; ` +
     (kept > 0 ? `the first ${kept} of ${n} steps fit` : `not even the first of ${n} steps fits`);
@@ -73,21 +76,105 @@ export function encodeSample(
   return { ...shortened, truncated };
 }
 
-const CONTENT_PROBE = 'PRMKIT-ASSISTANT-CONTENT-PROBE';
+/**
+ * From the encoding of the sample cut to its first m steps (m = encoded.nSteps), the most steps
+ * that fit in maxLength and their encoding.
+ */
+function cutToFit(
+  tok: PrmTokenizer,
+  sample: { problem: string; steps: readonly string[] },
+  system: string | null,
+  maxLength: number,
+  encoded: EncodedSample,
+): { kept: number; shortened?: EncodedSample } {
+  const n = encoded.nSteps;
+  const positions = encoded.stepPositions;
+  if (encoded.inputIds.length <= maxLength) return { kept: n, shortened: encoded };
+  // Text between special tokens is tokenized independently, so keeping k steps gives the first
+  // positions[k-1] + 1 ids followed by the same closing ids; the re-encode below confirms it.
+  const closingLength = n > 0 ? encoded.inputIds.length - 1 - positions[n - 1] : 0;
+  let kept = 0;
+  while (kept < n && positions[kept] + 1 + closingLength <= maxLength) kept++;
+  let shortened: EncodedSample | undefined;
+  for (; kept > 0; kept--) {
+    shortened = encodeAll(tok, { problem: sample.problem, steps: sample.steps.slice(0, kept) }, system);
+    if (shortened.inputIds.length <= maxLength) break;
+  }
+  return { kept, shortened: kept > 0 ? shortened : undefined };
+}
 
-function encodeAll(tok: PrmTokenizer, sample: { problem: string; steps: readonly string[] }, system: string | null): EncodedSample {
+/**
+ * A lower bound on the encoded length of the whole sample (tok.minTokens over its characters:
+ * chat frame, problem, steps and step tokens), and how many leading steps could still fit
+ * by that bound.
+ */
+export function fittingBound(
+  tok: PrmTokenizer,
+  sample: { problem: string; steps: readonly string[] },
+  system: string | null,
+  maxLength: number,
+): { steps: number; fullLength: number } {
+  // The frame (system turn, role markers) is rendered once with empty messages.
+  let counts = addClassCounts(countClasses(tok.renderChat(system, '', '')), countClasses(sample.problem));
+  const stepToken = countClasses(tok.stepToken);
+  // Real lengths grow with every step, so the first k whose bound is too long ends the fitting
+  // prefix, and the largest bound seen bounds the whole sample.
+  let atLeast = tok.minTokensOf(counts);
+  let steps = atLeast <= maxLength ? 0 : -1;
+  for (let k = 0; k < sample.steps.length; k++) {
+    counts = addClassCounts(addClassCounts(counts, countClasses(sample.steps[k])), stepToken);
+    const bound = tok.minTokensOf(counts);
+    atLeast = Math.max(atLeast, bound);
+    if (steps === k && bound <= maxLength) steps = k + 1;
+  }
+  return { steps: Math.max(steps, 0), fullLength: atLeast };
+}
+
+/** The cut encoding of a sample known (by its character counts) not to fit whole. */
+function encodeFitting(
+  tok: PrmTokenizer,
+  sample: { problem: string; steps: readonly string[] },
+  system: string | null,
+  maxLength: number,
+  bound: { steps: number; fullLength: number },
+): EncodedSample {
+  const n = sample.steps.length;
+  let kept = 0;
+  let shortened: EncodedSample | undefined;
+  if (bound.steps > 0) {
+    const prefix = encodeAll(tok, { problem: sample.problem, steps: sample.steps.slice(0, bound.steps) }, system);
+    ({ kept, shortened } = cutToFit(tok, sample, system, maxLength, prefix));
+  }
+  const reason =
+    `at least ${bound.fullLength} tokens > maxLength ${maxLength} (counted from its characters, not tokenized whole); ` +
+    (kept > 0 ? `the first ${kept} of ${n} steps fit` : `not even the first of ${n} steps fits`);
+  const truncated = { keptSteps: kept, totalSteps: n, fullLength: bound.fullLength, estimated: true, reason };
+  if (kept === 0 || !shortened) return { inputIds: [], stepPositions: [], nSteps: 0, truncated };
+  return { ...shortened, truncated };
+}
+
+/** The checks that need no tokenizing: field types, and no step token inside the text. */
+function checkSample(tok: PrmTokenizer, sample: { problem: string; steps: readonly string[] }): void {
   const { problem, steps } = sample;
   if (typeof problem !== 'string') throw new EncodeError('problem', 'must be a string');
   if (!Array.isArray(steps)) throw new EncodeError('steps', 'must be an array of strings');
   const stepToken = tok.stepToken;
   if (problem.includes(stepToken)) throw new EncodeError('problem', `contains the step token ${stepToken}`);
-  let content = '';
   for (let i = 0; i < steps.length; i++) {
     const step = steps[i];
     if (typeof step !== 'string') throw new EncodeError(`steps[${i}]`, 'must be a string');
     if (step.includes(stepToken)) throw new EncodeError(`steps[${i}]`, `contains the step token ${stepToken}`);
-    content += step + stepToken;
   }
+}
+
+const CONTENT_PROBE = 'PRMKIT-ASSISTANT-CONTENT-PROBE';
+
+function encodeAll(tok: PrmTokenizer, sample: { problem: string; steps: readonly string[] }, system: string | null): EncodedSample {
+  checkSample(tok, sample);
+  const { problem, steps } = sample;
+  const stepToken = tok.stepToken;
+  let content = '';
+  for (let i = 0; i < steps.length; i++) content += steps[i] + stepToken;
   const rendered = tok.renderChat(system, problem, content);
   // The steps must reach the tokenizer as written: rendering a probe message in their place must
   // give the same string around it (a template may strip or rewrite content, as Qwen3's does).
@@ -142,6 +229,7 @@ export function collateBatch(
   }
   return { inputIds, attentionMask, batchSize, seqLen, stepPositions };
 }
+
 
 /**
  * Groups item indices into batches of similar length: sorted by length (ties keep input order),

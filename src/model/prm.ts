@@ -1,7 +1,24 @@
 import * as tf from '@tensorflow/tfjs';
 import { PRM_ARCHITECTURE, type Qwen2Config } from './config.js';
-import { decoderHiddenStates, decoderParamSpecs, decoderWeightsFrom, internalShape, layerPrefix, type DecoderWeights, type ParamSpec } from './qwen2.js';
-import type { HostTensor } from './safetensors.js';
+import {
+  checkDecoderOptions,
+  decoderContext,
+  decoderHiddenStates,
+  decoderLayer,
+  decoderParamSpecs,
+  decoderWeightsFrom,
+  DEFAULT_DECODER_OPTIONS,
+  disposeDecoderContext,
+  embedTokens,
+  finalNorm,
+  internalShape,
+  layerParamNames,
+  layerPrefix,
+  type DecoderOptions,
+  type DecoderWeights,
+  type ParamSpec,
+} from './qwen2.js';
+import { rowChunks } from './tensor-chunks.js';
 import { Rng } from '../util/rng.js';
 
 /**
@@ -39,9 +56,22 @@ export interface PrmLoadInfo {
   ignoredTensors: string[];
 }
 
+/**
+ * The decoder as a chain of stages for activation recomputation (src/train/recompute.ts): the
+ * embedding lookup, one stage per layer, and the final norm for the caller's loss to apply.
+ * Holds the batch's RoPE factors and attention masks until dispose().
+ */
+export interface DecoderChain {
+  first: { variables: tf.Variable[]; run(): tf.Tensor2D };
+  stages: { variables: tf.Variable[]; run(h: tf.Tensor): tf.Tensor2D }[];
+  finalNorm: { variables: tf.Variable[]; run(h: tf.Tensor): tf.Tensor2D };
+  dispose(): void;
+}
+
 export class PrmModel {
   private cfg: Qwen2Config;
   private decoder: DecoderWeights;
+  private forwardOptions: DecoderOptions = { ...DEFAULT_DECODER_OPTIONS };
 
   /**
    * @param variables HF name -> variable, linear weights in the internal [in, out] layout
@@ -67,6 +97,15 @@ export class PrmModel {
     return this.cfg;
   }
 
+  /** Options of the forward pass (attention block size); see DecoderOptions. */
+  get decoderOptions(): Readonly<DecoderOptions> {
+    return this.forwardOptions;
+  }
+
+  setDecoderOptions(options: Partial<DecoderOptions>): void {
+    this.forwardOptions = checkDecoderOptions({ ...this.forwardOptions, ...options });
+  }
+
   /** Sets the step/pad token fields of the config (after the tokenizer gained a token). */
   setTokens(tokens: { stepToken?: string; stepTokenId?: number; padTokenId?: number }): void {
     for (const [key, id] of [['stepTokenId', tokens.stepTokenId], ['padTokenId', tokens.padTokenId]] as const) {
@@ -79,15 +118,40 @@ export class PrmModel {
 
   /** Final hidden states [B*T, hidden]. */
   hiddenStates(inputIds: tf.Tensor2D, attentionMask: tf.Tensor2D): tf.Tensor2D {
-    // An id past the embedding is not an error on every backend (wasm gathers garbage), so
-    // check here: a step token added to the tokenizer without resizing the model lands here.
+    this.checkIds(inputIds);
+    return decoderHiddenStates(this.cfg, this.decoder, inputIds, attentionMask, this.forwardOptions);
+  }
+
+  /** The decoder as a chain of stages, for activation recomputation (see DecoderChain). */
+  decoderChain(inputIds: tf.Tensor2D, attentionMask: tf.Tensor2D): DecoderChain {
+    this.checkIds(inputIds);
+    const ctx = decoderContext(this.cfg, attentionMask, this.forwardOptions);
+    const v = (name: string) => this.variables.get(name)!;
+    return {
+      first: { variables: [v('model.embed_tokens.weight')], run: () => embedTokens(this.decoder, inputIds) },
+      stages: this.decoder.layers.map((layer, i) => ({
+        variables: layerParamNames(i).map(v),
+        run: (h: tf.Tensor) => decoderLayer(this.cfg, layer, h as tf.Tensor2D, ctx),
+      })),
+      finalNorm: { variables: [v('model.norm.weight')], run: (h: tf.Tensor) => finalNorm(this.cfg, this.decoder, h as tf.Tensor2D) },
+      dispose: () => disposeDecoderContext(ctx),
+    };
+  }
+
+  /** The head's variables (score.*), in canonical order. */
+  headVariables(): tf.Variable[] {
+    return headParamSpecs(this.cfg).map((s) => this.variables.get(s.name)!);
+  }
+
+  // An id past the embedding is not an error on every backend (wasm gathers garbage), so check
+  // here: a step token added to the tokenizer without resizing the model lands here.
+  private checkIds(inputIds: tf.Tensor2D): void {
     const ids = inputIds.dataSync();
     for (let i = 0; i < ids.length; i++) {
       if (!(ids[i] >= 0 && ids[i] < this.cfg.vocabSize)) {
         throw new Error(`token id ${ids[i]} (batch row ${Math.floor(i / inputIds.shape[1])}) is outside the model vocabulary [0, ${this.cfg.vocabSize}); resize the token embeddings`);
       }
     }
-    return decoderHiddenStates(this.cfg, this.decoder, inputIds, attentionMask);
   }
 
   /** The head applied to hidden states [N, hidden] -> logits [N, 2]. */
@@ -110,11 +174,13 @@ export class PrmModel {
    * the head runs on N rows instead of B*T. Differentiable; what the trainer's loss uses.
    */
   logitsAt(inputIds: tf.Tensor2D, attentionMask: tf.Tensor2D, stepPositions: number[][]): tf.Tensor2D {
-    const flat = flatPositions(inputIds.shape, attentionMask, stepPositions);
-    return tf.tidy(() => {
-      const hidden = this.hiddenStates(inputIds, attentionMask);
-      return this.head(tf.gather(hidden, tf.tensor1d(flat, 'int32')));
-    });
+    const rows = stepRows(inputIds.shape, attentionMask, stepPositions);
+    return tf.tidy(() => this.headAt(this.hiddenStates(inputIds, attentionMask), rows));
+  }
+
+  /** The head on the given rows of final hidden states [B*T, hidden] (rows from stepRows). */
+  headAt(hidden: tf.Tensor2D, rows: readonly number[]): tf.Tensor2D {
+    return tf.tidy(() => this.head(tf.gather(hidden, tf.tensor1d(rows as number[], 'int32'))));
   }
 
   private scoreTensor(inputIds: tf.Tensor2D, attentionMask: tf.Tensor2D, stepPositions: number[][]): tf.Tensor1D {
@@ -203,17 +269,30 @@ export class PrmModel {
     return n;
   }
 
-  /** A parameter in HF layout ([out, in] for linear weights), e.g. for saving. */
+  /** A parameter in HF layout ([out, in] for linear weights), whole (small tensors and tests). */
   async hfTensor(spec: ParamSpec): Promise<Float32Array> {
+    const parts: Float32Array[] = [];
+    for await (const part of this.hfTensorChunks(spec, Infinity)) parts.push(part);
+    if (parts.length === 1) return parts[0];
+    const out = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
+    let at = 0;
+    for (const p of parts) {
+      out.set(p, at);
+      at += p.length;
+    }
+    return out;
+  }
+
+  /**
+   * A parameter in HF layout as chunks of whole HF rows of at most maxBytes each (at least one
+   * row), read from the device one chunk at a time: saving never holds a whole large tensor
+   * (a 2 GB embedding) on the host.
+   */
+  async *hfTensorChunks(spec: ParamSpec, maxBytes: number): AsyncGenerator<Float32Array> {
     const v = this.variables.get(spec.name);
     if (!v) throw new Error(`no parameter "${spec.name}"`);
-    if (spec.kind !== 'linear') return (await v.data()) as Float32Array;
-    const t = tf.transpose(v);
-    try {
-      return (await t.data()) as Float32Array;
-    } finally {
-      t.dispose();
-    }
+    // Internal linear weights are [in, out]: HF rows are internal columns.
+    yield* rowChunks(v, maxBytes, spec.kind === 'linear');
   }
 
   dispose(): void {
@@ -222,7 +301,7 @@ export class PrmModel {
   }
 }
 
-function shapesEqual(a: readonly number[], b: readonly number[]): boolean {
+export function shapesEqual(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((d, i) => d === b[i]);
 }
 
@@ -230,8 +309,8 @@ function definedOnly<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
-/** Flat row indices b*T + t, checked against the shape and the mask (no padded positions). */
-function flatPositions(shape: [number, number], attentionMask: tf.Tensor2D, stepPositions: number[][]): number[] {
+/** Flat row indices b*T + t of step positions, checked against the shape and the mask (no padded positions). */
+export function stepRows(shape: [number, number], attentionMask: tf.Tensor2D, stepPositions: number[][]): number[] {
   const [batch, seqLen] = shape;
   if (stepPositions.length !== batch) throw new Error(`stepPositions has ${stepPositions.length} rows, the batch has ${batch}`);
   const mask = attentionMask.dataSync();
@@ -258,19 +337,24 @@ function normalHost(rng: Rng, count: number, std: number): Float32Array {
 }
 
 /** Initial value of a parameter in HF layout: N(0, std) for matrices, 1 for norms, 0 for biases. */
-function initialValue(spec: ParamSpec, seed: number, std: number): Float32Array {
+export function initialValue(spec: ParamSpec, seed: number, std: number): Float32Array {
   const count = spec.hfShape.reduce((a, b) => a * b, 1);
   if (spec.kind === 'norm') return new Float32Array(count).fill(1);
   if (spec.kind === 'bias') return new Float32Array(count);
   return normalHost(new Rng(seed).fork(spec.name), count, std);
 }
 
+/** The internal layout of a tensor in HF layout (linear weights transposed); takes ownership of `hf`. */
+export function toInternalLayout(spec: ParamSpec, hf: tf.Tensor): tf.Tensor {
+  if (spec.kind !== 'linear') return hf;
+  const t = tf.transpose(hf);
+  hf.dispose();
+  return t;
+}
+
 /** A variable in the internal layout from a tensor in HF layout. */
 function variableFromHf(spec: ParamSpec, data: Float32Array): tf.Variable {
-  const value = tf.tidy(() => {
-    const t = tf.tensor(data, spec.hfShape, 'float32');
-    return spec.kind === 'linear' ? tf.transpose(t) : t;
-  });
+  const value = toInternalLayout(spec, tf.tensor(data, spec.hfShape, 'float32'));
   const v = tf.variable(value, true);
   value.dispose();
   return v;
@@ -289,101 +373,3 @@ export function initPrm(config: Qwen2Config, seed: number): PrmModel {
   }
 }
 
-/** Where weights come from: a map in memory, or a reader that loads tensor by tensor. */
-export interface TensorSource {
-  /** Names the source holds. */
-  names(): Iterable<string>;
-  get(name: string): HostTensor | Promise<HostTensor>;
-  /** Used in error messages (a file or directory). */
-  label: string;
-}
-
-export interface BuildOptions {
-  /** Seed for a newly initialised head. */
-  seed?: number;
-  /** Called after each tensor is loaded (progress reporting). */
-  onTensor?: (name: string, index: number, total: number) => void;
-}
-
-/**
- * The build as a generator: it yields the name of each source tensor it needs and is sent
- * the tensor back, so one body serves the synchronous (in-memory) and the asynchronous
- * (tensor-by-tensor from disk) loaders.
- *
- * Rules: backbone tensors may carry the `model.` prefix (PRM and causal-LM checkpoints) or not
- * (a bare Qwen2Model). A missing backbone tensor is an error; a missing head is initialised
- * unless the config says the source is a PRM. lm_head and other extra tensors are ignored.
- */
-function* buildSteps(config: Qwen2Config, names: Iterable<string>, label: string, opts: BuildOptions): Generator<string, PrmModel, HostTensor> {
-  if (config.numLabels !== 2) throw new Error(`${label}: the PRM head has 2 labels, but config.json says num_labels = ${config.numLabels}`);
-  const available = new Set(names);
-  const bare = !available.has('model.embed_tokens.weight') && available.has('embed_tokens.weight');
-  const sourceName = (name: string): string => (bare && name.startsWith('model.') ? name.slice('model.'.length) : name);
-  const headSpecs = headParamSpecs(config);
-  const headPresent = headSpecs.filter((s) => available.has(s.name));
-  if (headPresent.length > 0 && headPresent.length < headSpecs.length) {
-    const missing = headSpecs.find((s) => !available.has(s.name))!;
-    throw new Error(`${label}: missing tensor "${missing.name}" (the PRM head is incomplete)`);
-  }
-  const newHead = headPresent.length === 0;
-  if (newHead && config.architecture === PRM_ARCHITECTURE) {
-    throw new Error(`${label}: missing tensor "score.0.weight" (config says ${PRM_ARCHITECTURE}, but the head is absent)`);
-  }
-  const specs = prmParamSpecs(config);
-  for (const spec of specs) {
-    const isNewHead = newHead && spec.name.startsWith('score.');
-    if (!isNewHead && !available.has(sourceName(spec.name))) throw new Error(`${label}: missing tensor "${sourceName(spec.name)}"`);
-  }
-  const used = new Set<string>();
-  const variables = new Map<string, tf.Variable>();
-  const seed = opts.seed ?? 0;
-  try {
-    for (let i = 0; i < specs.length; i++) {
-      const spec = specs[i];
-      let data: Float32Array;
-      if (newHead && spec.name.startsWith('score.')) {
-        data = initialValue(spec, seed, config.initializerRange ?? 0.02);
-      } else {
-        const name = sourceName(spec.name);
-        const host: HostTensor = yield name;
-        if (!shapesEqual(host.shape, spec.hfShape)) {
-          throw new Error(`${label}: tensor "${name}" has shape [${host.shape}], but config.json implies [${spec.hfShape}]`);
-        }
-        used.add(name);
-        data = host.data;
-      }
-      variables.set(spec.name, variableFromHf(spec, data));
-      opts.onTensor?.(spec.name, i, specs.length);
-    }
-    const ignoredTensors = [...available].filter((n) => !used.has(n));
-    return new PrmModel(config, variables, { newHead, ignoredTensors });
-  } catch (e) {
-    for (const v of variables.values()) v.dispose();
-    throw e;
-  }
-}
-
-/** Builds a PRM from a source that loads tensors one at a time (see buildSteps for the rules). */
-export async function buildPrm(config: Qwen2Config, source: TensorSource, opts: BuildOptions = {}): Promise<PrmModel> {
-  const steps = buildSteps(config, source.names(), source.label, opts);
-  let step = steps.next();
-  while (!step.done) {
-    let host: HostTensor;
-    try {
-      host = await source.get(step.value);
-    } catch (e) {
-      steps.throw(e);
-      throw e;
-    }
-    step = steps.next(host);
-  }
-  return step.value;
-}
-
-/** Builds a PRM from HF-named tensors in memory (see buildSteps for the rules). */
-export function prmFromTensors(config: Qwen2Config, tensors: ReadonlyMap<string, HostTensor>, opts: BuildOptions = {}): PrmModel {
-  const steps = buildSteps(config, tensors.keys(), 'tensors', opts);
-  let step = steps.next();
-  while (!step.done) step = steps.next(tensors.get(step.value)!);
-  return step.value;
-}

@@ -37,48 +37,58 @@ export function layerPrefix(i: number): string {
   return `model.layers.${i}`;
 }
 
+/**
+ * One row per tensor of a decoder layer: the field the forward pass reads, the HF name suffix
+ * under `model.layers.<i>.`, the HF shape and the kind (which decides the stored layout and
+ * whether weight decay applies). Both the parameter list and the weight lookup come from this
+ * table, so a new tensor (Qwen3's q_norm, say) is one row.
+ */
+const LAYER_TENSORS = [
+  { field: 'inputNorm', suffix: 'input_layernorm.weight', kind: 'norm', shape: (c: Dims) => [c.h] },
+  { field: 'qW', suffix: 'self_attn.q_proj.weight', kind: 'linear', shape: (c: Dims) => [c.qOut, c.h] },
+  { field: 'qB', suffix: 'self_attn.q_proj.bias', kind: 'bias', shape: (c: Dims) => [c.qOut] },
+  { field: 'kW', suffix: 'self_attn.k_proj.weight', kind: 'linear', shape: (c: Dims) => [c.kvOut, c.h] },
+  { field: 'kB', suffix: 'self_attn.k_proj.bias', kind: 'bias', shape: (c: Dims) => [c.kvOut] },
+  { field: 'vW', suffix: 'self_attn.v_proj.weight', kind: 'linear', shape: (c: Dims) => [c.kvOut, c.h] },
+  { field: 'vB', suffix: 'self_attn.v_proj.bias', kind: 'bias', shape: (c: Dims) => [c.kvOut] },
+  { field: 'oW', suffix: 'self_attn.o_proj.weight', kind: 'linear', shape: (c: Dims) => [c.h, c.qOut] },
+  { field: 'postNorm', suffix: 'post_attention_layernorm.weight', kind: 'norm', shape: (c: Dims) => [c.h] },
+  { field: 'gateW', suffix: 'mlp.gate_proj.weight', kind: 'linear', shape: (c: Dims) => [c.inter, c.h] },
+  { field: 'upW', suffix: 'mlp.up_proj.weight', kind: 'linear', shape: (c: Dims) => [c.inter, c.h] },
+  { field: 'downW', suffix: 'mlp.down_proj.weight', kind: 'linear', shape: (c: Dims) => [c.h, c.inter] },
+] as const satisfies readonly { field: string; suffix: string; kind: ParamKind; shape: (c: Dims) => number[] }[];
+
+interface Dims {
+  h: number;
+  qOut: number;
+  kvOut: number;
+  inter: number;
+}
+
+function dims(cfg: Qwen2Config): Dims {
+  return { h: cfg.hiddenSize, qOut: cfg.numAttentionHeads * cfg.headDim, kvOut: cfg.numKeyValueHeads * cfg.headDim, inter: cfg.intermediateSize };
+}
+
+const EMBED = 'model.embed_tokens.weight';
+const FINAL_NORM = 'model.norm.weight';
+
 /** The backbone parameters in canonical order, named as in HF `Qwen2Model` under `model.`. */
 export function decoderParamSpecs(cfg: Qwen2Config): ParamSpec[] {
-  const h = cfg.hiddenSize;
-  const qOut = cfg.numAttentionHeads * cfg.headDim;
-  const kvOut = cfg.numKeyValueHeads * cfg.headDim;
-  const inter = cfg.intermediateSize;
-  const specs: ParamSpec[] = [{ name: 'model.embed_tokens.weight', hfShape: [cfg.vocabSize, h], kind: 'embedding' }];
+  const d = dims(cfg);
+  const specs: ParamSpec[] = [{ name: EMBED, hfShape: [cfg.vocabSize, d.h], kind: 'embedding' }];
   for (let i = 0; i < cfg.numHiddenLayers; i++) {
-    const p = layerPrefix(i);
-    specs.push(
-      { name: `${p}.input_layernorm.weight`, hfShape: [h], kind: 'norm' },
-      { name: `${p}.self_attn.q_proj.weight`, hfShape: [qOut, h], kind: 'linear' },
-      { name: `${p}.self_attn.q_proj.bias`, hfShape: [qOut], kind: 'bias' },
-      { name: `${p}.self_attn.k_proj.weight`, hfShape: [kvOut, h], kind: 'linear' },
-      { name: `${p}.self_attn.k_proj.bias`, hfShape: [kvOut], kind: 'bias' },
-      { name: `${p}.self_attn.v_proj.weight`, hfShape: [kvOut, h], kind: 'linear' },
-      { name: `${p}.self_attn.v_proj.bias`, hfShape: [kvOut], kind: 'bias' },
-      { name: `${p}.self_attn.o_proj.weight`, hfShape: [h, qOut], kind: 'linear' },
-      { name: `${p}.post_attention_layernorm.weight`, hfShape: [h], kind: 'norm' },
-      { name: `${p}.mlp.gate_proj.weight`, hfShape: [inter, h], kind: 'linear' },
-      { name: `${p}.mlp.up_proj.weight`, hfShape: [inter, h], kind: 'linear' },
-      { name: `${p}.mlp.down_proj.weight`, hfShape: [h, inter], kind: 'linear' },
-    );
+    for (const t of LAYER_TENSORS) specs.push({ name: `${layerPrefix(i)}.${t.suffix}`, hfShape: t.shape(d), kind: t.kind });
   }
-  specs.push({ name: 'model.norm.weight', hfShape: [h], kind: 'norm' });
+  specs.push({ name: FINAL_NORM, hfShape: [d.h], kind: 'norm' });
   return specs;
 }
 
-export interface DecoderLayerWeights {
-  inputNorm: tf.Tensor1D;
-  qW: tf.Tensor2D;
-  qB: tf.Tensor1D;
-  kW: tf.Tensor2D;
-  kB: tf.Tensor1D;
-  vW: tf.Tensor2D;
-  vB: tf.Tensor1D;
-  oW: tf.Tensor2D;
-  postNorm: tf.Tensor1D;
-  gateW: tf.Tensor2D;
-  upW: tf.Tensor2D;
-  downW: tf.Tensor2D;
+/** The names of layer i's tensors (for freezing and per-layer gradients). */
+export function layerParamNames(i: number): string[] {
+  return LAYER_TENSORS.map((t) => `${layerPrefix(i)}.${t.suffix}`);
 }
+
+export type DecoderLayerWeights = { [K in (typeof LAYER_TENSORS)[number]['field']]: K extends 'inputNorm' | 'postNorm' | 'qB' | 'kB' | 'vB' ? tf.Tensor1D : tf.Tensor2D };
 
 export interface DecoderWeights {
   embed: tf.Tensor2D;
@@ -95,23 +105,11 @@ export function decoderWeightsFrom(cfg: Qwen2Config, byName: ReadonlyMap<string,
   };
   const layers: DecoderLayerWeights[] = [];
   for (let i = 0; i < cfg.numHiddenLayers; i++) {
-    const p = layerPrefix(i);
-    layers.push({
-      inputNorm: get(`${p}.input_layernorm.weight`),
-      qW: get(`${p}.self_attn.q_proj.weight`),
-      qB: get(`${p}.self_attn.q_proj.bias`),
-      kW: get(`${p}.self_attn.k_proj.weight`),
-      kB: get(`${p}.self_attn.k_proj.bias`),
-      vW: get(`${p}.self_attn.v_proj.weight`),
-      vB: get(`${p}.self_attn.v_proj.bias`),
-      oW: get(`${p}.self_attn.o_proj.weight`),
-      postNorm: get(`${p}.post_attention_layernorm.weight`),
-      gateW: get(`${p}.mlp.gate_proj.weight`),
-      upW: get(`${p}.mlp.up_proj.weight`),
-      downW: get(`${p}.mlp.down_proj.weight`),
-    });
+    const layer: Record<string, tf.Tensor> = {};
+    for (const t of LAYER_TENSORS) layer[t.field] = get(`${layerPrefix(i)}.${t.suffix}`);
+    layers.push(layer as DecoderLayerWeights);
   }
-  return { embed: get('model.embed_tokens.weight'), layers, norm: get('model.norm.weight') };
+  return { embed: get(EMBED), layers, norm: get(FINAL_NORM) };
 }
 
 /**
@@ -161,19 +159,21 @@ function applyRope(x: tf.Tensor, heads: number, half: number, cos: tf.Tensor4D, 
 }
 
 /**
- * Queries per attention block. A causal query block [s, e) only needs keys [0, e), so long
- * sequences are attended block by block: the score, bias and softmax work (quadratic in the
- * length, and what dominates scoring whole responses) shrinks towards half, and so does the
- * peak memory. Sequences up to one block take the plain path.
+ * Options of the forward pass. attentionBlockSize: queries per attention block. A causal query
+ * block [s, e) only needs keys [0, e), so long sequences are attended block by block: the score,
+ * bias and softmax work (quadratic in the length, and what dominates scoring whole responses)
+ * shrinks towards half, and so does the peak memory. Sequences up to one block take the plain path.
  */
-let attentionBlockSize = 256;
+export interface DecoderOptions {
+  attentionBlockSize: number;
+}
 
-/** Sets the query block size of attention (see attentionBlockSize); returns the previous one. */
-export function setAttentionBlockSize(size: number): number {
+export const DEFAULT_DECODER_OPTIONS: Readonly<DecoderOptions> = { attentionBlockSize: 256 };
+
+export function checkDecoderOptions(opts: DecoderOptions): DecoderOptions {
+  const size = opts.attentionBlockSize;
   if (!Number.isInteger(size) || size < 1) throw new Error(`attention block size must be a positive integer, got ${size}`);
-  const previous = attentionBlockSize;
-  attentionBlockSize = size;
-  return previous;
+  return opts;
 }
 
 /** One query block of causal attention: rows [start, end) attend to keys [0, end). */
@@ -184,19 +184,22 @@ interface AttentionBlock {
   bias: tf.Tensor4D;
 }
 
-function attentionBlocks(mask: tf.Tensor2D): AttentionBlock[] {
+function attentionBlocks(mask: tf.Tensor2D, blockSize: number): AttentionBlock[] {
   const [b, t] = mask.shape;
   const blocks: AttentionBlock[] = [];
-  for (let start = 0; start < t; start += attentionBlockSize) {
-    const end = Math.min(t, start + attentionBlockSize);
+  for (let start = 0; start < t; start += blockSize) {
+    const end = Math.min(t, start + blockSize);
     const rows = end - start;
     // Built on the host: a broadcast lessEqual of two index ranges costs milliseconds on wasm.
     const lower = new Float32Array(rows * end);
     for (let i = 0; i < rows; i++) lower.fill(1, i * end, i * end + start + i + 1);
-    const keys = end === t ? mask : mask.slice([0, 0], [b, end]);
-    const allowed = tf.mul(tf.tensor4d(lower, [1, 1, rows, end]), keys.reshape([b, 1, 1, end]));
-    // A finite bias (not -inf) keeps fully padded query rows finite, so NaN never reaches a gradient.
-    blocks.push({ start, end, bias: tf.mul(tf.sub(allowed, 1), 1e9) as tf.Tensor4D });
+    const bias = tf.tidy(() => {
+      const keys = end === t ? mask : mask.slice([0, 0], [b, end]);
+      const allowed = tf.mul(tf.tensor4d(lower, [1, 1, rows, end]), keys.reshape([b, 1, 1, end]));
+      // A finite bias (not -inf) keeps fully padded query rows finite, so NaN never reaches a gradient.
+      return tf.mul(tf.sub(allowed, 1), 1e9) as tf.Tensor4D;
+    });
+    blocks.push({ start, end, bias });
   }
   return blocks;
 }
@@ -276,28 +279,77 @@ function mlp(w: DecoderLayerWeights, x: tf.Tensor2D): tf.Tensor2D {
 }
 
 /**
- * Final hidden states [B*T, hidden] (after the last RMSNorm) for token ids [B, T] and an
- * attention mask [B, T] (1 = token, 0 = padding; int32 or float). Values at padded positions
- * are finite but meaningless.
+ * What every layer of one forward pass shares: the shape, the RoPE factors and the attention
+ * blocks (masks). Built once per batch; the caller disposes it (disposeDecoderContext).
  */
-export function decoderHiddenStates(cfg: Qwen2Config, w: DecoderWeights, inputIds: tf.Tensor2D, attentionMask: tf.Tensor2D): tf.Tensor2D {
+export interface DecoderContext {
+  batch: number;
+  seqLen: number;
+  rope: RopeFactors;
+  blocks: AttentionBlock[];
+}
+
+export function decoderContext(cfg: Qwen2Config, attentionMask: tf.Tensor2D, opts: DecoderOptions = DEFAULT_DECODER_OPTIONS): DecoderContext {
+  const [batch, seqLen] = attentionMask.shape;
+  const mask = attentionMask.dtype === 'float32' ? attentionMask : tf.cast(attentionMask, 'float32');
+  try {
+    const rope = tf.tidy(() => ropeFactors(cfg, mask as tf.Tensor2D) as unknown as tf.TensorContainer) as unknown as RopeFactors;
+    const blocks = attentionBlocks(mask as tf.Tensor2D, opts.attentionBlockSize);
+    return { batch, seqLen, rope, blocks };
+  } finally {
+    if (mask !== attentionMask) mask.dispose();
+  }
+}
+
+export function disposeDecoderContext(ctx: DecoderContext): void {
+  tf.dispose([ctx.rope.cosQ, ctx.rope.sinQ, ctx.rope.cosK, ctx.rope.sinK, ...ctx.blocks.map((b) => b.bias)]);
+}
+
+/** Token embeddings [B*T, hidden] of ids [B, T]. */
+export function embedTokens(w: DecoderWeights, inputIds: tf.Tensor2D): tf.Tensor2D {
+  return tf.tidy(() => {
+    const ids = inputIds.dtype === 'int32' ? inputIds : tf.cast(inputIds, 'int32');
+    return tf.gather(w.embed, ids.reshape([inputIds.size])) as tf.Tensor2D;
+  });
+}
+
+/** One decoder layer: h + attention(norm(h)), then + mlp(norm(.)). [B*T, hidden] in and out. */
+export function decoderLayer(cfg: Qwen2Config, layer: DecoderLayerWeights, h: tf.Tensor2D, ctx: DecoderContext): tf.Tensor2D {
+  return tf.tidy(() => {
+    const mid = tf.add(h, attention(cfg, layer, rmsNorm(h, layer.inputNorm, cfg.rmsNormEps), ctx.batch, ctx.seqLen, ctx.rope, ctx.blocks)) as tf.Tensor2D;
+    return tf.add(mid, mlp(layer, rmsNorm(mid, layer.postNorm, cfg.rmsNormEps))) as tf.Tensor2D;
+  });
+}
+
+/** The final RMSNorm of the decoder. */
+export function finalNorm(cfg: Qwen2Config, w: DecoderWeights, h: tf.Tensor2D): tf.Tensor2D {
+  return rmsNorm(h, w.norm, cfg.rmsNormEps);
+}
+
+function checkMask(inputIds: tf.Tensor2D, attentionMask: tf.Tensor2D): void {
   const [batch, seqLen] = inputIds.shape;
   if (attentionMask.shape[0] !== batch || attentionMask.shape[1] !== seqLen) {
     throw new Error(`attention mask shape [${attentionMask.shape}] does not match input ids [${inputIds.shape}]`);
   }
+}
+
+/**
+ * Final hidden states [B*T, hidden] (after the last RMSNorm) for token ids [B, T] and an
+ * attention mask [B, T] (1 = token, 0 = padding; int32 or float). Values at padded positions
+ * are finite but meaningless.
+ */
+export function decoderHiddenStates(
+  cfg: Qwen2Config,
+  w: DecoderWeights,
+  inputIds: tf.Tensor2D,
+  attentionMask: tf.Tensor2D,
+  opts: DecoderOptions = DEFAULT_DECODER_OPTIONS,
+): tf.Tensor2D {
+  checkMask(inputIds, attentionMask);
   return tf.tidy(() => {
-    const ids = inputIds.dtype === 'int32' ? inputIds : tf.cast(inputIds, 'int32');
-    const mask = attentionMask.dtype === 'float32' ? attentionMask : tf.cast(attentionMask, 'float32');
-    const rope = ropeFactors(cfg, mask);
-    const blocks = attentionBlocks(mask);
-    let h = tf.gather(w.embed, ids.reshape([batch * seqLen])) as tf.Tensor2D;
-    for (const layer of w.layers) {
-      const input = h;
-      h = tf.tidy(() => {
-        const mid = tf.add(input, attention(cfg, layer, rmsNorm(input, layer.inputNorm, cfg.rmsNormEps), batch, seqLen, rope, blocks)) as tf.Tensor2D;
-        return tf.add(mid, mlp(layer, rmsNorm(mid, layer.postNorm, cfg.rmsNormEps))) as tf.Tensor2D;
-      });
-    }
-    return rmsNorm(h, w.norm, cfg.rmsNormEps);
+    const ctx = decoderContext(cfg, attentionMask, opts);
+    let h = embedTokens(w, inputIds);
+    for (const layer of w.layers) h = decoderLayer(cfg, layer, h, ctx);
+    return finalNorm(cfg, w, h);
   });
 }

@@ -1,4 +1,5 @@
 import { open, readFile, stat, type FileHandle } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
 import { endianness } from 'node:os';
 import { dirname, isAbsolute, join, normalize } from 'node:path';
 
@@ -225,14 +226,41 @@ export class SafetensorsReader {
 
   /** Reads one tensor from disk and converts it to f32. */
   async read(name: string): Promise<HostTensor> {
+    const entry = this.entryOrThrow(name);
+    const count = entry.byteLength / ITEM_SIZE[entry.dtype];
+    return { shape: [...entry.shape], data: await readAsFloat32(await this.handle(entry), entry, 0, count) };
+  }
+
+  /**
+   * A tensor as f32 chunks of whole rows (along its first dimension), each at most `maxBytes`
+   * of f32 (at least one row): a tensor larger than what one JS array or one read may hold is
+   * loaded without ever being whole on the host.
+   */
+  async *readRowChunks(name: string, maxBytes: number): AsyncGenerator<{ rowStart: number; rows: number; data: Float32Array }> {
+    const entry = this.entryOrThrow(name);
+    const rowsTotal = entry.shape.length === 0 ? 1 : entry.shape[0];
+    const rowItems = entry.shape.length === 0 ? 1 : entry.shape.slice(1).reduce((a, b) => a * b, 1);
+    const rowsPerChunk = Math.max(1, Math.floor(maxBytes / Math.max(1, rowItems * 4)));
+    const fh = await this.handle(entry);
+    for (let rowStart = 0; rowStart < rowsTotal; rowStart += rowsPerChunk) {
+      const rows = Math.min(rowsPerChunk, rowsTotal - rowStart);
+      yield { rowStart, rows, data: await readAsFloat32(fh, entry, rowStart * rowItems, rows * rowItems) };
+    }
+  }
+
+  private entryOrThrow(name: string): SafetensorsEntry {
     const entry = this.entries.get(name);
     if (!entry) throw new SafetensorsError(this.path, name, 'no such tensor');
+    return entry;
+  }
+
+  private async handle(entry: SafetensorsEntry): Promise<FileHandle> {
     let fh = this.handles.get(entry.file);
     if (!fh) {
       fh = await open(entry.file, 'r');
       this.handles.set(entry.file, fh);
     }
-    return { shape: [...entry.shape], data: await readAsFloat32(fh, entry) };
+    return fh;
   }
 
   async close(): Promise<void> {
@@ -254,23 +282,23 @@ export async function readSafetensors(path: string): Promise<Map<string, HostTen
   }
 }
 
-async function readAsFloat32(fh: FileHandle, entry: SafetensorsEntry): Promise<Float32Array> {
-  const count = entry.byteLength / ITEM_SIZE[entry.dtype];
+/** Items [start, start + count) of a tensor, converted to f32. */
+async function readAsFloat32(fh: FileHandle, entry: SafetensorsEntry, start: number, count: number): Promise<Float32Array> {
+  const item = ITEM_SIZE[entry.dtype];
   const out = new Float32Array(count);
   if (entry.dtype === 'F32') {
-    await readExactly(fh, new Uint8Array(out.buffer), entry.byteOffset, entry.file);
+    await readExactly(fh, new Uint8Array(out.buffer), entry.byteOffset + start * item, entry.file);
     return out;
   }
   // Other dtypes are read in chunks into a scratch buffer and converted, so the raw copy of a
   // large tensor is never held whole next to its f32 version.
-  const item = ITEM_SIZE[entry.dtype];
   const chunkItems = Math.max(1, Math.floor((64 << 20) / item));
   const scratch = new ArrayBuffer(Math.min(count, chunkItems) * item);
-  for (let start = 0; start < count; start += chunkItems) {
-    const n = Math.min(chunkItems, count - start);
+  for (let done = 0; done < count; done += chunkItems) {
+    const n = Math.min(chunkItems, count - done);
     const bytes = new Uint8Array(scratch, 0, n * item);
-    await readExactly(fh, bytes, entry.byteOffset + start * item, entry.file);
-    convertToFloat32(entry.dtype, scratch, n, out, start);
+    await readExactly(fh, bytes, entry.byteOffset + (start + done) * item, entry.file);
+    convertToFloat32(entry.dtype, scratch, n, out, done);
   }
   return out;
 }
@@ -349,16 +377,20 @@ export interface WriteSafetensorsOptions {
   fsync?: boolean;
 }
 
+/** A tensor's f32 data: whole, or as consecutive chunks (in order) that together hold it. */
+export type TensorData = Float32Array | AsyncIterable<Float32Array> | Iterable<Float32Array>;
+
 /**
- * Writes F32 tensors. The data of each tensor is asked for only when it is written, so a caller
- * can stream a model out of device memory one tensor at a time.
+ * Writes F32 tensors. The data of each tensor is asked for only when it is written, and may come
+ * in chunks, so a caller can stream a model out of device memory one piece at a time. Returns
+ * the sha256 of the bytes written (hex), computed on the way.
  */
 export async function writeSafetensorsStreaming(
   file: string,
   specs: readonly TensorSpec[],
-  dataOf: (spec: TensorSpec, index: number) => Float32Array | Promise<Float32Array>,
+  dataOf: (spec: TensorSpec, index: number) => TensorData | Promise<TensorData>,
   opts: WriteSafetensorsOptions = {},
-): Promise<void> {
+): Promise<{ bytes: number; sha256: string }> {
   assertLittleEndianHost();
   const header: Record<string, unknown> = { __metadata__: { ...(opts.metadata ?? {}), format: 'pt' } };
   let offset = 0;
@@ -376,20 +408,98 @@ export async function writeSafetensorsStreaming(
   const head = Buffer.alloc(8 + padded, 0x20);
   head.writeBigUInt64LE(BigInt(padded), 0);
   json.copy(head, 8);
+  const hash = createHash('sha256');
+  let written = 0;
+  const put = async (fh: FileHandle, bytes: Uint8Array) => {
+    hash.update(bytes);
+    await writeAll(fh, bytes);
+    written += bytes.byteLength;
+  };
   const fh = await open(file, 'w');
   try {
-    await writeAll(fh, head);
+    await put(fh, head);
     for (let i = 0; i < specs.length; i++) {
       const spec = specs[i];
-      const data = await dataOf(spec, i);
       const expected = spec.shape.reduce((a, b) => a * b, 1);
-      if (data.length !== expected) throw new SafetensorsError(file, spec.name, `has ${data.length} values but shape ${JSON.stringify(spec.shape)} needs ${expected}`);
-      await writeAll(fh, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+      const data = await dataOf(spec, i);
+      let count = 0;
+      const chunks: AsyncIterable<Float32Array> | Iterable<Float32Array> = data instanceof Float32Array ? [data] : data;
+      for await (const chunk of chunks) {
+        count += chunk.length;
+        if (count > expected) break;
+        await put(fh, new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+      }
+      if (count !== expected) throw new SafetensorsError(file, spec.name, `has ${count} values but shape ${JSON.stringify(spec.shape)} needs ${expected}`);
     }
     if (opts.fsync) await fh.sync();
   } finally {
     await fh.close();
   }
+  return { bytes: written, sha256: hash.digest('hex') };
+}
+
+export interface ShardedWriteOptions extends WriteSafetensorsOptions {
+  /** Largest shard in bytes (data, not counting the header); a tensor larger than this gets a shard of its own. */
+  maxShardBytes: number;
+}
+
+/**
+ * Writes tensors as `<base>.safetensors`, or, when they exceed maxShardBytes, as Hugging Face
+ * shards `<base>-0000k-of-0000n.safetensors` plus `<base>.safetensors.index.json` (weight_map and
+ * total_size), the layout transformers' save_pretrained uses. Returns each written file with its
+ * size and sha256.
+ */
+export async function writeSafetensorsSharded(
+  dir: string,
+  base: string,
+  specs: readonly TensorSpec[],
+  dataOf: (spec: TensorSpec, index: number) => TensorData | Promise<TensorData>,
+  opts: ShardedWriteOptions,
+): Promise<{ file: string; bytes: number; sha256: string }[]> {
+  const sizeOf = (spec: TensorSpec) => spec.shape.reduce((a, b) => a * b, 1) * 4;
+  const shards: number[][] = [];
+  let current: number[] = [];
+  let currentBytes = 0;
+  specs.forEach((spec, i) => {
+    const bytes = sizeOf(spec);
+    if (current.length > 0 && currentBytes + bytes > opts.maxShardBytes) {
+      shards.push(current);
+      current = [];
+      currentBytes = 0;
+    }
+    current.push(i);
+    currentBytes += bytes;
+  });
+  if (current.length > 0 || shards.length === 0) shards.push(current);
+  const written: { file: string; bytes: number; sha256: string }[] = [];
+  if (shards.length === 1) {
+    const file = `${base}.safetensors`;
+    written.push({ file, ...(await writeSafetensorsStreaming(join(dir, file), specs, dataOf, opts)) });
+    return written;
+  }
+  const pad = (k: number) => String(k).padStart(5, '0');
+  const weightMap: Record<string, string> = {};
+  let totalSize = 0;
+  for (let k = 0; k < shards.length; k++) {
+    const file = `${base}-${pad(k + 1)}-of-${pad(shards.length)}.safetensors`;
+    const shardSpecs = shards[k].map((i) => specs[i]);
+    for (const spec of shardSpecs) {
+      weightMap[spec.name] = file;
+      totalSize += sizeOf(spec);
+    }
+    written.push({ file, ...(await writeSafetensorsStreaming(join(dir, file), shardSpecs, (spec, j) => dataOf(spec, shards[k][j]), opts)) });
+  }
+  const indexFile = `${base}.safetensors.index.json`;
+  const index = Buffer.from(JSON.stringify({ metadata: { total_size: totalSize }, weight_map: weightMap }, null, 2) + '\n');
+  const fh = await open(join(dir, indexFile), 'w');
+  try {
+    await writeAll(fh, index);
+    if (opts.fsync) await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  written.push({ file: indexFile, bytes: index.byteLength, sha256: createHash('sha256').update(index).digest('hex') });
+  return written;
 }
 
 async function writeAll(fh: FileHandle, bytes: Uint8Array): Promise<void> {
@@ -409,4 +519,5 @@ export async function writeSafetensors(
 ): Promise<void> {
   const specs = [...tensors].map(([name, t]) => ({ name, shape: t.shape }));
   await writeSafetensorsStreaming(file, specs, (spec) => tensors.get(spec.name)!.data, opts);
+
 }

@@ -63,6 +63,8 @@ export class PrmTokenizer {
 
   private readonly tokenizer: Tokenizer;
   private readonly template: Template;
+  /** See minTokens: the most characters of each class one token covers, when known. */
+  private readonly coverage: ClassCoverage | undefined;
   private readonly specialTokenValues: Record<string, string>;
 
   private constructor(
@@ -109,6 +111,7 @@ export class PrmTokenizer {
 
     this.tokenizer = new Tokenizer(tokenizerJson, tokenizerConfig);
     installFastBpeCache(this.tokenizer);
+    this.coverage = classCoverage(tokenizerJson);
 
     const stepIds = this.encodeText(this.stepToken);
     if (stepIds.length !== 1 || stepIds[0] !== this.stepTokenId) {
@@ -168,6 +171,31 @@ export class PrmTokenizer {
     return { tokenizerJson: JSON.stringify(this.tokenizerJson), tokenizerConfigJson: JSON.stringify(config, null, 2) };
   }
 
+  /**
+   * A lower bound on encodeText(text).length, from character counts only (no tokenizing):
+   * callers refuse or cut text that cannot fit before paying for its tokenization, which grows
+   * faster than linearly on long words. 0 when the tokenizer gives no bound (WordLevel: any word
+   * is one token).
+   */
+  minTokens(text: string): number {
+    return this.minTokensOf(countClasses(text));
+  }
+
+  /** minTokens for text whose class counts are known (sums of countClasses over its pieces). */
+  minTokensOf(counts: ClassCounts): number {
+    const c = this.coverage;
+    if (!c) return 0;
+    // A composing normalizer (NFC) may merge an ASCII character with a following combining
+    // mark: each such merge uses up a non-ASCII character, so those are the most ASCII lost.
+    const slack = c.composes ? counts.nonAscii : 0;
+    return Math.max(
+      0,
+      Math.ceil((counts.letters - slack) / c.letters),
+      Math.ceil((counts.digits - slack) / c.digits),
+      Math.ceil((counts.other - slack) / c.other),
+    );
+  }
+
   /** Token ids of text, without any special tokens added around it. */
   encodeText(text: string): number[] {
     return this.tokenizer.encode(text, { add_special_tokens: false }).ids;
@@ -199,6 +227,93 @@ export class PrmTokenizer {
     const content = tokenContent(this.tokenizerConfig[key]);
     return content === undefined ? undefined : this.tokenizer.token_to_id(content);
   }
+}
+
+/** Characters of a text by class: ASCII letters, ASCII digits, other ASCII, and UTF-16 units beyond ASCII. */
+export interface ClassCounts {
+  letters: number;
+  digits: number;
+  other: number;
+  nonAscii: number;
+}
+
+export function countClasses(text: string): ClassCounts {
+  let letters = 0;
+  let digits = 0;
+  let other = 0;
+  let nonAscii = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 0x80) nonAscii++;
+    else if ((c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a)) letters++;
+    else if (c >= 0x30 && c <= 0x39) digits++;
+    else other++;
+  }
+  return { letters, digits, other, nonAscii };
+}
+
+export function addClassCounts(a: ClassCounts, b: ClassCounts): ClassCounts {
+  return { letters: a.letters + b.letters, digits: a.digits + b.digits, other: a.other + b.other, nonAscii: a.nonAscii + b.nonAscii };
+}
+
+interface ClassCoverage {
+  letters: number;
+  digits: number;
+  other: number;
+  composes: boolean;
+}
+
+const ALNUM = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
+/** Normalizers that never turn ASCII into something else except by composition (counted as slack). */
+const SAFE_NORMALIZERS = new Set(['NFC', 'NFD', 'NFKC', 'NFKD', 'Lowercase']);
+
+/**
+ * For a byte-level BPE vocabulary: the most ASCII letters, digits and other ASCII characters any
+ * one token (vocabulary entry or added token) covers. Every token of an encoding covers at most
+ * that many of each class, so count / coverage bounds the token count from below. Undefined when
+ * the argument does not hold: another model type, a normalizer that may delete or rewrite text,
+ * or a single letter or digit missing from the vocabulary (a fused unknown token could cover a
+ * whole run of them).
+ */
+function classCoverage(tj: TokenizerJson): ClassCoverage | undefined {
+  if (tj.model.type !== undefined && tj.model.type !== 'BPE') return undefined;
+  if (!JSON.stringify([tj.pre_tokenizer ?? null, tj.decoder ?? null]).includes('"ByteLevel"')) return undefined;
+  const normalizers: string[] = [];
+  const collect = (n: unknown): void => {
+    if (n === null || n === undefined) return;
+    const node = n as { type?: unknown; normalizers?: unknown };
+    if (node.type === 'Sequence' && Array.isArray(node.normalizers)) node.normalizers.forEach(collect);
+    else normalizers.push(String(node.type));
+  };
+  collect(tj.normalizer);
+  if (normalizers.some((t) => !SAFE_NORMALIZERS.has(t))) return undefined;
+  const vocab = modelVocabIds(tj);
+  for (const ch of ALNUM) if (!vocab.has(ch)) return undefined;
+  const cover = { letters: 1, digits: 1, other: 1 };
+  const note = (letters: number, digits: number, other: number): void => {
+    cover.letters = Math.max(cover.letters, letters);
+    cover.digits = Math.max(cover.digits, digits);
+    cover.other = Math.max(cover.other, other);
+  };
+  for (const key of vocab.keys()) {
+    let letters = 0;
+    let digits = 0;
+    let other = 0;
+    for (let i = 0; i < key.length; i++) {
+      const c = key.charCodeAt(i);
+      if ((c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a)) letters++;
+      else if (c >= 0x30 && c <= 0x39) digits++;
+      // Byte-level symbols: printable ASCII stands for itself; U+0100..U+0120 for bytes 0..32
+      // and U+0121 for byte 127 (GPT-2's bytes_to_unicode).
+      else if ((c >= 0x21 && c <= 0x7e) || (c >= 0x100 && c <= 0x121)) other++;
+    }
+    note(letters, digits, other);
+  }
+  for (const t of tj.added_tokens ?? []) {
+    const counts = countClasses(t.content);
+    note(counts.letters, counts.digits, counts.other);
+  }
+  return { ...cover, composes: normalizers.some((t) => t === 'NFC' || t === 'NFKC') };
 }
 
 function parseJsonObject(text: string, name: string): Record<string, unknown> {

@@ -29,24 +29,37 @@ function def(schema: AnySchema): Record<string, unknown> & { type: string } {
   return (schema as unknown as { _zod: { def: Record<string, unknown> & { type: string } } })._zod.def;
 }
 
-/** Strips optional/default/prefault/nullable/readonly wrappers. */
+/** Strips optional/default/prefault/nullable/readonly wrappers and preprocessing. */
 function unwrap(schema: AnySchema): AnySchema {
   let s = schema;
   for (;;) {
     const d = def(s);
     if (['optional', 'default', 'prefault', 'nullable', 'readonly', 'catch', 'nonoptional'].includes(d.type)) s = d.innerType as AnySchema;
-    else if (d.type === 'pipe') s = d.in as AnySchema;
+    // z.preprocess(fn, schema) is a pipe from a transform into the schema that types the value.
+    else if (d.type === 'pipe') s = (def(d.in as AnySchema).type === 'transform' ? d.out : d.in) as AnySchema;
     else return s;
   }
+}
+
+/**
+ * The keys of a mapping, by name. A union of mappings (labels: one per method) offers every
+ * member's keys; a key that several members share has the same type in each.
+ */
+function keysOf(schema: AnySchema): Record<string, AnySchema> | null {
+  const d = def(schema);
+  if (d.type === 'object') return d.shape as Record<string, AnySchema>;
+  if (d.type !== 'union') return null;
+  const members = (d.options as AnySchema[]).map((option) => keysOf(unwrap(option)));
+  if (members.some((m) => m === null)) return null;
+  return Object.assign({}, ...members.reverse()) as Record<string, AnySchema>;
 }
 
 /** The schema of the value at `path`, or an error naming the first unknown segment. */
 export function schemaAt(path: readonly string[], root: AnySchema = RecipeSchema): AnySchema {
   let s = unwrap(root);
   for (let i = 0; i < path.length; i++) {
-    const d = def(s);
-    if (d.type !== 'object') throw new Error(`${path.slice(0, i).join('.')} is not a mapping, cannot set ${path.join('.')}`);
-    const shape = d.shape as Record<string, AnySchema>;
+    const shape = keysOf(s);
+    if (!shape) throw new Error(`${path.slice(0, i).join('.')} is not a mapping, cannot set ${path.join('.')}`);
     const next = shape[path[i]];
     if (!next) {
       const where = i === 0 ? 'the top level' : path.slice(0, i).join('.');

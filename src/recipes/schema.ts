@@ -1,4 +1,7 @@
 import { z } from 'zod';
+import { CLIENT_DEFAULTS, MC_DEFAULTS, MC_LABEL_KINDS, MC_SEARCHES } from '../labels/defaults.js';
+import { BACKEND_NAMES } from '../backend/backend-names.js';
+import { SIM_JUDGE_MODEL, SIM_POLICY_MODEL } from '../sim/server.js';
 import { SweepSchema } from '../sweep/schema.js';
 
 /**
@@ -29,6 +32,13 @@ export const SimWorldSchema = z.strictObject({
   policy_strength: probability.optional(),
   /** Multiplies the policy's recovery rates (right answer after a wrong step). */
   recovery_scale: z.number().nonnegative().optional(),
+  /**
+   * Spread of problem difficulty for the policy: slips scale by exp(spread * z), z ~ N(0,1) per
+   * problem (default 0.8). Wider: more problems where every MC rollout fails from a right prefix.
+   */
+  difficulty_spread: z.number().nonnegative().optional(),
+  /** Sim judge: P(a right step is flagged) = rate * hardness of its computation (default 0.045). */
+  judge_false_alarm_rate: z.number().nonnegative().optional(),
 });
 
 export const DataSchema = z
@@ -51,33 +61,65 @@ export const DataSchema = z
     if (d.source === 'file' && !d.path) ctx.addIssue({ code: 'custom', path: ['path'], message: 'required when source is file' });
   });
 
-export const LabelsSchema = z.strictObject({
-  /**
-   * mc: Monte Carlo estimation; judge: LLM judge; consensus: keep samples where MC and the
-   * judge agree on the first error; truth: the sim's known labels; given: labels already in
-   * the data.
-   */
-  method: z.enum(['mc', 'judge', 'consensus', 'truth', 'given']),
+/** Options of every method that asks a model server. */
+const serverOptions = {
   endpoint: endpoint.default('sim'),
-  /** Model name sent to the policy endpoint (MC rollouts). */
-  policy_model: z.string().default('sim-policy'),
-  /** Model name sent to the judge endpoint. */
-  judge_model: z.string().default('sim-judge'),
-  /** Judge endpoint when it differs from `endpoint`. */
-  judge_endpoint: endpoint.optional(),
-  rollouts: positiveInt.default(8),
-  /** MC: evaluate every prefix up to the first negative (linear) or binary-search it (OmegaPRM). */
-  search: z.enum(['linear', 'binary']).default('linear'),
-  /** MC hard label = soft label > threshold. */
-  threshold: probability.default(0),
-  /** Which MC labels the training data carries. */
-  mc_labels: z.enum(['hard', 'soft']).default('hard'),
-  concurrency: positiveInt.default(16),
+  concurrency: positiveInt.default(CLIENT_DEFAULTS.concurrency),
   /** Sim server fault injection (testing the client), only with endpoint sim. */
   sim_faults: z
     .strictObject({ error_rate: probability.default(0), latency_ms: nonNegativeInt.default(0), malformed_rate: probability.default(0) })
     .optional(),
-});
+};
+
+/** Monte Carlo estimation: K policy completions per step prefix, graded against the gold answer. */
+const mcOptions = {
+  /** Model name sent to the policy endpoint. */
+  policy_model: z.string().default(SIM_POLICY_MODEL),
+  rollouts: positiveInt.default(MC_DEFAULTS.rollouts),
+  /** Evaluate every prefix up to the first negative (linear) or binary-search it (OmegaPRM). */
+  search: z.enum(MC_SEARCHES).default(MC_DEFAULTS.search),
+  /** Hard label = soft label > threshold. */
+  threshold: probability.default(MC_DEFAULTS.threshold),
+  /** Which MC labels the training data carries. */
+  mc_labels: z.enum(MC_LABEL_KINDS).default(MC_DEFAULTS.labels),
+};
+
+/** LLM judge: names the first wrong step of each solution. */
+const judgeOptions = {
+  /** Model name sent to the judge endpoint. */
+  judge_model: z.string().default(SIM_JUDGE_MODEL),
+  /** Judge endpoint when it differs from `endpoint`. */
+  judge_endpoint: endpoint.optional(),
+};
+
+/**
+ * Each labeling method with the options it owns. mc: Monte Carlo estimation; judge: LLM judge;
+ * consensus: keep samples where MC and the judge agree on the first error; truth: the sim's
+ * known labels; given: labels already in the data.
+ */
+export const McLabelsSchema = z.strictObject({ method: z.literal('mc'), ...serverOptions, ...mcOptions });
+export const JudgeLabelsSchema = z.strictObject({ method: z.literal('judge'), ...serverOptions, ...judgeOptions });
+export const ConsensusLabelsSchema = z.strictObject({ method: z.literal('consensus'), ...serverOptions, ...mcOptions, ...judgeOptions });
+export const TruthLabelsSchema = z.strictObject({ method: z.literal('truth') });
+export const GivenLabelsSchema = z.strictObject({ method: z.literal('given') });
+
+const LABEL_METHODS = [McLabelsSchema, JudgeLabelsSchema, ConsensusLabelsSchema, TruthLabelsSchema, GivenLabelsSchema] as const;
+const LABEL_OPTIONS = new Set(LABEL_METHODS.flatMap((m) => Object.keys(m.shape)));
+
+/**
+ * Leaves out the options of other methods, so that a sweep variant can switch the method of a
+ * base recipe (`labels.method: truth` over a base with `rollouts: 8`) and the resolved recipe
+ * shows only what applies. Keys no method knows stay, and fail as unknown keys.
+ */
+function ownOptionsOnly(raw: unknown): unknown {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return raw;
+  const method = (raw as { method?: unknown }).method;
+  const schema = LABEL_METHODS.find((m) => m.shape.method.value === method);
+  if (!schema) return raw;
+  return Object.fromEntries(Object.entries(raw).filter(([key]) => Object.hasOwn(schema.shape, key) || !LABEL_OPTIONS.has(key)));
+}
+
+export const LabelsSchema = z.preprocess(ownOptionsOnly, z.discriminatedUnion('method', LABEL_METHODS));
 
 export const TokenizerSchema = z.strictObject({
   /** word-level: build a small tokenizer from the training corpus; file: a tokenizer.json directory. */
@@ -86,6 +128,20 @@ export const TokenizerSchema = z.strictObject({
   step_token: z.string().default('<extra_0>'),
   /** word-level: upper bound on the vocabulary. */
   max_vocab: positiveInt.default(4096),
+});
+
+export const LmPretrainSchema = z.strictObject({
+  epochs: positiveInt.default(1),
+  /** Stop after this many optimizer steps (all epochs when absent). */
+  max_steps: positiveInt.optional(),
+  lr: z.number().positive().default(3e-3),
+  warmup_ratio: z.number().min(0).max(1).default(0.05),
+  batch_size: positiveInt.default(16),
+  max_tokens_per_batch: positiveInt.default(8192),
+  weight_decay: z.number().min(0).default(0.01),
+  max_grad_norm: z.number().positive().default(1),
+  /** Activation recomputation (as train.recompute). */
+  recompute: z.boolean().default(false),
 });
 
 export const ModelSchema = z.strictObject({
@@ -112,18 +168,7 @@ export const ModelSchema = z.strictObject({
    * tied embedding as the LM head) before PRM training: what a from-scratch model lacks that a
    * real PRM's instruct LM has. Absent: none.
    */
-  pretrain_lm: z
-    .strictObject({
-      epochs: positiveInt.default(1),
-      max_steps: positiveInt.optional(),
-      lr: z.number().positive().default(3e-3),
-      warmup_ratio: z.number().min(0).max(1).default(0.05),
-      batch_size: positiveInt.default(16),
-      max_tokens_per_batch: positiveInt.default(8192),
-      weight_decay: z.number().min(0).default(0.01),
-      max_grad_norm: z.number().positive().default(1),
-    })
-    .optional(),
+  pretrain_lm: LmPretrainSchema.optional(),
 });
 
 export const TrainSchema = z.strictObject({
@@ -144,6 +189,14 @@ export const TrainSchema = z.strictObject({
   /** Global-norm clipping; 0 turns it off. */
   max_grad_norm: z.number().nonnegative().default(1),
   grad_accumulation: positiveInt.default(1),
+  /**
+   * Activation recomputation: keep only each decoder layer's input in the forward pass and
+   * recompute the layer in the backward pass (about a third more compute, activation memory of
+   * one layer). For real-size models; see `prmkit plan`.
+   */
+  recompute: z.boolean().default(false),
+  /** Largest safetensors file a checkpoint writes, in bytes (Hugging Face's 5 GB by default). */
+  max_shard_bytes: positiveInt.default(5_000_000_000),
   batch_size: positiveInt.default(16),
   max_tokens_per_batch: positiveInt.default(4096),
   /** Longest encoded sample; longer ones follow `truncation`. */
@@ -179,6 +232,19 @@ export const TrainSchema = z.strictObject({
   seed: z.number().int().optional(),
 });
 
+/** How free-text responses are cut into steps for the PRM (src/data/step-split.ts). */
+export const StepSplitSchema = z.strictObject({
+  mode: z.enum(['paragraphs', 'lines', 'sentences']).default('paragraphs'),
+  /** Cut on this string instead of the mode. */
+  separator: z.string().min(1).optional(),
+  /** Merge steps shorter than this many characters into the next one (0: none). */
+  min_chars: nonNegativeInt.default(0),
+  /** At most this many steps per response; the tail is merged into the last. */
+  max_steps: positiveInt.optional(),
+  /** A <think>...</think> block: split and scored, skipped, or scored as one step. */
+  think: z.enum(['scored', 'skipped', 'alone']).default('scored'),
+});
+
 export const EvalSchema = z.strictObject({
   /**
    * The sim benchmarks (truth-labelled step-error set and Best-of-N with N policy samples per
@@ -200,6 +266,16 @@ export const EvalSchema = z.strictObject({
       threshold: z.union([z.number(), z.literal('auto')]).default(0.5),
     })
     .optional(),
+  /**
+   * PRMBench (a folder of its *.jsonl files, relative to the recipe): PRMScore overall and per
+   * error class with the official loader and metric; a step is valid when its score > threshold.
+   */
+  prmbench: z
+    .strictObject({
+      path: z.string(),
+      threshold: z.number().default(0.5),
+    })
+    .optional(),
   /** Real Best-of-N candidate files (relative to the recipe). */
   bon: z
     .strictObject({
@@ -215,6 +291,8 @@ export const EvalSchema = z.strictObject({
    */
   threshold: z.union([z.number(), z.literal('auto'), z.literal('dev')]).default('dev'),
   max_tokens_per_batch: positiveInt.default(8192),
+  /** Step splitting of the Best-of-N responses scored by the model. */
+  split: StepSplitSchema.prefault({}),
 });
 
 export const ReportSchema = z.strictObject({
@@ -227,7 +305,7 @@ export const RecipeSchema = z.strictObject({
   name: z.string().default('run'),
   description: z.string().optional(),
   seed: z.number().int().default(0),
-  backend: z.enum(['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu']).default('auto'),
+  backend: z.enum(BACKEND_NAMES).default('auto'),
   data: DataSchema.optional(),
   labels: LabelsSchema.optional(),
   tokenizer: TokenizerSchema.optional(),
@@ -242,8 +320,14 @@ export const RecipeSchema = z.strictObject({
 export type Recipe = z.infer<typeof RecipeSchema>;
 export type DataConfig = z.infer<typeof DataSchema>;
 export type LabelsConfig = z.infer<typeof LabelsSchema>;
+export type LabelMethod = LabelsConfig['method'];
+export type McLabelsConfig = z.infer<typeof McLabelsSchema>;
+export type JudgeLabelsConfig = z.infer<typeof JudgeLabelsSchema>;
+export type ConsensusLabelsConfig = z.infer<typeof ConsensusLabelsSchema>;
 export type TokenizerConfig = z.infer<typeof TokenizerSchema>;
 export type ModelConfig = z.infer<typeof ModelSchema>;
+export type LmPretrainConfig = z.infer<typeof LmPretrainSchema>;
 export type TrainConfig = z.infer<typeof TrainSchema>;
 export type EvalConfig = z.infer<typeof EvalSchema>;
+export type StepSplitConfig = z.infer<typeof StepSplitSchema>;
 export type ReportConfig = z.infer<typeof ReportSchema>;

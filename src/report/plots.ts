@@ -1,6 +1,7 @@
 import * as vega from 'vega';
 import * as vl from 'vega-lite';
 import type { TopLevelSpec } from 'vega-lite';
+import type { BonCurvePoint } from '../eval/bon-metrics.js';
 
 /**
  * Plot specifications (Vega-Lite) for the report, rendered headless to SVG by Vega itself: no
@@ -35,37 +36,84 @@ function base(title: string, rows: Row[]): Pick<TopLevelSpec, '$schema' | 'title
   return { $schema: 'https://vega.github.io/schema/vega-lite/v6.json', title, data: { values: rows }, config: BASE_CONFIG };
 }
 
-/** Training loss against optimizer step, one line per run. Rows: {run, step, loss}. */
+/**
+ * A curve of logged values: each value a point, and a LOESS line over them per series. The
+ * points are what was measured; the line only smooths them (no line through the points, whose
+ * interpolation would invent values between log steps and make one odd batch look like a trend).
+ * LOESS needs a few points; a series with fewer than four is drawn as points only.
+ */
+function smoothedCurveLayers(opts: { x: string; y: string; series: string; keep?: string[]; xTitle: string; yTitle: string | null; seriesTitle: string; rows: Row[] }): object[] {
+  const counts = new Map<string, number>();
+  for (const r of opts.rows) counts.set(String(r[opts.series]), (counts.get(String(r[opts.series])) ?? 0) + 1);
+  const smoothable = [...counts].filter(([, n]) => n >= SMOOTH_MIN_POINTS).map(([k]) => k);
+  const x = { field: opts.x, type: 'quantitative', title: opts.xTitle };
+  const y = { field: opts.y, type: 'quantitative', title: opts.yTitle, scale: { zero: false } };
+  const color = { field: opts.series, type: 'nominal', title: opts.seriesTitle, sort: null };
+  const layers: object[] = [{ mark: { type: 'point', filled: true, size: 14, opacity: 0.45 }, encoding: { x, y, color } }];
+  if (smoothable.length > 0) {
+    layers.push({
+      transform: [
+        { filter: { field: opts.series, oneOf: smoothable } },
+        // LOESS output keeps only its groupby fields: group by the ones the encoding reads too.
+        { loess: opts.y, on: opts.x, groupby: [opts.series, ...(opts.keep ?? [])], bandwidth: SMOOTH_BANDWIDTH },
+      ],
+      mark: { type: 'line', strokeWidth: 2 },
+      encoding: { x, y, color },
+    });
+  }
+  return layers;
+}
+
+/** Fewest points a series needs for its LOESS line. */
+export const SMOOTH_MIN_POINTS = 4;
+/** Share of the points each LOESS fit uses (vega's default is 0.3). */
+export const SMOOTH_BANDWIDTH = 0.3;
+
+/** Training loss against optimizer step: points per logged step, a LOESS line per run. Rows: {run, step, loss}. */
 export function trainingLossSpec(rows: Row[]): TopLevelSpec {
   return {
-    ...base('Training loss', rows),
+    ...base('Training loss (points: logged values; line: LOESS smoothing)', rows),
     width: 2 * WIDTH,
     height: HEIGHT,
-    mark: { type: 'line', interpolate: 'monotone', strokeWidth: 1.5 },
-    encoding: {
-      x: { field: 'step', type: 'quantitative', title: 'optimizer step' },
-      y: { field: 'loss', type: 'quantitative', title: 'loss', scale: { zero: false } },
-      color: { field: 'run', type: 'nominal', title: 'run' },
-    },
+    layer: smoothedCurveLayers({ x: 'step', y: 'loss', series: 'run', xTitle: 'optimizer step', yTitle: 'loss', seriesTitle: 'run', rows }),
   } as TopLevelSpec;
 }
 
-/** Dev metrics against step, one panel per metric. Rows: {run, step, metric, value}. */
+/** Dev metrics against step, one panel per metric: points and a LOESS line per run. Rows: {run, step, metric, value}. */
 export function devCurvesSpec(rows: Row[]): TopLevelSpec {
+  // LOESS per panel and run: the series is the pair, so each metric's points are smoothed apart.
+  const keyed = rows.map((r) => ({ ...r, series: `${r.run} | ${r.metric}` }));
+  const layers = smoothedCurveLayers({ x: 'step', y: 'value', series: 'series', keep: ['run', 'metric'], xTitle: 'optimizer step', yTitle: null, seriesTitle: 'run', rows: keyed }).map((layer) => {
+    const l = layer as { encoding: Record<string, unknown>; transform?: unknown[] };
+    return { ...l, encoding: { ...l.encoding, color: { field: 'run', type: 'nominal', title: 'run', sort: null }, detail: { field: 'series', type: 'nominal' } } };
+  });
   return {
-    ...base('Dev evaluations during training', rows),
+    ...base('Dev evaluations during training (points: measured; line: LOESS smoothing)', keyed),
     facet: { column: { field: 'metric', type: 'nominal', title: null } },
-    spec: {
-      width: WIDTH,
-      height: HEIGHT,
-      mark: { type: 'line', point: true },
-      encoding: {
-        x: { field: 'step', type: 'quantitative', title: 'optimizer step' },
-        y: { field: 'value', type: 'quantitative', title: null, scale: { zero: false } },
-        color: { field: 'run', type: 'nominal', title: 'run' },
-      },
-    },
+    spec: { width: WIDTH, height: HEIGHT, layer: layers },
     resolve: { scale: { y: 'independent' } },
+  } as TopLevelSpec;
+}
+
+/**
+ * Histograms of step scores, one per class of step (right steps, first wrong steps), each
+ * normalised to shares of its class so a rare class stays visible. Rows: {class, lo, hi, share}.
+ */
+export function stepScoreHistogramSpec(rows: Row[], title: string): TopLevelSpec {
+  const classes = [...new Set(rows.map((r) => String(r.class)))];
+  return {
+    ...base(title, rows),
+    width: 2 * WIDTH,
+    height: HEIGHT,
+    mark: { type: 'rect', opacity: 0.55 },
+    encoding: {
+      x: { field: 'lo', type: 'quantitative', title: 'step score (P(step is right))', scale: { zero: false } },
+      x2: { field: 'hi' },
+      y: { field: 'share', type: 'quantitative', title: '% of the steps of its class' },
+      y2: { datum: 0 },
+      color: { field: 'class', type: 'nominal', title: 'steps', sort: classes, scale: { range: ['#4c78a8', '#e45756'] } },
+      tooltip: [{ field: 'class' }, { field: 'lo', format: '.2f' }, { field: 'hi', format: '.2f' }, { field: 'share', format: '.1f' }],
+    },
   } as TopLevelSpec;
 }
 
@@ -94,17 +142,28 @@ export function bonCurveSpec(rows: Row[], title: string): TopLevelSpec {
   } as TopLevelSpec;
 }
 
+/** A Best-of-N curve as plot rows: one per N and selection rule (prm@N per aggregator, maj@N, pass@N). */
+export function bonRules(curve: readonly BonCurvePoint[]): { n: number; rule: string; accuracy: number }[] {
+  const out: { n: number; rule: string; accuracy: number }[] = [];
+  for (const p of curve) {
+    for (const [agg, v] of Object.entries(p.prm_at_n)) if (typeof v === 'number') out.push({ n: p.n, rule: `prm@N ${agg}`, accuracy: v });
+    out.push({ n: p.n, rule: 'maj@N', accuracy: p.maj_at_n });
+    out.push({ n: p.n, rule: 'pass@N', accuracy: p.pass_at_n });
+  }
+  return out;
+}
+
 /** Grouped bars: a value per category for each run. Rows: {run, [category], value}. */
-export function groupedBarSpec(rows: Row[], opts: { title: string; category: string; categoryTitle: string; valueTitle: string; facet?: string }): TopLevelSpec {
+export function groupedBarSpec(rows: Row[], opts: { title: string; category: string; categoryTitle: string; valueTitle: string; facet?: string; seriesTitle?: string; barWidth?: number }): TopLevelSpec {
   const inner = {
-    width: { step: 14 },
+    width: { step: opts.barWidth ?? 14 },
     height: HEIGHT,
     mark: { type: 'bar' },
     encoding: {
       x: { field: opts.category, type: 'nominal', title: opts.categoryTitle, sort: null, axis: { labelAngle: -30, labelLimit: 200 } },
       xOffset: { field: 'run', type: 'nominal', sort: null },
       y: { field: 'value', type: 'quantitative', title: opts.valueTitle },
-      color: { field: 'run', type: 'nominal', title: 'run', sort: null },
+      color: { field: 'run', type: 'nominal', title: opts.seriesTitle ?? 'run', sort: null },
       tooltip: [{ field: 'run' }, { field: opts.category }, { field: 'value', format: '.1f' }],
     },
   };

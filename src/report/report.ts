@@ -2,11 +2,13 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { markdownTable, pct } from '../eval/markdown.js';
 import { collectInputs, type Collected } from './collect.js';
-import { bonCurveSpec, devCurvesSpec, groupedBarSpec, metricsVsParamSpec, renderSvg, trainingLossSpec } from './plots.js';
+import { findingsMarkdown, paperFindings, type Finding } from './findings.js';
+import { bonCurveSpec, bonRules, devCurvesSpec, groupedBarSpec, metricsVsParamSpec, renderSvg, trainingLossSpec } from './plots.js';
 import type { BonCurve, RunRecord } from './run-data.js';
 import { meanSd, seedGroups, seedOf } from './seeds.js';
 import type { TopLevelSpec } from 'vega-lite';
 import type { SummaryEntry } from '../sweep/summary.js';
+import { percent } from '../util/format.js';
 
 /**
  * `prmkit report`: one markdown report with SVG plots over any number of runs and sweeps
@@ -32,7 +34,7 @@ export interface ReportResult {
 
 type Row = Record<string, string | number | null>;
 
-const fraction = (x: number | null | undefined) => (x === null || x === undefined ? '-' : (100 * x).toFixed(1));
+const fraction = (x: number | null | undefined) => percent(x, { sign: false, missing: '-' });
 
 function valueText(v: unknown): string {
   if (Array.isArray(v)) return v.map(valueText).join(', ');
@@ -132,16 +134,6 @@ function labelRows(runs: readonly RunRecord[]): { source: string; runs: string[]
   return [...rows.values()].map((r) => ({ ...r, source: (counts.get(r.source) ?? 0) > 1 ? `${r.source} (${r.runs.length === 1 ? r.runs[0] : `${r.runs[0]} +${r.runs.length - 1}`})` : r.source }));
 }
 
-function bonRules(curve: BonCurve['curve']): { n: number; rule: string; accuracy: number }[] {
-  const out: { n: number; rule: string; accuracy: number }[] = [];
-  for (const p of curve) {
-    for (const [agg, v] of Object.entries(p.prm_at_n)) if (typeof v === 'number') out.push({ n: p.n, rule: `prm@N ${agg}`, accuracy: v });
-    out.push({ n: p.n, rule: 'maj@N', accuracy: p.maj_at_n });
-    out.push({ n: p.n, rule: 'pass@N', accuracy: p.pass_at_n });
-  }
-  return out;
-}
-
 /** The mean curve over a run's real candidate sets (the paper averages its 7 sets). */
 function averageRealCurve(curves: readonly BonCurve[]): { n: number; rule: string; accuracy: number }[] {
   const real = curves.filter((c) => c.set !== 'sim');
@@ -191,7 +183,8 @@ function plotJobs(c: Collected): PlotJob[] {
 
   // Metrics against a numeric sweep parameter when there is one; otherwise bars per run.
   const keys = varyingKeys(runs);
-  const numericKey = keys.find((k) => isNumeric(runs.map((r) => r.params[k])));
+  // The seed is a replicate, not a setting: runs over seeds are read in the "Over seeds" table.
+  const numericKey = keys.find((k) => k !== 'seed' && isNumeric(runs.map((r) => r.params[k])));
   if (numericKey) {
     const others = keys.filter((k) => k !== numericKey);
     // A variant names its series; other keys join the name only where they vary within a variant.
@@ -242,6 +235,19 @@ function plotJobs(c: Collected): PlotJob[] {
   });
   if (f1Rows.length > 0) jobs.push({ file: 'f1-by-subset.svg', title: 'Step-error F1 per subset', spec: groupedBarSpec(f1Rows, { title: 'Step-error F1 per subset', category: 'subset', categoryTitle: 'subset', valueTitle: 'F1 %' }) });
 
+  const kindRows: Row[] = runs.flatMap((run) =>
+    Object.entries(run.evals?.sim?.prm.processbench.by_kind ?? {})
+      .filter(([, k]) => k.recall !== null)
+      .map(([kind, k]) => ({ run: run.name, kind: kind.replace(/_/g, ' '), value: k.recall })),
+  );
+  if (kindRows.length > 0) {
+    jobs.push({
+      file: 'recall-by-kind.svg',
+      title: 'Sim test: first errors found per error kind',
+      spec: groupedBarSpec(kindRows, { title: 'Recall of the first error per error kind', category: 'kind', categoryTitle: 'error kind', valueTitle: 'recall %' }),
+    });
+  }
+
   const labelPlotRows: Row[] = labelRows(runs).flatMap((l) =>
     (
       [
@@ -262,7 +268,7 @@ function plotJobs(c: Collected): PlotJob[] {
   return jobs;
 }
 
-function renderMarkdown(c: Collected, plots: { file: string; title: string }[], title: string): string {
+function renderMarkdown(c: Collected, plots: { file: string; title: string }[], title: string, findings: readonly Finding[]): string {
   const runs = c.runs;
   const parts: string[] = [`# ${title}`, ''];
   for (const s of c.sweeps) {
@@ -301,6 +307,20 @@ function renderMarkdown(c: Collected, plots: { file: string; title: string }[], 
       'Configurations run with several seeds (the seed sets the sim data, the train/dev split, the initial weights and the batch order; the test sets stay fixed): mean ± sample standard deviation.',
       '',
       seeds,
+      '',
+    );
+  }
+
+  if (findings.length > 0) {
+    parts.push(
+      "## The paper's findings",
+      '',
+      'Each finding is a difference between runs that share the seed (so the same source data, split, initial weights and batch order) and differ only in ' +
+        'their labels; one difference per seed. The interval is the 95% t interval over seeds (mean ± t(0.975, n−1)·sd/√n): the seed is the unit of ' +
+        'replication, and its spread is the noise a finding must beat. **shown**: the interval lies on the paper\'s side of 0; **reversed**: on the other ' +
+        'side; **not shown**: it covers 0. Also in findings.json.',
+      '',
+      findingsMarkdown(findings),
       '',
     );
   }
@@ -396,7 +416,9 @@ export async function writeReport(inputs: readonly string[], opts: ReportOptions
   }
   const title = opts.title ?? (collected.sweeps.length > 0 ? `prmkit sweep report: ${[...new Set(collected.sweeps.map((s) => s.recipeName))].join(', ')}` : 'prmkit report');
   const markdownPath = join(out, 'report.md');
-  writeFileSync(markdownPath, renderMarkdown(collected, written, title));
+  const findings = paperFindings(collected.runs);
+  writeFileSync(markdownPath, renderMarkdown(collected, written, title, findings));
+  writeFileSync(join(out, 'findings.json'), `${JSON.stringify(findings, null, 2)}\n`);
   const summaryPath = join(out, 'summary.json');
   const summary: SummaryEntry[] = collected.runs.map((r) => ({
     name: r.name,

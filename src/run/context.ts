@@ -1,7 +1,8 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { open, rename } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { DataParallel } from '../distributed/join.js';
 import type { Recipe } from '../recipes/schema.js';
+import { writeFileAtomic } from '../util/durable-fs.js';
 
 /** What every stage of a run sees. */
 export interface RunContext {
@@ -13,6 +14,8 @@ export interface RunContext {
   backend: string;
   log: (line: string) => void;
   progress: boolean;
+  /** Data-parallel training (TF_CONFIG names a cluster): this worker's place in it. */
+  parallel?: DataParallel;
 }
 
 export type StageName = 'data' | 'labels' | 'train' | 'eval' | 'report';
@@ -29,18 +32,6 @@ function markerPath(runDir: string, stage: StageName): string {
   return join(runDir, 'stages', `${stage}.json`);
 }
 
-/** Writes a file through a temporary name, fsynced, so a kill never leaves half of it. */
-export async function writeFileAtomic(path: string, data: string): Promise<void> {
-  const tmp = `${path}.tmp-${process.pid}`;
-  const fh = await open(tmp, 'w');
-  try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await rename(tmp, path);
-}
 
 export function readStageMarker<T>(runDir: string, stage: StageName): StageMarker<T> | null {
   const path = markerPath(runDir, stage);

@@ -36,7 +36,10 @@ export function simWorldOptions(w: DataConfig['world']): SimWorldOptions {
   const policy: NonNullable<SimWorldOptions['policy']> = {};
   if (w.policy_strength !== undefined) policy.strength = w.policy_strength;
   if (w.recovery_scale !== undefined) policy.recoveryScale = w.recovery_scale;
-  return { problem, policy };
+  if (w.difficulty_spread !== undefined) policy.difficultySpread = w.difficulty_spread;
+  const judge: NonNullable<SimWorldOptions['judge']> = {};
+  if (w.judge_false_alarm_rate !== undefined) judge.falseAlarmRate = w.judge_false_alarm_rate;
+  return { problem, policy, judge };
 }
 
 function problemKey(s: StepSample): string {

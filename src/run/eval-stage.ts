@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { openStepScorer } from '../eval/model-scorer.js';
 import { runBon } from '../eval/run-bon.js';
 import { runProcessBench } from '../eval/run-processbench.js';
+import { runPrmBench } from '../eval/run-prmbench.js';
 import { runSimEval, type SimEvalSummary } from '../eval/run-sim.js';
 import type { StepScorer } from '../eval/step-scorer.js';
 import type { StepSample } from '../data/types.js';
@@ -18,7 +19,8 @@ export interface EvalSummary {
   threshold?: { source: 'fixed' | 'dev' | 'auto'; value: number | 'auto'; dev_f1?: number; dev_samples?: number };
   sim?: { prm: SimEvalSummary; baselines: Record<string, SimEvalSummary> };
   processbench?: { avg_f1: number | null; threshold: number; subsets: Record<string, number | null> };
-  bon?: { sets: Record<string, { pass_at_n: number; maj_at_n: number; prm_at_n: Record<string, number> }>; average?: Record<string, unknown> };
+  prmbench?: { prmscore: number | null; threshold: number; n: number; classes: Record<string, number | null>; groups: Record<string, number | null> };
+  bon?: { sets: Record<string, { pass_at_n: number; maj_at_n: number; prm_at_n: Record<string, number>; rm_at_n?: number | null }>; average?: Record<string, unknown> };
 }
 
 /**
@@ -83,7 +85,7 @@ export async function devThreshold(scorer: StepScorer, dev: readonly StepSample[
   return { threshold: choice.threshold, f1: choice.f1, n: items.length };
 }
 
-/** Evaluates the final model: sim benchmarks (with baselines), real ProcessBench and BoN when configured. */
+/** Evaluates the final model: sim benchmarks (with baselines), real ProcessBench, PRMBench and BoN when configured. */
 export async function runEvalStage(ctx: RunContext, cfg: EvalConfig, modelDir: string, dev: readonly StepSample[] = []): Promise<EvalSummary> {
   const evalDir = join(ctx.runDir, 'eval');
   mkdirSync(evalDir, { recursive: true });
@@ -136,17 +138,29 @@ export async function runEvalStage(ctx: RunContext, cfg: EvalConfig, modelDir: s
       summary.processbench = { avg_f1: result.report.avg_f1, threshold: result.report.threshold, subsets };
       ctx.log(`eval: ProcessBench avg F1 ${fmt(result.report.avg_f1)}`);
     }
+    if (cfg.prmbench) {
+      const result = await runPrmBench({
+        data: recipePath(ctx, cfg.prmbench.path),
+        scorer,
+        threshold: cfg.prmbench.threshold,
+        out: join(evalDir, 'prmbench'),
+      });
+      const r = result.report;
+      summary.prmbench = { prmscore: r.prmscore, threshold: r.threshold, n: r.n, classes: r.classes, groups: r.groups };
+      ctx.log(`eval: PRMBench PRMScore ${fmt(r.prmscore)}${r.n_too_long > 0 ? ` (${r.n_too_long} items longer than the context left out)` : ''}`);
+    }
     if (cfg.bon) {
       const result = await runBon({
         candidates: cfg.bon.candidates.map((c) => recipePath(ctx, c)),
         scorer,
         n: cfg.bon.n,
         aggregators: cfg.bon.aggregators,
+        split: { mode: cfg.split.mode, separator: cfg.split.separator, minChars: cfg.split.min_chars, maxSteps: cfg.split.max_steps, think: cfg.split.think },
         out: join(evalDir, 'bon'),
       });
       const sets: NonNullable<EvalSummary['bon']>['sets'] = {};
       for (const s of result.sets) {
-        sets[s.name] = { pass_at_n: s.metrics.pass_at_n, maj_at_n: s.metrics.maj_at_n, prm_at_n: s.metrics.prm_at_n as Record<string, number> };
+        sets[s.name] = { pass_at_n: s.metrics.pass_at_n, maj_at_n: s.metrics.maj_at_n, prm_at_n: s.metrics.prm_at_n as Record<string, number>, rm_at_n: s.metrics.rm_at_n };
       }
       summary.bon = { sets, average: result.summary?.average as Record<string, unknown> | undefined };
       ctx.log(`eval: BoN on ${result.sets.length} set(s) written to ${join(evalDir, 'bon')}`);

@@ -4,8 +4,8 @@ import { createReadStream, existsSync, readFileSync } from 'node:fs';
 import { cpus, platform, release, arch, totalmem, hostname } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { backendInfo, type BackendInfo } from '../model/backend.js';
-import { writeFileAtomic } from './context.js';
+import { backendInfo, type BackendInfo } from '../backend/backend.js';
+import { writeFileAtomic } from '../util/durable-fs.js';
 
 /** RUN/manifest.json: what ran, on what, from which inputs (sha256 of the data and tokenizer files). */
 export interface RunManifest {

@@ -1,5 +1,5 @@
 import { isAbsolute, resolve } from 'node:path';
-import type { Qwen2Config } from '../model/config.js';
+import { parseHfConfig, type Qwen2Config } from '../model/config.js';
 import { loadPrm } from '../model/checkpoint.js';
 import { initPrm, type PrmModel } from '../model/prm.js';
 import { PrmTokenizer } from '../model/tokenizer.js';
@@ -32,35 +32,24 @@ export async function buildTokenizer(
   return { tokenizer, files: tokenizer.toFiles() as TokenizerFiles };
 }
 
-/** A Qwen2 config for a model trained from scratch with `tokenizer`. */
+/**
+ * A Qwen2 config for a model trained from scratch with `tokenizer`, checked by the same parser
+ * as a checkpoint's config.json (errors name `model.config` and the key).
+ */
 export function scratchConfig(c: ModelConfig['config'], tokenizer: PrmTokenizer): Qwen2Config {
-  if (c.hidden_size % c.num_attention_heads !== 0) {
-    throw new Error(`model.config.hidden_size ${c.hidden_size} is not divisible by num_attention_heads ${c.num_attention_heads}`);
-  }
-  if (c.num_attention_heads % c.num_key_value_heads !== 0) {
-    throw new Error(`model.config.num_key_value_heads ${c.num_key_value_heads} does not divide num_attention_heads ${c.num_attention_heads}`);
-  }
-  const headDim = c.hidden_size / c.num_attention_heads;
-  if (headDim % 2 !== 0) throw new Error(`model.config: head dimension ${headDim} must be even (rotary embeddings)`);
-  return {
-    vocabSize: tokenizer.vocabSize,
-    hiddenSize: c.hidden_size,
-    numHiddenLayers: c.num_hidden_layers,
-    numAttentionHeads: c.num_attention_heads,
-    numKeyValueHeads: c.num_key_value_heads,
-    headDim,
-    intermediateSize: c.intermediate_size,
-    ropeTheta: c.rope_theta,
-    rmsNormEps: c.rms_norm_eps,
-    tieWordEmbeddings: c.tie_word_embeddings,
-    maxPositionEmbeddings: c.max_position_embeddings,
-    initializerRange: c.initializer_range,
-    numLabels: 2,
-    stepToken: tokenizer.stepToken,
-    stepTokenId: tokenizer.stepTokenId,
-    padTokenId: tokenizer.padTokenId,
-    eosTokenId: tokenizer.eosTokenId,
-  };
+  return parseHfConfig(
+    {
+      model_type: 'qwen2',
+      ...c,
+      vocab_size: tokenizer.vocabSize,
+      num_labels: 2,
+      step_token: tokenizer.stepToken,
+      step_token_id: tokenizer.stepTokenId,
+      pad_token_id: tokenizer.padTokenId,
+      eos_token_id: tokenizer.eosTokenId,
+    },
+    'model.config',
+  );
 }
 
 /**
@@ -72,11 +61,13 @@ export async function createModel(
   tokenizer: PrmTokenizer,
   seed: number,
   baseDir: string,
+  opts: { progress?: boolean } = {},
 ): Promise<PrmModel> {
   if (cfg.init === 'scratch') return initPrm(scratchConfig(cfg.config, tokenizer), seed);
   if (!cfg.path) throw new Error('model.path is required when model.init is pretrained');
   const dir = isAbsolute(cfg.path) ? cfg.path : resolve(baseDir, cfg.path);
-  const { model } = await loadPrm(dir, { seed });
+  // A progress bar only where the run shows them (loadPrm's own default is on for large weights).
+  const { model } = await loadPrm(dir, { seed, progress: opts.progress === false ? false : undefined });
   if (model.config.vocabSize < tokenizer.vocabSize) model.resizeTokenEmbeddings(tokenizer.vocabSize, seed);
   model.setTokens({ stepToken: tokenizer.stepToken, stepTokenId: tokenizer.stepTokenId, padTokenId: tokenizer.padTokenId });
   return model;

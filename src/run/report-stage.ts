@@ -1,13 +1,17 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { SimEvalSummary } from '../eval/run-sim.js';
+import { loadRun } from '../report/run-data.js';
+import { KIND_BASELINE, runPlots, writeRunPlots, type RunPlotSection } from '../report/run-plots.js';
 import type { Recipe } from '../recipes/schema.js';
-import { readStageMarker, writeFileAtomic, type RunContext } from './context.js';
+import { readStageMarker, type RunContext } from './context.js';
+import { writeFileAtomic } from '../util/durable-fs.js';
 import type { DataSummary } from './data-stage.js';
 import type { EvalSummary } from './eval-stage.js';
 import type { LabelsSummary } from './labels-stage.js';
 import type { RunManifest } from './manifest.js';
 import type { TrainSummary } from './train-stage.js';
+import { percent } from '../util/format.js';
 
 /**
  * RUN/report.md (tables of what each stage did and the metrics against the trivial baselines)
@@ -21,12 +25,14 @@ export interface HeadlineMetrics {
   retained?: number | null;
   dev_first_error_f1?: number | null;
   processbench_avg_f1?: number | null;
+  prmbench_prmscore?: number | null;
   bon_prm_at_n?: number | null;
   train_steps?: number;
 }
 
 const f1 = (x: number | null | undefined, digits = 1) => (x === null || x === undefined || !Number.isFinite(x) ? 'n/a' : x.toFixed(digits));
-const pct = (x: number | null | undefined) => (x === null || x === undefined ? 'n/a' : (100 * x).toFixed(1));
+// Cells of a table whose header says %.
+const percentCell = (x: number | null | undefined) => percent(x, { sign: false });
 
 function table(header: string[], rows: (string | number)[][]): string {
   return [`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
@@ -64,6 +70,7 @@ export function headlineMetrics(labels: LabelsSummary | null, train: TrainSummar
     out.sim_baseline_best_f1 = baseF1.length ? Math.max(...baseF1) : null;
   }
   if (evals?.processbench) out.processbench_avg_f1 = evals.processbench.avg_f1;
+  if (evals?.prmbench) out.prmbench_prmscore = evals.prmbench.prmscore;
   if (evals?.bon) {
     const sets = Object.values(evals.bon.sets);
     out.bon_prm_at_n = sets.length ? sets.reduce((a, s) => a + (s.prm_at_n.prod ?? 0), 0) / sets.length : null;
@@ -71,7 +78,26 @@ export function headlineMetrics(labels: LabelsSummary | null, train: TrainSummar
   return out;
 }
 
-export function renderReport(runDir: string, recipe: Recipe): { markdown: string; headline: HeadlineMetrics } {
+/** A plot file under RUN/plots/, linked from the report section it illustrates. */
+export interface ReportPlotLink {
+  file: string;
+  title: string;
+  section: RunPlotSection;
+}
+
+/** Recall of the first error per error kind: the PRM beside each baseline that names errors at all. */
+function kindRecallTable(all: [string, SimEvalSummary][]): string | null {
+  const withKinds = all.filter(([, s]) => s.processbench.by_kind);
+  if (withKinds.length === 0) return null;
+  const kinds = [...new Set(withKinds.flatMap(([, s]) => Object.keys(s.processbench.by_kind!)))];
+  const n = (kind: string) => withKinds.map(([, s]) => s.processbench.by_kind![kind]?.n).find((x) => x !== undefined) ?? 0;
+  return table(
+    ['error kind', 'erroneous samples', ...withKinds.map(([name]) => `${name} recall %`)],
+    kinds.map((kind) => [kind.replace(/_/g, ' '), n(kind), ...withKinds.map(([, s]) => f1(s.processbench.by_kind![kind]?.recall))]),
+  );
+}
+
+export function renderReport(runDir: string, recipe: Recipe, plots: readonly ReportPlotLink[] = []): { markdown: string; headline: HeadlineMetrics } {
   const data = readStageMarker<DataSummary>(runDir, 'data')?.summary ?? null;
   const labels = readStageMarker<LabelsSummary>(runDir, 'labels')?.summary ?? null;
   const train = readStageMarker<TrainSummary>(runDir, 'train')?.summary ?? null;
@@ -79,6 +105,9 @@ export function renderReport(runDir: string, recipe: Recipe): { markdown: string
   const manifestPath = join(runDir, 'manifest.json');
   const manifest = existsSync(manifestPath) ? (JSON.parse(readFileSync(manifestPath, 'utf8')) as RunManifest) : null;
   const parts: string[] = [`# ${recipe.report?.title ?? `prmkit run: ${recipe.name}`}`, ''];
+  const embed = (section: RunPlotSection) => {
+    for (const p of plots.filter((x) => x.section === section)) parts.push(`![${p.title}](plots/${p.file})`, '');
+  };
   if (recipe.description) parts.push(recipe.description.trim(), '');
   const stageRows = (['data', 'labels', 'train', 'eval'] as const)
     .map((s) => [s, readStageMarker<unknown>(runDir, s)] as const)
@@ -106,7 +135,7 @@ export function renderReport(runDir: string, recipe: Recipe): { markdown: string
     parts.push(
       table(
         ['labels', 'samples in', 'samples out', 'retention %', 'precision %', 'recall %', 'F1 %'],
-        Object.entries(labels.sources).map(([name, s]) => [name, s.input, s.output, pct(s.retention), pct(s.precision), pct(s.recall), pct(s.f1)]),
+        Object.entries(labels.sources).map(([name, s]) => [name, s.input, s.output, percentCell(s.retention), percentCell(s.precision), percentCell(s.recall), percentCell(s.f1)]),
       ),
       '',
     );
@@ -136,6 +165,7 @@ export function renderReport(runDir: string, recipe: Recipe): { markdown: string
         '',
       );
     }
+    embed('training');
   }
   if (evals?.sim) {
     const sim = evals.sim;
@@ -159,6 +189,21 @@ export function renderReport(runDir: string, recipe: Recipe): { markdown: string
       ),
       '',
     );
+    const kinds = kindRecallTable(all.filter(([name]) => name === all[0][0] || name === KIND_BASELINE));
+    if (kinds) {
+      const auroc = sim.prm.processbench.step_scores?.auroc;
+      parts.push(
+        '### What the PRM finds, per error kind',
+        '',
+        'Recall = share of the erroneous samples of each kind whose first error the scorer names exactly. An arithmetic slip shows in one equation; a wrong operand, ' +
+          'a skipped or a repeated step only against the problem\'s chain of operations.' +
+          (typeof auroc === 'number' ? ` Step AUROC of the trained PRM on this test (right steps against first wrong steps): ${f1(auroc)}.` : ''),
+        '',
+        kinds,
+        '',
+      );
+    }
+    embed('sim-test');
     const aggs = Object.keys(sim.prm.bon.prm_at_n);
     parts.push(
       `## Sim Best-of-${sim.prm.bon.n}`,
@@ -168,10 +213,29 @@ export function renderReport(runDir: string, recipe: Recipe): { markdown: string
       table(['scorer', `pass@${sim.prm.bon.n}`, `maj@${sim.prm.bon.n}`, ...aggs.map((a) => `prm@${sim.prm.bon.n} ${a}`), 'weighted vote'], all.map(([name, s]) => [name, ...bonCells(s, aggs)])),
       '',
     );
+    embed('sim-bon');
   }
   if (evals?.processbench) {
     const pb = evals.processbench;
     parts.push('## ProcessBench', '', table(['subset', 'F1 %'], [...Object.entries(pb.subsets).map(([k, v]) => [k, f1(v)]), ['**average**', f1(pb.avg_f1)]]), '');
+  }
+  if (evals?.prmbench) {
+    const pm = evals.prmbench;
+    parts.push(
+      '## PRMBench',
+      '',
+      `${pm.n} items; a step is valid when its score > ${pm.threshold}. PRMScore = 0.5 F1 + 0.5 negative F1 over steps (multi_solutions: F1 alone).`,
+      '',
+      table(
+        ['class', 'PRMScore %'],
+        [
+          ...Object.entries(pm.classes).map(([k, v]) => [k, f1(v)]),
+          ...Object.entries(pm.groups).map(([k, v]) => [`*${k}* (mean)`, f1(v)]),
+          ['**overall**', f1(pm.prmscore)],
+        ],
+      ),
+      '',
+    );
   }
   if (evals?.bon) {
     const aggs = Object.keys(Object.values(evals.bon.sets)[0]?.prm_at_n ?? {});
@@ -188,7 +252,9 @@ export function renderReport(runDir: string, recipe: Recipe): { markdown: string
 }
 
 export async function runReportStage(ctx: RunContext): Promise<HeadlineMetrics> {
-  const { markdown, headline } = renderReport(ctx.runDir, ctx.recipe);
+  // The pictures first, so report.md links only files that exist.
+  const plots = await writeRunPlots(ctx.runDir, runPlots(loadRun(ctx.runDir)));
+  const { markdown, headline } = renderReport(ctx.runDir, ctx.recipe, plots);
   await writeFileAtomic(join(ctx.runDir, 'report.md'), markdown);
   await writeFileAtomic(join(ctx.runDir, 'summary.json'), JSON.stringify(headline, null, 2) + '\n');
   ctx.log(`report: ${join(ctx.runDir, 'report.md')}`);

@@ -1,10 +1,14 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { selectBackend, type BackendName } from '../model/backend.js';
+import { runTrainingWorker } from '../distributed/follower.js';
+import { joinCluster, trainingCluster } from '../distributed/join.js';
+import { TfConfigError } from '../distributed/tf-config.js';
+import { selectBackend, type BackendName } from '../backend/backend.js';
 import { loadRecipe, recipeToYaml } from '../recipes/load.js';
 import type { Recipe } from '../recipes/schema.js';
 import type { Override } from '../recipes/overrides.js';
-import { runStage, writeFileAtomic, type RunContext } from './context.js';
+import { readStageMarker, runStage, type RunContext } from './context.js';
+import { writeFileAtomic } from '../util/durable-fs.js';
 import { checkInputs } from './preflight.js';
 import { runDataStage, SAMPLES_FILE } from './data-stage.js';
 import { runEvalStage } from './eval-stage.js';
@@ -56,9 +60,7 @@ function checkStages(recipe: Recipe): void {
   const problems: string[] = [];
   if (recipe.labels && !recipe.data) problems.push('labels needs a data stage');
   if (recipe.train && !recipe.data) problems.push('train needs a data stage');
-  if (recipe.train && !recipe.labels) {
-    // Training straight on the data needs labels in it; checked when the data is read.
-  }
+  // train without a labels stage reads the labels the data carries; that is checked when it is read.
   if (recipe.eval && !recipe.train && !(recipe.model?.init === 'pretrained' && recipe.model.path)) {
     problems.push('eval needs a train stage or model.init pretrained with model.path');
   }
@@ -83,6 +85,20 @@ export async function runRecipe(opts: RunOptions): Promise<RunResult> {
   const runDir = resolve(opts.out ?? join('runs', recipe.name));
   const resolvedYaml = recipeToYaml(recipe);
 
+  // Data-parallel training (TF_CONFIG, see src/distributed/join.ts): ranks > 0 only train, in
+  // the run directory rank 0 prepares and writes.
+  let cluster: ReturnType<typeof trainingCluster>;
+  try {
+    cluster = trainingCluster();
+  } catch (err) {
+    if (err instanceof TfConfigError) throw new RunSetupError(err.message);
+    throw err;
+  }
+  if (cluster && cluster.rank > 0) {
+    const worker = await runTrainingWorker({ cluster, recipe, baseDir: loaded.baseDir, runDir, resume: Boolean(opts.resume), log });
+    return { runDir, headline: { train_steps: worker.steps }, seconds: (Date.now() - t0) / 1000 };
+  }
+
   const exists = existsSync(runDir) && readdirSync(runDir).length > 0;
   if (exists && !opts.resume) {
     throw new RunSetupError(`run directory ${runDir} is not empty: pass --resume to continue that run, or choose another --out`);
@@ -101,6 +117,8 @@ export async function runRecipe(opts: RunOptions): Promise<RunResult> {
   log(`run: ${recipe.name} -> ${runDir}${opts.resume && exists ? ' (resuming)' : ''}`);
 
   const backend = await selectBackend(recipe.backend, { log });
+  // Joined right after the backend is chosen: collectives must be enabled before the first tensor.
+  const parallel = cluster ? await joinCluster(cluster, { log }) : undefined;
   const ctx: RunContext = {
     runDir,
     recipe,
@@ -109,6 +127,7 @@ export async function runRecipe(opts: RunOptions): Promise<RunResult> {
     backend: backend.name,
     log,
     progress: opts.progress ?? !process.env.PRMKIT_NO_PROGRESS,
+    parallel,
   };
   const manifestPath = join(runDir, 'manifest.json');
   const manifest: RunManifest =
@@ -130,10 +149,13 @@ export async function runRecipe(opts: RunOptions): Promise<RunResult> {
   }
   let modelDir: string | undefined;
   let dev: StepSample[] = [];
+  if (parallel) await parallel.trainingStarts(Boolean(recipe.train) && !readStageMarker(runDir, 'train'));
   if (recipe.train) {
     const cfg = recipe.train;
     const trainFile = labels?.train_file ?? SAMPLES_FILE;
     const train = await runStage(ctx, 'train', () => runTrainStage(ctx, recipe, cfg, { labelled: trainFile, corpus: SAMPLES_FILE }));
+    // Eval and report run on rank 0 alone.
+    parallel?.close();
     modelDir = join(runDir, train.final_dir);
     dev = (await readLabelledSplit(runDir, trainFile, cfg.dev_fraction, cfg.seed ?? recipe.seed)).dev;
     await updateManifest(runDir, manifest, [join('tokenizer', 'tokenizer.json'), join(train.final_dir, 'model.safetensors')]);

@@ -75,13 +75,16 @@ export async function runTrainStage(
   const tokCfg = recipe.tokenizer ?? TokenizerSchema.parse({});
   const corpusSamples = await readSamples(join(ctx.runDir, files.corpus));
   const { tokenizer, files: tokFiles } = await buildTokenizer(tokCfg, () => corpusSamples.flatMap((s) => [s.problem, ...s.steps]), ctx.baseDir);
-  const tokDir = join(ctx.runDir, 'tokenizer');
-  mkdirSync(tokDir, { recursive: true });
-  writeFileSync(join(tokDir, 'tokenizer.json'), tokFiles.tokenizerJson);
-  writeFileSync(join(tokDir, 'tokenizer_config.json'), tokFiles.tokenizerConfigJson);
+  // Data-parallel workers other than rank 0 build the same tokenizer and write nothing.
+  if (!ctx.parallel || ctx.parallel.rank === 0) {
+    const tokDir = join(ctx.runDir, 'tokenizer');
+    mkdirSync(tokDir, { recursive: true });
+    writeFileSync(join(tokDir, 'tokenizer.json'), tokFiles.tokenizerJson);
+    writeFileSync(join(tokDir, 'tokenizer_config.json'), tokFiles.tokenizerConfigJson);
+  }
 
   const modelCfg = recipe.model ?? ModelSchema.parse({});
-  const model = await createModel(modelCfg, tokenizer, seed, ctx.baseDir);
+  const model = await createModel(modelCfg, tokenizer, seed, ctx.baseDir, { progress: ctx.progress });
   try {
     const maxLength = Math.min(cfg.max_length, model.config.maxPositionEmbeddings);
     const encode = (s: { problem: string; steps: string[] }) => encodeSample(tokenizer, s, { maxLength });
@@ -109,9 +112,11 @@ export async function runTrainStage(
       }
     }
 
+    // Every data-parallel worker starts from rank 0's weights (a resumed run then restores the same checkpoint in all).
+    if (ctx.parallel) await ctx.parallel.syncWeights(model.variables.values());
     const result = await trainModel({
       model,
-      io: prmModelIo(model, tokFiles),
+      io: prmModelIo(model, tokFiles, { maxShardBytes: cfg.max_shard_bytes }),
       train: trainPrep.items,
       dev: devPrep.items,
       config: cfg,
@@ -121,6 +126,7 @@ export async function runTrainStage(
       resume: ctx.resume,
       log: ctx.log,
       progress: ctx.progress,
+      parallel: ctx.parallel?.role,
     });
     return {
       train_file: files.labelled,

@@ -53,6 +53,40 @@ export function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer
   });
 }
 
+/**
+ * Reads and drops the rest of a request body that is being refused, when it is small enough
+ * (declared within maxBytes, or chunked and ending within it) and arrives within waitMs.
+ * Answering and closing a connection whose request bytes were never read makes the kernel reset
+ * it, and the client then loses the answer; a drained body lets the answer through. Resolves
+ * with whether the body was read to its end.
+ */
+export function discardBody(req: IncomingMessage, maxBytes: number, waitMs: number): Promise<boolean> {
+  const declared = req.headers['content-length'];
+  if (req.complete) return Promise.resolve(true);
+  if (declared !== undefined && !(Number(declared) <= maxBytes)) return Promise.resolve(false);
+  return new Promise<boolean>((resolve) => {
+    let size = 0;
+    const finish = (): void => {
+      clearTimeout(timer);
+      req.off('data', onData);
+      req.off('end', finish);
+      req.off('error', finish);
+      req.off('aborted', finish);
+      resolve(req.complete);
+    };
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length;
+      if (size > maxBytes) finish();
+    };
+    const timer = setTimeout(finish, waitMs);
+    req.on('data', onData);
+    req.on('end', finish);
+    req.on('error', finish);
+    req.on('aborted', finish);
+    req.resume();
+  });
+}
+
 function tooLarge(maxBytes: number, what: string): HttpError {
   return new HttpError(413, `request body too large: ${what} exceeds the limit of ${maxBytes} bytes`);
 }

@@ -2,17 +2,20 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { basename, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { selectBackend, type BackendName } from '../model/backend.js';
+import { selectBackend, type BackendName } from '../backend/backend.js';
 import { loadScoringModel } from '../eval/score.js';
 import type { PrmModel } from '../model/prm.js';
 import type { PrmTokenizer } from '../model/tokenizer.js';
 import { bearerTokenMatches } from './auth.js';
 import { DynamicBatcher, QueueFullError, type BatchInfo, type BatcherStats } from './batcher.js';
-import { parseJsonBody, readBody } from './body.js';
+import { discardBody, parseJsonBody, readBody } from './body.js';
 import { HttpError } from './errors.js';
 import { forwardOnce } from './forward.js';
 import { checkPositive, DEFAULT_BATCHING, DEFAULT_LIMITS, type BatchingOptions, type ServeLimits } from './limits.js';
-import { encodeRequest, parseScoreRequest } from './request.js';
+import { checkRequestCheaply, encodeRequest, parseScoreRequest, type EncodeLimits, type ScoreRequest } from './request.js';
+import { DEFAULT_ENCODE_POOL, EncodePool } from './encode-pool.js';
+import type { EncodedSample } from '../model/encode.js';
+import { createStepSplitter, type StepSplitOptions } from '../data/step-split.js';
 
 /** A model already in memory, as loadScoringModel returns it. */
 export interface LoadedScoringModel {
@@ -37,10 +40,19 @@ export interface RewardServerOptions extends Partial<ServeLimits>, Partial<Batch
   retryAfterSeconds?: number;
   /** close() waits this long for open connections, then cuts them (default 30000). */
   drainTimeoutMs?: number;
+  /**
+   * Worker threads that tokenize requests, so a long text never blocks the event loop (default
+   * 2); 0 tokenizes on the event loop (for programs that embed the server and want no threads).
+   */
+  encodeWorkers?: number;
+  /** A request still tokenizing after this long is refused with 413 (default 30000). */
+  encodeTimeoutMs?: number;
   /** Called before each forward pass (metrics, tracing; tests use it to hold the batcher). */
   beforeForward?: (info: BatchInfo) => void | Promise<void>;
   /** Log lines (start, errors); default stderr. */
   log?: (line: string) => void;
+  /** How `{problem, response}` items are cut into steps (data/step-split.ts; default paragraphs). */
+  split?: StepSplitOptions;
 }
 
 export interface RewardServerStats extends BatcherStats {
@@ -58,6 +70,10 @@ export interface RewardServer {
 }
 
 const JSON_TYPE = 'application/json; charset=utf-8';
+/** How long a refused request's body is waited for before answering anyway (see discardBody). */
+const DISCARD_WAIT_MS = 2_000;
+/** How long close() waits with nothing arriving before it stops listening (see close). */
+const QUIET_MS = 1000;
 
 /**
  * Starts the reward server: POST /v1/score and GET /health over node:http, requests batched
@@ -78,6 +94,8 @@ export async function startRewardServer(opts: RewardServerOptions): Promise<Rewa
   checkPositive({ ...limits, ...batching }, ['maxWaitMs']);
   if (opts.token !== undefined && opts.token.length === 0) throw new RangeError('token must not be empty');
   const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  // Checked before the model loads: a bad option is the caller's error, not a request's.
+  const splitter = createStepSplitter(opts.split);
   const retryAfter = String(opts.retryAfterSeconds ?? 1);
 
   let loaded: LoadedScoringModel;
@@ -95,6 +113,22 @@ export async function startRewardServer(opts: RewardServerOptions): Promise<Rewa
   const { model, tokenizer } = loaded;
   const backendName = tf.getBackend();
   const maxLength = model.config.maxPositionEmbeddings;
+
+  let encodePool: EncodePool | undefined;
+  const encodeWorkers = opts.encodeWorkers ?? DEFAULT_ENCODE_POOL.size;
+  if (encodeWorkers > 0) {
+    try {
+      encodePool = await EncodePool.start(tokenizer, { size: encodeWorkers, timeoutMs: opts.encodeTimeoutMs ?? DEFAULT_ENCODE_POOL.timeoutMs }, log);
+    } catch (e) {
+      if (ownsModel) model.dispose();
+      throw e;
+    }
+  }
+  const encode = async (request: ScoreRequest, encodeLimits: EncodeLimits): Promise<EncodedSample[]> =>
+    encodePool ? encodePool.encode(request, encodeLimits) : encodeRequest(tokenizer, request, encodeLimits);
+  // Requests from admission (before the body is read) until answered: reading, tokenizing,
+  // queued or scoring. maxQueue bounds them all, not only those already in the batcher.
+  let admitted = 0;
 
   const batcher = new DynamicBatcher(
     (sequences) => forwardOnce(model, tokenizer.padTokenId, sequences),
@@ -149,9 +183,14 @@ export async function startRewardServer(opts: RewardServerOptions): Promise<Rewa
       throw new HttpError(415, `Content-Type must be application/json, got "${type}"`);
     }
     // Cheap refusal before reading anything: the body would only be thrown away.
-    if (batcher.full) throw busy();
-    const request = parseScoreRequest(parseJsonBody(await readBody(req, limits.maxBodyBytes)));
-    const sequences = encodeRequest(tokenizer, request, { maxSteps: limits.maxSteps, maxTokens: limits.maxTokens, maxLength });
+    if (admitted >= limits.maxQueue) throw busy();
+    admitted++;
+    res.once('close', () => admitted--);
+    const request = parseScoreRequest(parseJsonBody(await readBody(req, limits.maxBodyBytes)), splitter);
+    const encodeLimits: EncodeLimits = { maxSteps: limits.maxSteps, maxTokens: limits.maxTokens, maxLength };
+    // The limits that need no tokenizing first; the tokenizing itself runs off the event loop.
+    checkRequestCheaply(tokenizer, request, encodeLimits);
+    const sequences = await encode(request, encodeLimits);
     let scores: number[][];
     try {
       scores = await batcher.submit(sequences);
@@ -159,8 +198,10 @@ export async function startRewardServer(opts: RewardServerOptions): Promise<Rewa
       if (e instanceof QueueFullError) throw busy();
       throw e;
     }
-    if (request.batch) send(res, 200, { results: scores.map((s) => ({ step_scores: s })) });
-    else send(res, 200, { step_scores: scores[0] });
+    // Steps cut from a response go back with their scores, so the client knows what each score is of.
+    const result = (i: number) => (request.split[i] ? { steps: request.items[i].steps, step_scores: scores[i] } : { step_scores: scores[i] });
+    if (request.batch) send(res, 200, { results: scores.map((_, i) => result(i)) });
+    else send(res, 200, result(0));
   }
 
   function busy(): HttpError {
@@ -190,11 +231,25 @@ export async function startRewardServer(opts: RewardServerOptions): Promise<Rewa
 
   // Requests being handled (reading, queued or scoring): close() waits for all of them.
   const inFlight = new Set<Promise<void>>();
+  // When a connection or request last arrived or an answer last went out (a client whose answer
+  // closed its connection reconnects for its next request): close() waits for a quiet moment.
+  let lastArrival = Date.now();
+  // Responses not yet sent: a drain that runs out of time answers them 503 rather than cutting them.
+  const unanswered = new Set<ServerResponse>();
   const server = createServer((req, res) => {
-    const done = handle(req, res).catch((e: unknown) => {
+    lastArrival = Date.now();
+    unanswered.add(res);
+    res.once('close', () => {
+      unanswered.delete(res);
+      lastArrival = Date.now();
+    });
+    const done = handle(req, res).catch(async (e: unknown) => {
       if (e instanceof HttpError) {
-        // A request refused before its body was read: close the connection after answering,
-        // so the rest of that body is not parsed as the next request.
+        // A request refused before its body was read (busy, draining, unauthorised, ...): read
+        // and drop a body of allowed size first, so the answer is not lost to a reset.
+        if (!req.complete && e.status !== 413) await discardBody(req, limits.maxBodyBytes, DISCARD_WAIT_MS);
+        // Still unread (too large, or too slow): close the connection after answering, so the
+        // rest of that body is not parsed as the next request.
         const unread = !req.complete;
         send(res, e.status, { error: e.message }, unread ? { ...e.headers, Connection: 'close' } : e.headers);
         if (unread) req.resume();
@@ -205,6 +260,9 @@ export async function startRewardServer(opts: RewardServerOptions): Promise<Rewa
     });
     inFlight.add(done);
     void done.finally(() => inFlight.delete(done));
+  });
+  server.on('connection', () => {
+    lastArrival = Date.now();
   });
   // A client that trickles its request in cannot hold a connection forever.
   server.requestTimeout = 60_000;
@@ -219,6 +277,7 @@ export async function startRewardServer(opts: RewardServerOptions): Promise<Rewa
       });
     });
   } catch (e) {
+    await encodePool?.close();
     if (ownsModel) model.dispose();
     throw e;
   }
@@ -229,21 +288,45 @@ export async function startRewardServer(opts: RewardServerOptions): Promise<Rewa
   let closing: Promise<void> | undefined;
   async function close(): Promise<void> {
     draining = true;
-    const closed = new Promise<void>((done) => server.close(() => done()));
-    server.closeIdleConnections();
-    // Requests already started are answered: new ones get 503 (draining), the batcher stops
-    // waiting for company, and every handler in flight is awaited.
-    const flushed = batcher.flush();
-    const timer = setTimeout(() => server.closeAllConnections(), opts.drainTimeoutMs ?? 30_000);
+    // The listener stays open while draining: a connection the kernel has already accepted (in
+    // the backlog while a forward pass held the event loop) is answered 503 with a body instead
+    // of being reset, and so is every request that arrives meanwhile. Requests admitted before
+    // are answered in full: the batcher stops waiting for company, and every handler is awaited.
+    const drainMs = opts.drainTimeoutMs ?? 30_000;
+    const deadline = Date.now() + drainMs;
+    let expire!: () => void;
+    const expired = new Promise<void>((resolve) => (expire = resolve));
+    const timer = setTimeout(() => {
+      // Out of time: whatever is still unanswered gets 503 with a body, then connections close.
+      for (const res of unanswered) send(res, 503, { error: `the server shut down before answering (drain limit ${drainMs} ms)` }, { 'Retry-After': retryAfter });
+      expire();
+    }, drainMs);
+    const settled = async (): Promise<void> => {
+      while (inFlight.size > 0 && Date.now() < deadline) await Promise.race([Promise.allSettled([...inFlight]), expired]);
+    };
     try {
-      while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
-      await flushed;
-      // Connections that went idle while draining are closed now; responses sent while
-      // draining carried "Connection: close", so the others end by themselves.
+      await Promise.race([batcher.flush(), expired]);
+      await settled();
+      // Stop listening once nothing new has come in for a moment, so the backlog has been
+      // accepted and answered. Node accepts one waiting connection per turn of the event loop,
+      // in its poll phase, which follows the timers: after a timer (late, if the process was
+      // starved of CPU) one setImmediate lets a poll phase run before quiet is judged.
+      for (;;) {
+        await new Promise((resolve) => setImmediate(resolve));
+        await settled();
+        if (Date.now() - lastArrival >= QUIET_MS || Date.now() >= deadline) break;
+        await new Promise((resolve) => setTimeout(resolve, QUIET_MS / 4));
+      }
+      const closed = new Promise<void>((done) => server.close(() => done()));
+      // Responses sent while draining carried "Connection: close", so their connections end by
+      // themselves; idle keep-alive ones are closed now, the rest once the answers are out.
       server.closeIdleConnections();
+      const cut = setTimeout(() => server.closeAllConnections(), Date.now() < deadline ? deadline - Date.now() : 1000);
       await closed;
+      clearTimeout(cut);
     } finally {
       clearTimeout(timer);
+      await encodePool?.close();
       if (ownsModel) model.dispose();
     }
   }

@@ -4,6 +4,7 @@ import { orderFields } from '../data/prmkit.js';
 import { toProcessBenchRecord } from '../data/processbench.js';
 import type { StepSample } from '../data/types.js';
 import { writeJsonlRecords } from '../data/write.js';
+import { share } from '../util/format.js';
 import { formatValue } from './arith.js';
 import { goldSteps } from './steps.js';
 import { simBonCandidates, simProblems, simProcessBench, simSolutions, type SimTruth, type SimWorldOptions } from './world.js';
@@ -77,11 +78,10 @@ function describeSolutions(solutions: readonly StepSample[], nProblems: number, 
     if (t.finalAnswerCorrect) recovered++;
     kinds.set(t.errorKind ?? 'unknown', (kinds.get(t.errorKind ?? 'unknown') ?? 0) + 1);
   }
-  const pct = (a: number, b: number) => (b > 0 ? `${((100 * a) / b).toFixed(1)}%` : 'n/a');
   const byKind = [...kinds.entries()].sort((a, b) => b[1] - a[1]).map(([k, n]) => `${k} ${n}`).join(', ');
   return [
-    `sim: ${nProblems} problems, ${solutions.length} policy solutions; ${errors} (${pct(errors, solutions.length)}) with a process error (${byKind || 'none'})`,
-    `  right final answer after a wrong step: ${recovered} (${pct(recovered, errors)} of the erroneous)`,
+    `sim: ${nProblems} problems, ${solutions.length} policy solutions; ${errors} (${share(errors, solutions.length)}) with a process error (${byKind || 'none'})`,
+    `  right final answer after a wrong step: ${recovered} (${share(recovered, errors)} of the erroneous)`,
     `  step-error set: ${benchSize} samples (half erroneous); Best-of-N set: ${bonProblems} problems x ${bonN} responses`,
   ].join('\n');
 }

@@ -160,8 +160,9 @@ export async function startSimServer(opts: SimServerOptions = {}): Promise<SimSe
       return Array.from({ length: n }, (_, i) => {
         const rng = replyRng(seed, requestSeed, temperature, p, i);
         const steps = parsed ? policy.continueText(parsed.problem, parsed.steps, rng) : policy.continueText(p, [], rng);
-        const { text, finish } = limitText(steps.join(STEP_SEPARATOR), maxTokens, stop);
-        return { index: pi * n + i, text, logprobs: null, finish_reason: finish };
+        const { text, finish, stopReason } = limitText(steps.join(STEP_SEPARATOR), maxTokens, stop);
+        // stop_reason as vLLM reports it: the stop string that ended the text, null at the end of the solution.
+        return { index: pi * n + i, text, logprobs: null, finish_reason: finish, stop_reason: stopReason };
       });
     });
     return {
@@ -255,15 +256,19 @@ function samplingOf(body: Record<string, unknown>, defaultMaxTokens: number) {
 }
 
 /** Roughly 4 characters a token, as for English text; `stop` cuts where it first appears. */
-function limitText(text: string, maxTokens: number, stop: readonly string[]): { text: string; finish: 'stop' | 'length' } {
+function limitText(text: string, maxTokens: number, stop: readonly string[]): { text: string; finish: 'stop' | 'length'; stopReason: string | null } {
   let out = text;
+  let stopReason: string | null = null;
   for (const s of stop) {
     const at = s === '' ? -1 : out.indexOf(s);
-    if (at >= 0) out = out.slice(0, at);
+    if (at >= 0) {
+      out = out.slice(0, at);
+      stopReason = s;
+    }
   }
   const maxChars = Math.max(0, maxTokens * 4);
-  if (out.length > maxChars) return { text: out.slice(0, Math.floor(maxChars)), finish: 'length' };
-  return { text: out, finish: 'stop' };
+  if (out.length > maxChars) return { text: out.slice(0, Math.floor(maxChars)), finish: 'length', stopReason: null };
+  return { text: out, finish: 'stop', stopReason };
 }
 
 function usage(prompt: string, completion: string) {

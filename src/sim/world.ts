@@ -7,12 +7,15 @@ import type { StepSample } from '../data/types.js';
 import { Rng } from '../util/rng.js';
 import { formatValue, lastBoxed, sameValue } from './arith.js';
 import { checkSolution } from './check.js';
+import type { JudgeOptions } from './judge.js';
 import { SimPolicy, type PolicyOptions } from './policy.js';
 import { generateProblem, type ProblemOptions, type SimProblem } from './problems.js';
 
 export interface SimWorldOptions {
   problem?: Partial<ProblemOptions>;
   policy?: Partial<PolicyOptions>;
+  /** The sim judge's noise model (the sim server's judge; data generation does not use it). */
+  judge?: Partial<JudgeOptions>;
 }
 
 /** Truth kept in every sim sample's meta, so label quality can be measured against it. */

@@ -1,6 +1,7 @@
 import YAML from 'yaml';
 import { coerceValue, schemaAt } from '../recipes/overrides.js';
 import { Rng } from '../util/rng.js';
+import { SchedulerShardError, shardFromScheduler } from './scheduler-shard.js';
 import type { SweepConfig } from './schema.js';
 
 /**
@@ -166,10 +167,22 @@ export function planSweep(opts: { variants?: SweepPlan['variants']; grid?: GridA
   return { variants, grid, total, random, points };
 }
 
-/** `--shard i/n`, i counted from 0 (a Kubernetes completion index, or a Slurm array from 0). */
-export function parseShard(text: string): { index: number; count: number } {
+/**
+ * `--shard i/n`, i counted from 0; or `--shard auto[/n]`, the shard of a Slurm array task or a
+ * Kubernetes Indexed Job from the environment (scheduler-shard.ts).
+ */
+export function parseShard(text: string, env: NodeJS.ProcessEnv = process.env): { index: number; count: number; from?: string } {
+  const auto = /^\s*auto\s*(?:\/\s*(\d+)\s*)?$/.exec(text);
+  if (auto) {
+    try {
+      return shardFromScheduler(env, auto[1] !== undefined ? Number(auto[1]) : undefined);
+    } catch (err) {
+      if (err instanceof SchedulerShardError) throw new SweepPlanError(err.message);
+      throw err;
+    }
+  }
   const m = /^\s*(\d+)\s*\/\s*(\d+)\s*$/.exec(text);
-  if (!m) throw new SweepPlanError(`--shard ${text}: expected i/n, e.g. 0/4`);
+  if (!m) throw new SweepPlanError(`--shard ${text}: expected i/n (e.g. 0/4), auto or auto/n`);
   const index = Number(m[1]);
   const count = Number(m[2]);
   if (count < 1) throw new SweepPlanError(`--shard ${text}: n must be at least 1`);

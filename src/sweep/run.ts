@@ -1,11 +1,11 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import type { BackendName } from '../model/backend.js';
+import type { BackendName } from '../backend/backend.js';
 import { readRecipeTree, recipeToYaml, resolveRecipe } from '../recipes/load.js';
 import type { Override } from '../recipes/overrides.js';
 import type { Recipe } from '../recipes/schema.js';
-import { writeFileAtomic } from '../run/context.js';
 import { runRecipe, type RunOptions, type RunResult } from '../run/run.js';
+import { writeFileAtomic } from '../util/durable-fs.js';
 import { POINT_FILE, type SweepPointRecord } from '../report/run-data.js';
 import { writeReport } from '../report/report.js';
 import { axesFromConfig, mergeAxes, parseGridFlag, planSweep, shardPoints, variantsFromConfig, type SweepPlan, type SweepPoint } from './plan.js';
@@ -19,8 +19,8 @@ export interface SweepOptions {
   set?: string[];
   /** A seeded random sample of n points instead of all (replaces the recipe's sweep.random). */
   random?: { n: number; seed: number } | null;
-  /** Run only shard index of count (points k with k % count == index). */
-  shard?: { index: number; count: number } | null;
+  /** Run only shard index of count (points k with k % count == index); `from` says where a scheduler's shard came from. */
+  shard?: { index: number; count: number; from?: string } | null;
   out: string;
   backend?: BackendName;
   progress?: boolean;
@@ -90,6 +90,10 @@ function prepare(opts: SweepOptions, plan: SweepPlan, raw: Record<string, unknow
   });
 }
 
+/**
+ * Through durable-fs: its temporary names carry random bytes, so shards on different machines
+ * (containers often share a pid) never write the same temporary summary.json on a shared volume.
+ */
 async function writeJson(path: string, value: unknown): Promise<void> {
   await writeFileAtomic(path, `${JSON.stringify(value, null, 2)}\n`);
 }
@@ -121,7 +125,7 @@ export async function runSweep(opts: SweepOptions): Promise<SweepResult> {
   const { plan, raw, base } = sweepPlanFor(opts);
   const prepared = prepare(opts, plan, raw, base, out);
   const mine = shardPoints(prepared, opts.shard ?? null);
-  const shardText = opts.shard ? ` (shard ${opts.shard.index}/${opts.shard.count}: ${mine.length} of them)` : '';
+  const shardText = opts.shard ? ` (shard ${opts.shard.index}/${opts.shard.count}${opts.shard.from ? ` from ${opts.shard.from}` : ''}: ${mine.length} of them)` : '';
   log(`sweep: ${base.name}: ${plan.points.length} point(s)${plan.random ? ` sampled from ${plan.total}` : ''}${shardText} -> ${out}`);
 
   // A point finished with another recipe would mix results of two different sweeps.

@@ -1,9 +1,13 @@
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import { copyFile, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { DEFAULT_READ_CHUNK_BYTES, readDeviceTensor } from '../model/build.js';
+import { SafetensorsReader, writeSafetensorsStreaming } from '../model/safetensors.js';
+import { rowChunks } from '../model/tensor-chunks.js';
 import { fsyncPath, fsyncTree, replaceDirectory, writeFileSynced } from '../util/durable-fs.js';
-import { readSafetensors, writeSafetensors } from '../model/safetensors.js';
 import type { DataCursor } from './batches.js';
-import type { OptimizerState } from './optimizer.js';
+import type { AdamW } from './optimizer.js';
 
 /**
  * Training checkpoints: RUN/checkpoints/checkpoint-<step>/ holds the HF-layout model files
@@ -14,6 +18,8 @@ import type { OptimizerState } from './optimizer.js';
  */
 export const TRAINER_STATE_FILE = 'trainer_state.json';
 export const OPTIMIZER_FILE = 'optimizer.safetensors';
+/** Size and sha256 of every other file of the checkpoint, written last; resume verifies them. */
+export const CHECKSUMS_FILE = 'checksums.json';
 const CHECKPOINT_RE = /^checkpoint-(\d+)$/;
 const TEMP_PREFIX = '.tmp-';
 
@@ -70,16 +76,23 @@ export async function removeStaleTemps(root: string): Promise<string[]> {
   return removed;
 }
 
+export interface CheckpointWriteOptions {
+  /** Largest host chunk of one tensor while writing (tests set it small). */
+  chunkBytes?: number;
+}
+
 /**
  * Writes checkpoint-<step> atomically. `writeModel(dir)` must create `dir` with the model files
- * (the model module's savePrmCheckpoint does, atomically itself); the optimizer state and trainer
- * state are added, everything fsynced, and the directory renamed into place.
+ * (the model module's savePrmCheckpoint does, atomically itself); the optimizer state is streamed
+ * from the device moment by moment (in row chunks), the trainer state and the checksums of every
+ * file are added, everything fsynced, and the directory renamed into place.
  */
 export async function saveCheckpoint(
   root: string,
   state: TrainerState,
-  optimizer: OptimizerState,
+  optimizer: AdamW,
   writeModel: (dir: string) => Promise<void>,
+  opts: CheckpointWriteOptions = {},
 ): Promise<CheckpointInfo> {
   await mkdir(root, { recursive: true });
   const name = `checkpoint-${state.global_step}`;
@@ -87,14 +100,83 @@ export async function saveCheckpoint(
   const tmp = join(root, `${TEMP_PREFIX}${name}-${process.pid}`);
   await rm(tmp, { recursive: true, force: true });
   await writeModel(tmp);
-  await writeSafetensors(join(tmp, OPTIMIZER_FILE), optimizer.tensors, { fsync: true, metadata: { step: String(optimizer.step) } });
+  const moments = optimizer.stateTensors();
+  const chunkBytes = opts.chunkBytes ?? DEFAULT_READ_CHUNK_BYTES;
+  await writeSafetensorsStreaming(
+    join(tmp, OPTIMIZER_FILE),
+    moments.map((m) => ({ name: m.name, shape: [...m.tensor.shape] })),
+    (_spec, i) => rowChunks(moments[i].tensor, chunkBytes),
+    { fsync: true, metadata: { step: String(optimizer.step) } },
+  );
   await writeFileSynced(join(tmp, TRAINER_STATE_FILE), JSON.stringify({ ...state, optimizer: { file: OPTIMIZER_FILE, step: optimizer.step } }, null, 2) + '\n');
+  await writeFileSynced(join(tmp, CHECKSUMS_FILE), JSON.stringify({ format: 1, files: await checksumsOf(tmp) }, null, 2) + '\n');
   await fsyncTree(tmp);
   // The same step saved twice (best and periodic at one step) replaces the older copy.
   await rm(finalDir, { recursive: true, force: true });
   await rename(tmp, finalDir);
   await fsyncPath(root);
   return { step: state.global_step, dir: finalDir };
+}
+
+interface FileChecksum {
+  bytes: number;
+  sha256: string;
+}
+
+async function sha256File(path: string): Promise<FileChecksum> {
+  const hash = createHash('sha256');
+  let bytes = 0;
+  for await (const chunk of createReadStream(path, { highWaterMark: 8 << 20 })) {
+    hash.update(chunk as Buffer);
+    bytes += (chunk as Buffer).length;
+  }
+  return { bytes, sha256: hash.digest('hex') };
+}
+
+/** Size and sha256 of every regular file directly in dir (the checksums file itself excluded). */
+async function checksumsOf(dir: string): Promise<Record<string, FileChecksum>> {
+  const out: Record<string, FileChecksum> = {};
+  const entries = (await readdir(dir, { withFileTypes: true })).filter((e) => e.isFile() && e.name !== CHECKSUMS_FILE);
+  for (const e of entries.sort((a, b) => a.name.localeCompare(b.name))) out[e.name] = await sha256File(join(dir, e.name));
+  return out;
+}
+
+/**
+ * Why a checkpoint cannot be resumed from, or null when every file its checksums list is there
+ * with its recorded size and sha256 (checkpoints written before checksums existed pass on the
+ * trainer state and optimizer file alone).
+ */
+export async function checkpointProblem(dir: string): Promise<string | null> {
+  let listed: Record<string, FileChecksum>;
+  try {
+    listed = (JSON.parse(await readFile(join(dir, CHECKSUMS_FILE), 'utf8')) as { files: Record<string, FileChecksum> }).files;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') return `${CHECKSUMS_FILE} is unreadable (${(e as Error).message})`;
+    return null;
+  }
+  for (const [file, want] of Object.entries(listed)) {
+    let got: FileChecksum;
+    try {
+      const size = (await stat(join(dir, file))).size;
+      if (size !== want.bytes) return `${file} has ${size} bytes, ${want.bytes} were written`;
+      got = await sha256File(join(dir, file));
+    } catch (e) {
+      return `${file} cannot be read (${(e as Error).message})`;
+    }
+    if (got.sha256 !== want.sha256) return `${file} does not match its sha256 (content changed after it was written)`;
+  }
+  return null;
+}
+
+/** The newest checkpoint whose files verify; each newer one that does not is skipped with a warning naming it. */
+export async function latestValidCheckpoint(root: string, warn: (line: string) => void = () => {}): Promise<CheckpointInfo | null> {
+  const all = await listCheckpoints(root);
+  for (let i = all.length - 1; i >= 0; i--) {
+    const problem = await checkpointProblem(all[i].dir);
+    if (problem === null) return all[i];
+    warn(`train: warning: skipping ${all[i].dir} (step ${all[i].step}): ${problem}`);
+  }
+  return null;
 }
 
 /** Complete checkpoints (a trainer_state.json that parses), oldest first. */
@@ -133,9 +215,27 @@ export async function readTrainerState(dir: string): Promise<TrainerState> {
   return state;
 }
 
-export async function readOptimizerState(dir: string, step: number): Promise<OptimizerState> {
-  const tensors = await readSafetensors(join(dir, OPTIMIZER_FILE));
-  return { step, tensors };
+/** Loads the optimizer moments of a checkpoint into `optimizer`'s variables, one tensor at a time. */
+export async function readOptimizerStateInto(dir: string, optimizer: AdamW, opts: { chunkBytes?: number } = {}): Promise<void> {
+  const file = join(dir, OPTIMIZER_FILE);
+  const reader = await SafetensorsReader.open(file);
+  try {
+    for (const { name, tensor } of optimizer.stateTensors()) {
+      const entry = reader.entry(name);
+      if (!entry) throw new Error(`${file}: optimizer state lacks ${name}`);
+      if (entry.shape.join('x') !== tensor.shape.join('x')) {
+        throw new Error(`${file}: optimizer state ${name} has shape [${entry.shape}], parameter has [${tensor.shape}]`);
+      }
+      const value = await readDeviceTensor(reader, name, opts.chunkBytes);
+      tensor.assign(value);
+      value.dispose();
+    }
+    const step = Number(reader.metadata.step);
+    if (!Number.isInteger(step) || step < 0) throw new Error(`${file}: metadata "step" is ${JSON.stringify(reader.metadata.step)}, expected the optimizer step count`);
+    optimizer.setStep(step);
+  } finally {
+    await reader.close();
+  }
 }
 
 /** Deletes checkpoints beyond the newest `keepLast`, never the one of `keepStep` (the best). */
@@ -164,7 +264,8 @@ export async function publishModel(checkpointDir: string, dest: string, note: Re
   await rm(tmp, { recursive: true, force: true });
   await mkdir(tmp, { recursive: true });
   for (const entry of await readdir(checkpointDir, { withFileTypes: true })) {
-    if (!entry.isFile() || entry.name === OPTIMIZER_FILE || entry.name === TRAINER_STATE_FILE) continue;
+    // The checksums describe the checkpoint's files (optimizer state included), not the published model's.
+    if (!entry.isFile() || entry.name === OPTIMIZER_FILE || entry.name === TRAINER_STATE_FILE || entry.name === CHECKSUMS_FILE) continue;
     await copyFile(join(checkpointDir, entry.name), join(tmp, entry.name));
   }
   await writeFile(join(tmp, 'training_source.json'), JSON.stringify(note, null, 2) + '\n');

@@ -1,16 +1,25 @@
 import * as tf from '@tensorflow/tfjs';
 
 /**
- * Global-norm clipping as torch.nn.utils.clip_grad_norm_: the norm over all gradients together,
- * scale = maxNorm / (norm + 1e-6) applied only when below 1. Returns new tensors (the inputs are
+ * The factor torch.nn.utils.clip_grad_norm_ scales gradients by: maxNorm / (norm + 1e-6) when
+ * that is below 1, else 1 (also 1 when the norm is not finite: the caller stops on that anyway).
+ */
+export function clipCoefficient(norm: number, maxNorm: number): number {
+  if (!Number.isFinite(norm) || !(maxNorm > 0)) return 1;
+  const coef = maxNorm / (norm + 1e-6);
+  return coef < 1 ? coef : 1;
+}
+
+/**
+ * Global-norm clipping as torch.nn.utils.clip_grad_norm_, returning new tensors (the inputs are
  * left alone) and the pre-clip norm, which is NaN or Infinity when a gradient is not finite.
+ * The training step does not call this: it folds clipCoefficient into the optimizer update, so
+ * no second copy of the gradients is made.
  */
 export function clipByGlobalNorm(grads: readonly tf.Tensor[], maxNorm: number): { grads: tf.Tensor[]; norm: number } {
   const norm = globalNorm(grads);
-  const coef = maxNorm / (norm + 1e-6);
-  if (!Number.isFinite(norm) || !(maxNorm > 0) || coef >= 1) {
-    return { grads: grads.map((g) => g.clone()), norm };
-  }
+  const coef = clipCoefficient(norm, maxNorm);
+  if (coef === 1) return { grads: grads.map((g) => g.clone()), norm };
   const clipped = tf.tidy(() => {
     const scale = tf.scalar(coef);
     return grads.map((g) => tf.mul(g, scale));
@@ -18,16 +27,27 @@ export function clipByGlobalNorm(grads: readonly tf.Tensor[], maxNorm: number): 
   return { grads: clipped, norm };
 }
 
-/** sqrt(sum of squares) over every element of every tensor. */
+/**
+ * sqrt(sum of squares) over every element of every tensor. Each tensor's square is released as
+ * soon as it is summed, so only one tensor-sized temporary exists at a time.
+ */
 export function globalNorm(grads: readonly tf.Tensor[]): number {
   if (grads.length === 0) return 0;
-  return tf.tidy(() => tf.sqrt(tf.addN(grads.map((g) => tf.sum(tf.square(g))))).dataSync()[0]);
+  const partial = grads.map((g) => tf.tidy(() => tf.sum(tf.square(g))));
+  const norm = tf.tidy(() => tf.sqrt(tf.addN(partial)));
+  try {
+    return norm.dataSync()[0];
+  } finally {
+    tf.dispose([...partial, norm]);
+  }
 }
 
 /**
  * Sums gradients over the micro-batches of one optimizer step. Each micro-batch loss is already
  * divided by the weight of the whole accumulation group, so the sum equals the gradient of the
- * group's masked mean exactly (not a mean of per-micro-batch means).
+ * group's masked mean exactly (not a mean of per-micro-batch means). Sums are updated one tensor
+ * at a time and the addends released at once, so accumulation holds one set of sums plus one
+ * tensor, never two whole sets.
  */
 export class GradientAccumulator {
   private sums: tf.Tensor[] | null = null;
@@ -36,13 +56,16 @@ export class GradientAccumulator {
   /** Adds `grads` (aligned with the parameter list) and takes ownership of them. */
   add(grads: tf.Tensor[]): void {
     if (this.sums === null) {
-      this.sums = grads;
+      this.sums = grads.slice();
     } else {
-      const previous = this.sums;
-      if (previous.length !== grads.length) throw new Error('GradientAccumulator: gradient lists differ in length');
-      this.sums = previous.map((s, i) => tf.add(s, grads[i]));
-      tf.dispose(previous);
-      tf.dispose(grads);
+      const sums = this.sums;
+      if (sums.length !== grads.length) throw new Error('GradientAccumulator: gradient lists differ in length');
+      for (let i = 0; i < sums.length; i++) {
+        const next = tf.add(sums[i], grads[i]);
+        sums[i].dispose();
+        grads[i].dispose();
+        sums[i] = next;
+      }
     }
     this.microBatches += 1;
   }

@@ -1,11 +1,13 @@
 import * as tf from '@tensorflow/tfjs';
 import type { PrmModel } from '../model/prm.js';
+import { batchTensors } from '../model/batch-tensors.js';
 import { collateBatch } from '../model/encode.js';
 import { progressBar } from '../util/progress.js';
-import { clipByGlobalNorm } from './gradients.js';
 import { planEpoch } from './batches.js';
 import { AdamW } from './optimizer.js';
 import { learningRateAt, warmupStepsFromRatio } from './schedule.js';
+import { TrainStep, type MicroBatch } from './step.js';
+import type { LmPretrainConfig } from '../recipes/schema.js';
 
 /**
  * Causal-LM pretraining of a PRM's decoder on unlabelled text, before PRM training.
@@ -17,17 +19,7 @@ import { learningRateAt, warmupStepsFromRatio } from './schedule.js';
  * LM head is the input embedding transposed (tied, so no parameters are added and none have to
  * be thrown away); the PRM head is left untouched.
  */
-export interface LmPretrainConfig {
-  epochs: number;
-  lr: number;
-  warmup_ratio: number;
-  batch_size: number;
-  max_tokens_per_batch: number;
-  weight_decay: number;
-  max_grad_norm: number;
-  /** Stop after this many optimizer steps (all epochs when absent). */
-  max_steps?: number;
-}
+export type { LmPretrainConfig } from '../recipes/schema.js';
 
 export interface LmPretrainOptions {
   model: PrmModel;
@@ -56,12 +48,24 @@ const LOG_EVERY = 50;
  * number of positions. Position t predicts token t+1; a pair counts when both are real tokens.
  */
 export function causalLmLossSum(model: PrmModel, ids: tf.Tensor2D, mask: tf.Tensor2D): { loss: tf.Scalar; count: number } {
+  const count = predictedPairs(ids, mask);
+  return { loss: tf.tidy(() => lmLossFromHidden(model, model.hiddenStates(ids, mask), ids, mask)), count };
+}
+
+/** Pairs (t, t+1) of real tokens: the positions whose next token is predicted. */
+function predictedPairs(ids: tf.Tensor2D, mask: tf.Tensor2D): number {
   const [batch, seqLen] = ids.shape;
   const maskValues = mask.dataSync();
   let count = 0;
   for (let b = 0; b < batch; b++) for (let t = 0; t + 1 < seqLen; t++) if (maskValues[b * seqLen + t] && maskValues[b * seqLen + t + 1]) count++;
-  const loss = tf.tidy(() => {
-    const hidden = model.hiddenStates(ids, mask).reshape([batch, seqLen, -1]);
+  return count;
+}
+
+/** The summed next-token loss from final hidden states [B*T, hidden], the tied embedding as LM head. */
+function lmLossFromHidden(model: PrmModel, hiddenFlat: tf.Tensor2D, ids: tf.Tensor2D, mask: tf.Tensor2D): tf.Scalar {
+  const [batch, seqLen] = ids.shape;
+  return tf.tidy(() => {
+    const hidden = hiddenFlat.reshape([batch, seqLen, -1]);
     const inputs = hidden.slice([0, 0, 0], [batch, seqLen - 1, -1]).reshape([batch * (seqLen - 1), -1]) as tf.Tensor2D;
     const embed = model.variables.get('model.embed_tokens.weight');
     if (!embed) throw new Error('the model has no model.embed_tokens.weight');
@@ -72,7 +76,35 @@ export function causalLmLossSum(model: PrmModel, ids: tf.Tensor2D, mask: tf.Tens
     const picked = tf.sum(tf.mul(logProbs, tf.oneHot(targets.toInt(), embed.shape[0] as number)), 1);
     return tf.neg(tf.sum(tf.mul(picked, pairMask))) as tf.Scalar;
   });
-  return { loss, count };
+}
+
+/** One batch of LM pretraining as a micro-batch of the one training step (mean loss over its pairs). */
+function lmMicroBatch(model: PrmModel, sequences: readonly Int32Array[], padTokenId: number): MicroBatch & { pairs: number } {
+  const collated = collateBatch(sequences.map((s) => ({ inputIds: s, stepPositions: [] })), { padTokenId });
+  const { ids, mask } = batchTensors(collated);
+  const pairs = predictedPairs(ids, mask);
+  const norm = Math.max(1, pairs);
+  const embed = model.variables.get('model.embed_tokens.weight')!;
+  return {
+    pairs,
+    tokens: pairs,
+    loss: () => tf.div(lmLossFromHidden(model, model.hiddenStates(ids, mask), ids, mask), norm) as tf.Scalar,
+    chain: () => {
+      const decoder = model.decoderChain(ids, mask);
+      return {
+        chain: {
+          first: decoder.first,
+          stages: decoder.stages,
+          loss: {
+            variables: [...decoder.finalNorm.variables, embed],
+            run: (h: tf.Tensor) => tf.div(lmLossFromHidden(model, decoder.finalNorm.run(h), ids, mask), norm) as tf.Scalar,
+          },
+        },
+        dispose: () => decoder.dispose(),
+      };
+    },
+    dispose: () => tf.dispose([ids, mask]),
+  };
 }
 
 /** The decoder's variables (embedding included; the PRM head is not part of an LM). */
@@ -93,6 +125,7 @@ export async function pretrainCausalLm(opts: LmPretrainOptions): Promise<LmPretr
   if (total === 0) throw new Error('LM pretraining: no sequences to train on');
   const params = decoderVariables(model);
   const optimizer = new AdamW(params, { weightDecay: cfg.weight_decay });
+  const trainStep = new TrainStep(params, optimizer, { maxGradNorm: cfg.max_grad_norm, recompute: cfg.recompute });
   const schedule = { kind: 'cosine' as const, baseLr: cfg.lr, warmupSteps: warmupStepsFromRatio(total, cfg.warmup_ratio), totalSteps: total };
   const bar = progressBar('pretrain', total, { enabled: opts.progress });
   const losses: number[] = [];
@@ -102,33 +135,16 @@ export async function pretrainCausalLm(opts: LmPretrainOptions): Promise<LmPretr
     for (let epoch = 0; epoch < cfg.epochs && step < total; epoch++) {
       for (const batch of planEpoch(lengths, epoch, planOpts)) {
         if (step >= total) break;
-        const collated = collateBatch(batch.map((i) => ({ inputIds: opts.sequences[i], stepPositions: [] })), { padTokenId: opts.padTokenId });
-        const ids = tf.tensor2d(collated.inputIds, [collated.batchSize, collated.seqLen], 'int32');
-        const mask = tf.tensor2d(collated.attentionMask, [collated.batchSize, collated.seqLen], 'int32');
-        let count = 0;
-        const { value, grads } = tf.variableGrads(() => {
-          const r = causalLmLossSum(model, ids, mask);
-          count = r.count;
-          return tf.div(r.loss, Math.max(1, r.count)) as tf.Scalar;
-        }, params.map((p) => p.variable));
-        ids.dispose();
-        mask.dispose();
-        const loss = (await value.data())[0];
-        value.dispose();
-        const ordered = params.map((p) => grads[p.variable.name]);
-        const clipped = clipByGlobalNorm(ordered, cfg.max_grad_norm);
-        tf.dispose(ordered);
-        if (!Number.isFinite(loss) || !Number.isFinite(clipped.norm)) {
-          tf.dispose(clipped.grads);
-          throw new Error(`LM pretraining diverged at step ${step + 1} (loss ${loss}, gradient norm ${clipped.norm}); lower model.pretrain_lm.lr`);
+        const micro = lmMicroBatch(model, batch.map((i) => opts.sequences[i]), opts.padTokenId);
+        const result = await trainStep.run([micro], learningRateAt(step, schedule));
+        if (!result.applied) {
+          throw new Error(`LM pretraining diverged at step ${step + 1} (loss ${result.loss}, gradient norm ${result.gradNorm}); lower model.pretrain_lm.lr`);
         }
-        optimizer.apply(clipped.grads, learningRateAt(step, schedule));
-        tf.dispose(clipped.grads);
         step += 1;
-        tokens += count;
-        losses.push(loss);
-        bar.tick(1, { loss: loss.toFixed(3) });
-        if (step % LOG_EVERY === 0 || step === total) log(`pretrain: step ${step}/${total} next-token loss ${loss.toFixed(4)}`);
+        tokens += micro.pairs;
+        losses.push(result.loss);
+        bar.tick(1, { loss: result.loss.toFixed(3) });
+        if (step % LOG_EVERY === 0 || step === total) log(`pretrain: step ${step}/${total} next-token loss ${result.loss.toFixed(4)}`);
       }
     }
   } finally {

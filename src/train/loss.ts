@@ -23,7 +23,6 @@ export interface LossConfig {
   classWeights: [number, number];
 }
 
-export const DEFAULT_LOSS: LossConfig = { kind: 'ce', classWeights: [1, 1] };
 
 /** Which logits rows to read and what they should say, for one padded batch. */
 export interface StepTargets {
@@ -65,21 +64,6 @@ export function stepWeightTotal(probs: ArrayLike<number>, cfg: LossConfig): numb
   let total = 0;
   for (let i = 0; i < probs.length; i++) total += w0 * (1 - probs[i]) + w1 * probs[i];
   return total;
-}
-
-/** The logits rows of the supervised positions, [N,2]. */
-export function gatherStepLogits(logits: tf.Tensor3D, flatIndex: Int32Array): tf.Tensor2D {
-  return tf.tidy(() => {
-    const [b, t, c] = logits.shape;
-    const flat = tf.reshape(logits, [b * t, c]);
-    return tf.gather(flat, tf.tensor1d(flatIndex, 'int32')) as tf.Tensor2D;
-  });
-}
-
-/** sum_i loss_i over the supervised positions of the batch (a scalar, differentiable). */
-export function stepLossSum(logits: tf.Tensor3D, targets: StepTargets, cfg: LossConfig): tf.Scalar {
-  if (targets.flatIndex.length === 0) return tf.scalar(0);
-  return tf.tidy(() => stepLossSumRows(gatherStepLogits(logits, targets.flatIndex), targets.probs, cfg));
 }
 
 /**
@@ -127,20 +111,3 @@ export function rowProbabilities(rows: tf.Tensor2D): Float32Array {
   return values;
 }
 
-/** The masked mean loss of one batch: stepLossSum / stepWeightTotal. */
-export function stepLoss(logits: tf.Tensor3D, targets: StepTargets, cfg: LossConfig): tf.Scalar {
-  const total = stepWeightTotal(targets.probs, cfg);
-  return tf.tidy(() => tf.div(stepLossSum(logits, targets, cfg), Math.max(total, 1e-12)) as tf.Scalar);
-}
-
-/** P(correct) at every supervised position, [N] (no gradient needed; for dev metrics). */
-export function stepProbabilities(logits: tf.Tensor3D, flatIndex: Int32Array): Float32Array {
-  if (flatIndex.length === 0) return new Float32Array(0);
-  const scores = tf.tidy(() => {
-    const s = tf.softmax(gatherStepLogits(logits, flatIndex), -1);
-    return tf.reshape(tf.slice(s, [0, 1], [-1, 1]), [-1]);
-  });
-  const values = scores.dataSync() as Float32Array;
-  scores.dispose();
-  return values;
-}

@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs';
  *   m <- b1 m + (1 - b1) g ;  v <- b2 v + (1 - b2) g^2
  *   p <- p - lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
  * The moments are non-trainable tf.Variables; the step count is a plain number (it only feeds
- * the bias-correction scalars). Every step runs inside tf.tidy, so nothing leaks per step.
+ * the bias-correction scalars). Every temporary is disposed within the step, so nothing leaks.
  */
 export interface AdamWConfig {
   beta1: number;
@@ -49,6 +49,7 @@ export class AdamW {
   private readonly expAvg: tf.Variable[];
   private readonly expAvgSq: tf.Variable[];
   private readonly decayMask: boolean[];
+  private readonly updateOrder: number[];
 
   constructor(params: readonly NamedVariable[], config: Partial<AdamWConfig> = {}) {
     this.config = { ...DEFAULT_ADAMW, ...config };
@@ -60,6 +61,7 @@ export class AdamW {
     this.params = params;
     const patterns = this.config.noDecayPatterns.map((s) => new RegExp(s));
     this.decayMask = params.map((p) => !patterns.some((re) => re.test(p.name)));
+    this.updateOrder = params.map((_, i) => i).sort((a, b) => params[a].variable.size - params[b].variable.size || a - b);
     this.expAvg = params.map((p) => zerosVariable(p.variable));
     this.expAvgSq = params.map((p) => zerosVariable(p.variable));
   }
@@ -73,39 +75,81 @@ export class AdamW {
 
   /**
    * One update with learning rate `lr`. `grads` is aligned with `params` (same order) or keyed
-   * by parameter name. The gradients are not disposed here.
+   * by parameter name. `gradScale` multiplies every gradient first (global-norm clipping, as
+   * torch's clip_grad_norm_ scales the gradients in place before the step). With `consume`, each
+   * gradient is disposed as soon as its parameter is updated, so gradient memory shrinks while
+   * the step runs; otherwise the caller keeps them.
+   *
+   * Memory: parameters are updated one at a time and every temporary is released before the next
+   * one is made, so the step holds at most a few tensors of the largest parameter's size on top of
+   * the weights, moments and gradients (torch's foreach AdamW holds one model-sized temporary).
    */
-  apply(grads: readonly tf.Tensor[] | ReadonlyMap<string, tf.Tensor>, lr: number): void {
+  apply(grads: readonly tf.Tensor[] | ReadonlyMap<string, tf.Tensor>, lr: number, opts: { gradScale?: number; consume?: boolean } = {}): void {
     const aligned = this.align(grads);
     this.step += 1;
     const { beta1, beta2, eps, weightDecay } = this.config;
     const biasCorrection1 = 1 - beta1 ** this.step;
     const biasCorrection2Sqrt = Math.sqrt(1 - beta2 ** this.step);
     const stepSize = lr / biasCorrection1;
-    tf.tidy(() => {
-      const decayFactor = tf.scalar(1 - lr * weightDecay);
-      const b1 = tf.scalar(beta1);
-      const oneMinusB1 = tf.scalar(1 - beta1);
-      const b2 = tf.scalar(beta2);
-      const oneMinusB2 = tf.scalar(1 - beta2);
-      const bc2 = tf.scalar(biasCorrection2Sqrt);
-      const epsT = tf.scalar(eps);
-      const negStep = tf.scalar(-stepSize);
-      for (let i = 0; i < this.params.length; i++) {
-        const p = this.params[i].variable;
-        const g = aligned[i];
-        const m = this.expAvg[i];
-        const v = this.expAvgSq[i];
-        const decayed = this.decayMask[i] && weightDecay !== 0 ? tf.mul(p, decayFactor) : p;
-        const mNew = tf.add(tf.mul(m, b1), tf.mul(g, oneMinusB1));
-        const vNew = tf.add(tf.mul(v, b2), tf.mul(tf.mul(g, g), oneMinusB2));
-        const denom = tf.add(tf.div(tf.sqrt(vNew), bc2), epsT);
-        const pNew = tf.add(decayed, tf.mul(tf.div(mNew, denom), negStep));
-        m.assign(mNew);
-        v.assign(vNew);
-        p.assign(pNew);
+    const gradScale = opts.gradScale ?? 1;
+    const scalars = tf.tidy(() => ({
+      gradScale: tf.scalar(gradScale),
+      decayFactor: tf.scalar(1 - lr * weightDecay),
+      b1: tf.scalar(beta1),
+      oneMinusB1: tf.scalar(1 - beta1),
+      b2: tf.scalar(beta2),
+      oneMinusB2: tf.scalar(1 - beta2),
+      bc2: tf.scalar(biasCorrection2Sqrt),
+      eps: tf.scalar(eps),
+      negStep: tf.scalar(-stepSize),
+    }));
+    try {
+      // Smallest parameters first: with `consume`, the largest (the embedding) is updated when
+      // every other gradient has been released, so its temporaries meet the least memory.
+      for (const i of this.updateOrder) {
+        this.updateOne(i, aligned[i], scalars, gradScale !== 1);
+        if (opts.consume) aligned[i].dispose();
       }
-    });
+    } finally {
+      tf.dispose(Object.values(scalars));
+    }
+  }
+
+  /**
+   * The update of parameter i, in torch's single-tensor form (m.lerp_(g, 1 - b1); v.mul_(b2)
+   * .addcmul_(g, g, 1 - b2) written as v + (g^2 - v)(1 - b2); p.addcdiv_(m, sqrt(v)/bc2 + eps,
+   * -step)). tfjs has no in-place ops, so each op makes a new tensor: the chain below disposes
+   * every intermediate as soon as the next exists, so at most two tensors of this parameter's
+   * size exist beside p, m, v and g at any moment.
+   */
+  private updateOne(i: number, gradient: tf.Tensor, s: Record<'gradScale' | 'decayFactor' | 'b1' | 'oneMinusB1' | 'b2' | 'oneMinusB2' | 'bc2' | 'eps' | 'negStep', tf.Scalar>, scaled: boolean): void {
+    const p = this.params[i].variable;
+    const m = this.expAvg[i];
+    const v = this.expAvgSq[i];
+    const g = scaled ? tf.mul(gradient, s.gradScale) : gradient;
+    try {
+      assignOwned(m, chain(tf.sub(g, m), (d) => tf.mul(d, s.oneMinusB1), (d) => tf.add(m, d)));
+      assignOwned(v, chain(tf.square(g), (sq) => tf.sub(sq, v), (d) => tf.mul(d, s.oneMinusB2), (d) => tf.add(v, d)));
+    } finally {
+      if (scaled) g.dispose();
+    }
+    if (this.decayMask[i] && this.config.weightDecay !== 0) assignOwned(p, tf.mul(p, s.decayFactor));
+    const update = chain(tf.sqrt(v), (d) => tf.div(d, s.bc2), (d) => tf.add(d, s.eps), (d) => tf.div(m, d), (q) => tf.mul(q, s.negStep));
+    assignOwned(p, chain(update, (q) => tf.add(p, q)));
+  }
+
+  /** The moment tensors of every parameter, named as in the checkpoint file (read them one at a time). */
+  stateTensors(): { name: string; tensor: tf.Variable }[] {
+    return this.params.flatMap((p, i) => [
+      { name: `exp_avg.${p.name}`, tensor: this.expAvg[i] },
+      { name: `exp_avg_sq.${p.name}`, tensor: this.expAvgSq[i] },
+    ]);
+  }
+
+  /** Sets the update count (restoring a checkpoint whose moments were loaded through stateTensors()). */
+  setStep(step: number): void {
+    if (!Number.isInteger(step) || step < 0) throw new Error(`AdamW: step must be a non-negative integer, got ${step}`);
+    this.step = step;
   }
 
   exportState(): OptimizerState {
@@ -158,6 +202,23 @@ export class AdamW {
     });
     return out;
   }
+}
+
+/** Applies each step to the previous result, disposing that result as soon as the next one exists. */
+function chain(first: tf.Tensor, ...steps: ((t: tf.Tensor) => tf.Tensor)[]): tf.Tensor {
+  let current = first;
+  for (const step of steps) {
+    const next = step(current);
+    current.dispose();
+    current = next;
+  }
+  return current;
+}
+
+/** variable <- value, then drops the value's own handle (the variable keeps the data). */
+function assignOwned(variable: tf.Variable, value: tf.Tensor): void {
+  variable.assign(value);
+  value.dispose();
 }
 
 function zerosVariable(like: tf.Tensor): tf.Variable {

@@ -1,38 +1,34 @@
-import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { collateBatch } from '../model/encode.js';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import type { TrainConfig } from '../recipes/schema.js';
 import { progressBar } from '../util/progress.js';
 import { hashString, Rng } from '../util/rng.js';
-import { planEpoch, TrainingPlan, type TrainItem } from './batches.js';
+import { TrainingPlan, type TrainItem } from './batches.js';
 import {
-  latestCheckpoint,
+  latestValidCheckpoint,
   listCheckpoints,
   pruneCheckpoints,
   publishModel,
-  readOptimizerState,
+  readOptimizerStateInto,
   readTrainerState,
   removeStaleTemps,
   saveCheckpoint,
   type BestMetric,
   type TrainerState,
 } from './checkpoints.js';
-import { devMetrics, type DevMetrics } from './dev-metrics.js';
-import { clipByGlobalNorm, globalNorm, GradientAccumulator } from './gradients.js';
-import { gatherStepLogits, rowProbabilities, stepLossSumRows, stepTargets, stepWeightTotal, type LossConfig, type StepTargets } from './loss.js';
+import type { DevMetrics } from './dev-metrics.js';
+import { evaluateDev } from './evaluate.js';
+import { stepWeightTotal, type LossConfig } from './loss.js';
+import { IntervalMean, MetricsLog } from './metrics-log.js';
 import { AdamW, type NamedVariable } from './optimizer.js';
+import { hostBatch, prmMicroBatch, type TrainableModel } from './prm-objective.js';
 import { learningRateAt, warmupStepsFromRatio, type ScheduleOptions } from './schedule.js';
+import { TrainStep, type GradientReducer } from './step.js';
 import { openTensorBoard, type ScalarWriter } from './tensorboard.js';
 
-/** What the trainer needs of a model (PrmModel satisfies it). */
-export interface TrainableModel {
-  variables: Map<string, tf.Variable>;
-  logits(inputIds: tf.Tensor2D, attentionMask: tf.Tensor2D): tf.Tensor3D;
-  /** Logits [N,2] at the given positions only (the head runs on N rows); used when present. */
-  logitsAt?(inputIds: tf.Tensor2D, attentionMask: tf.Tensor2D, stepPositions: number[][]): tf.Tensor2D;
-  trainableVariables(freeze?: { headOnly?: boolean; trainLastLayers?: number }): tf.Variable[];
-}
+export type { TrainableModel } from './prm-objective.js';
+export { evaluateDev } from './evaluate.js';
 
 /** Writes the model (HF layout with tokenizer) into a new directory, and reads weights back. */
 export interface ModelIo {
@@ -62,6 +58,21 @@ export interface TrainerOptions {
   /** Called after every optimizer step (tests use it to stop or corrupt a run at a known step). */
   afterStep?: (step: number) => void | Promise<void>;
   progress?: boolean;
+  /**
+   * Data-parallel training: this worker's share of every micro-batch (indices into the global
+   * micro-batch) and the cross-worker gradient sum. Absent: one process trains on everything.
+   */
+  parallel?: ParallelRole;
+}
+
+export interface ParallelRole {
+  rank: number;
+  worldSize: number;
+  /** Which rows of a global micro-batch (item indices, in plan order) this worker computes. */
+  shard(indices: readonly number[]): number[];
+  reduce: GradientReducer;
+  /** Waits until every worker reaches this point (checkpoint writes are rank 0's; the others wait). */
+  barrier(label: string): Promise<void>;
 }
 
 export interface TrainResult {
@@ -107,93 +118,6 @@ function planFingerprint(items: readonly TrainItem[], cfg: TrainConfig, seed: st
   return hashString(parts.join('/')).toString(16);
 }
 
-/** Logits [N,2] of the supervised step tokens of a collated batch, in target order. */
-function supervisedLogits(
-  model: TrainableModel,
-  ids: tf.Tensor2D,
-  mask: tf.Tensor2D,
-  supervisedPositions: number[][],
-  targets: StepTargets,
-): tf.Tensor2D {
-  if (model.logitsAt) return model.logitsAt(ids, mask, supervisedPositions);
-  return gatherStepLogits(model.logits(ids, mask), targets.flatIndex);
-}
-
-/** Micro-batch tensors' host side: padded ids and the targets of its step tokens. */
-function hostBatch(items: readonly TrainItem[], indices: readonly number[], padTokenId: number) {
-  const rows = indices.map((i) => items[i]);
-  // collateBatch takes number[] ids; items keep the compact Int32Array between steps.
-  const collated = collateBatch(
-    rows.map((r) => ({ inputIds: Array.from(r.inputIds), stepPositions: r.stepPositions.slice(0, r.labels.length) })),
-    { padSide: 'right', padTokenId },
-  );
-  const targets = stepTargets(collated.stepPositions, rows.map((r) => r.labels), collated.seqLen);
-  let tokens = 0;
-  for (const r of rows) tokens += r.inputIds.length;
-  return { collated, targets, tokens };
-}
-
-class MetricsLog {
-  constructor(private readonly file: string) {}
-
-  /** Drops lines of steps after `step` (left by a run that was killed after its last checkpoint). */
-  truncateAfter(step: number): void {
-    if (!existsSync(this.file)) return;
-    const kept = readFileSync(this.file, 'utf8')
-      .split('\n')
-      .filter((line) => {
-        if (line.trim() === '') return false;
-        try {
-          const rec = JSON.parse(line) as { step?: number };
-          return rec.step === undefined || rec.step <= step;
-        } catch {
-          return false; // a line cut by a kill
-        }
-      });
-    writeFileSync(this.file, kept.map((l) => l + '\n').join(''));
-  }
-
-  write(record: Record<string, unknown>): void {
-    appendFileSync(this.file, JSON.stringify(record) + '\n');
-  }
-}
-
-/**
- * Evaluates the model on the dev items: dev loss (the training loss), step accuracy, step AUROC
- * and first-error F1. Batches in length order, no gradients.
- */
-export function evaluateDev(
-  model: TrainableModel,
-  items: readonly TrainItem[],
-  cfg: { loss: LossConfig; maxTokensPerBatch: number; maxBatchSize: number; padTokenId: number },
-): DevMetrics {
-  const batches = planEpoch(items.map((it) => it.inputIds.length), 0, { maxTokensPerBatch: cfg.maxTokensPerBatch, maxBatchSize: cfg.maxBatchSize, seed: 0, shuffle: false });
-  const scores: Float32Array[] = new Array(items.length);
-  let lossSum = 0;
-  let weight = 0;
-  for (const indices of batches) {
-    const { collated, targets } = hostBatch(items, indices, cfg.padTokenId);
-    const { sum, probs } = tf.tidy(() => {
-      const ids = tf.tensor2d(collated.inputIds, [collated.batchSize, collated.seqLen], 'int32');
-      const mask = tf.tensor2d(collated.attentionMask, [collated.batchSize, collated.seqLen], 'int32');
-      const rows = supervisedLogits(model, ids, mask, collated.stepPositions, targets);
-      return { sum: stepLossSumRows(rows, targets.probs, cfg.loss).dataSync()[0], probs: rowProbabilities(rows) };
-    });
-    lossSum += sum;
-    weight += stepWeightTotal(targets.probs, cfg.loss);
-    let at = 0;
-    for (const i of indices) {
-      const n = items[i].labels.length;
-      scores[i] = probs.slice(at, at + n);
-      at += n;
-    }
-  }
-  return devMetrics(
-    items.map((it, i) => ({ scores: scores[i], labels: it.labels })),
-    weight > 0 ? lossSum / weight : 0,
-  );
-}
-
 function isImprovement(metric: TrainConfig['metric'], value: number | null, best: BestMetric | null): value is number {
   if (value === null || !Number.isFinite(value)) return false;
   if (!best) return true;
@@ -215,10 +139,15 @@ export async function trainModel(opts: TrainerOptions): Promise<TrainResult> {
   const cfg = opts.config;
   const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const seed = String(opts.seed ?? cfg.seed ?? 0);
+  const parallel = opts.parallel;
+  // Rank 0 writes every file of the run; the other workers compute and wait at the saves.
+  const writes = !parallel || parallel.rank === 0;
   const ckptRoot = join(opts.outDir, 'checkpoints');
-  mkdirSync(ckptRoot, { recursive: true });
-  const removed = await removeStaleTemps(ckptRoot);
-  if (removed.length > 0) log(`train: removed unfinished checkpoint writes: ${removed.join(', ')}`);
+  if (writes) {
+    mkdirSync(ckptRoot, { recursive: true });
+    const removed = await removeStaleTemps(ckptRoot);
+    if (removed.length > 0) log(`train: removed unfinished checkpoint writes: ${removed.join(', ')}`);
+  }
 
   const lengths = opts.train.map((it) => it.inputIds.length);
   const batchOpts = { maxTokensPerBatch: cfg.max_tokens_per_batch, maxBatchSize: cfg.batch_size, seed };
@@ -243,6 +172,7 @@ export async function trainModel(opts: TrainerOptions): Promise<TrainResult> {
     weightDecay: cfg.weight_decay,
     noDecayPatterns: cfg.no_decay,
   });
+  const trainStep = new TrainStep(params, optimizer, { maxGradNorm: cfg.max_grad_norm, recompute: cfg.recompute }, parallel?.reduce);
 
   const metrics = new MetricsLog(join(opts.outDir, 'metrics.jsonl'));
   let step = 0;
@@ -253,7 +183,7 @@ export async function trainModel(opts: TrainerOptions): Promise<TrainResult> {
   let resumedFrom: number | null = null;
 
   if (opts.resume) {
-    const latest = await latestCheckpoint(ckptRoot);
+    const latest = await latestValidCheckpoint(ckptRoot, log);
     if (latest) {
       const state = await readTrainerState(latest.dir);
       if (state.plan_fingerprint !== fingerprint) {
@@ -262,7 +192,7 @@ export async function trainModel(opts: TrainerOptions): Promise<TrainResult> {
         );
       }
       await opts.io.restore(latest.dir);
-      optimizer.importState(await readOptimizerState(latest.dir, state.optimizer.step));
+      await readOptimizerStateInto(latest.dir, optimizer);
       step = plan.stepOf(state.cursor);
       if (step !== state.global_step) throw new Error(`${latest.dir}: cursor points at step ${step} but global_step is ${state.global_step}`);
       best = state.best;
@@ -270,19 +200,21 @@ export async function trainModel(opts: TrainerOptions): Promise<TrainResult> {
       elapsedBefore = state.elapsed_s;
       tokensSeen = state.tokens_seen;
       resumedFrom = step;
-      metrics.truncateAfter(step);
+      if (writes) metrics.truncateAfter(step);
       log(`train: resuming from ${latest.dir} (step ${step}/${totalSteps}, epoch ${state.cursor.epoch}, batch ${state.cursor.batch})`);
     }
   }
-  if (resumedFrom === null) metrics.truncateAfter(-1);
+  if (resumedFrom === null && writes) metrics.truncateAfter(-1);
 
   log(
     `train: ${opts.train.length} items, ${opts.dev?.length ?? 0} dev items, ${plan.epochs.length} epoch(s), ` +
       `${totalSteps} optimizer steps of ${cfg.grad_accumulation} micro-batch(es), ${nParams} trainable parameters, ` +
-      `lr ${cfg.lr} ${cfg.schedule} (warmup ${schedule.warmupSteps}), loss ${loss.kind}`,
+      `lr ${cfg.lr} ${cfg.schedule} (warmup ${schedule.warmupSteps}), loss ${loss.kind}` +
+      (cfg.recompute ? ', activation recomputation' : '') +
+      (parallel ? `, worker ${parallel.rank} of ${parallel.worldSize}` : ''),
   );
 
-  const tb: ScalarWriter | null = await openTensorBoard(join(opts.outDir, 'tensorboard'), log);
+  const tb: ScalarWriter | null = writes ? await openTensorBoard(join(opts.outDir, 'tensorboard'), log) : null;
   const devCfg = { loss, maxTokensPerBatch: cfg.max_tokens_per_batch, maxBatchSize: cfg.batch_size, padTokenId: opts.padTokenId };
   let lastDev: DevMetrics | null = null;
   let lastSavedStep = resumedFrom ?? -1;
@@ -305,9 +237,12 @@ export async function trainModel(opts: TrainerOptions): Promise<TrainResult> {
     };
   };
   const save = async (s: number) => {
-    await saveCheckpoint(ckptRoot, stateAt(s), optimizer.exportState(), (dir) => opts.io.save(dir));
+    if (writes) {
+      await saveCheckpoint(ckptRoot, stateAt(s), optimizer, (dir) => opts.io.save(dir));
+      await pruneCheckpoints(ckptRoot, cfg.keep_last, best?.step);
+    }
     lastSavedStep = s;
-    await pruneCheckpoints(ckptRoot, cfg.keep_last, best?.step);
+    await parallel?.barrier(`checkpoint-${s}`);
   };
   const lastGood = async () => {
     const all = await listCheckpoints(ckptRoot);
@@ -318,6 +253,8 @@ export async function trainModel(opts: TrainerOptions): Promise<TrainResult> {
   const evaluate = async (s: number): Promise<boolean> => {
     if (!opts.dev || opts.dev.length === 0) return false;
     lastEvalStep = s;
+    // Every worker evaluates the whole dev set (the weights are equal), so each one takes the
+    // same early-stopping and best-checkpoint decisions without a message between them.
     const dev = evaluateDev(opts.model, opts.dev, devCfg);
     lastDev = dev;
     const value = dev[cfg.metric];
@@ -328,86 +265,70 @@ export async function trainModel(opts: TrainerOptions): Promise<TrainResult> {
     } else {
       evalsWithoutImprovement++;
     }
-    metrics.write({ kind: 'dev', step: s, ...dev, best: best?.value ?? null, improved });
-    tb?.scalars(s, { 'dev/loss': dev.dev_loss, 'dev/step_accuracy': dev.step_accuracy, 'dev/step_auroc': dev.step_auroc, 'dev/first_error_f1': dev.first_error_f1 });
-    log(
-      `dev @${s}: loss ${fmt(dev.dev_loss)} step_acc ${fmt(dev.step_accuracy)} auroc ${fmt(dev.step_auroc)} first_error_f1 ${fmt(dev.first_error_f1)}` +
-        (improved ? ` (best ${cfg.metric})` : ` (best ${fmt(best?.value)} @${best?.step})`),
-    );
+    if (writes) {
+      metrics.write({ kind: 'dev', step: s, ...dev, best: best?.value ?? null, improved });
+      tb?.scalars(s, { 'dev/loss': dev.dev_loss, 'dev/step_accuracy': dev.step_accuracy, 'dev/step_auroc': dev.step_auroc, 'dev/first_error_f1': dev.first_error_f1 });
+      log(
+        `dev @${s}: loss ${fmt(dev.dev_loss)} step_acc ${fmt(dev.step_accuracy)} auroc ${fmt(dev.step_auroc)} first_error_f1 ${fmt(dev.first_error_f1)}` +
+          (improved ? ` (best ${cfg.metric})` : ` (best ${fmt(best?.value)} @${best?.step})`),
+      );
+    }
     if (improved) await save(s);
     return cfg.patience > 0 && evalsWithoutImprovement >= cfg.patience;
   };
 
-  const bar = progressBar('train', totalSteps, { enabled: opts.progress });
+  const bar = progressBar('train', totalSteps, { enabled: opts.progress && writes });
   if (step > 0) bar.tick(step);
-  const accumulator = new GradientAccumulator();
+  const interval = new IntervalMean();
   let stoppedEarly = false;
   try {
     while (step < totalSteps) {
       const t0 = Date.now();
-      const micro = plan.microBatches(step).map((indices) => hostBatch(opts.train, indices, opts.padTokenId));
-      const groupWeight = micro.reduce((a, m) => a + stepWeightTotal(m.targets.probs, loss), 0);
-      let stepLoss = 0;
-      let stepTokens = 0;
-      for (const m of micro) {
-        const { collated, targets } = m;
-        const { value, grads } = tf.tidy(() => {
-          const ids = tf.tensor2d(collated.inputIds, [collated.batchSize, collated.seqLen], 'int32');
-          const mask = tf.tensor2d(collated.attentionMask, [collated.batchSize, collated.seqLen], 'int32');
-          const lossOf = () => {
-            const rows = supervisedLogits(opts.model, ids, mask, collated.stepPositions, targets);
-            return tf.div(stepLossSumRows(rows, targets.probs, loss), Math.max(groupWeight, 1e-12)) as tf.Scalar;
-          };
-          return tf.variableGrads(lossOf, vars);
-        });
-        stepLoss += value.dataSync()[0];
-        value.dispose();
-        accumulator.add(params.map((p) => grads[p.variable.name]));
-        stepTokens += m.tokens;
-      }
+      const groups = plan.microBatches(step);
+      const globalHosts = groups.map((indices) => hostBatch(opts.train, indices, opts.padTokenId));
+      // The group weight is the global one (every worker's rows), so the summed gradient of all
+      // workers equals the single-process gradient of the same global batch.
+      const groupWeight = globalHosts.reduce((a, h) => a + stepWeightTotal(h.targets.probs, loss), 0);
+      const stepTokens = globalHosts.reduce((a, h) => a + h.tokens, 0);
+      const hosts = parallel
+        ? groups.map((indices) => parallel.shard(indices)).filter((indices) => indices.length > 0).map((indices) => hostBatch(opts.train, indices, opts.padTokenId))
+        : globalHosts;
+      const micro = hosts.map((h) => prmMicroBatch(opts.model, h, groupWeight, loss));
       const lr = learningRateAt(step, schedule);
-      const summed = accumulator.take();
-      let norm: number;
-      let toApply: tf.Tensor[];
-      if (cfg.max_grad_norm > 0) {
-        const clipped = clipByGlobalNorm(summed, cfg.max_grad_norm);
-        norm = clipped.norm;
-        toApply = clipped.grads;
-        tf.dispose(summed);
-      } else {
-        norm = globalNorm(summed);
-        toApply = summed;
-      }
-      if (!Number.isFinite(stepLoss) || !Number.isFinite(norm)) {
-        tf.dispose(toApply);
+      const result = await trainStep.run(micro, lr);
+      const { loss: stepLoss, gradNorm: norm } = result;
+      if (!result.applied) {
         const cursor = plan.cursorAt(step);
-        metrics.write({ kind: 'train', step: step + 1, loss: stepLoss, lr, grad_norm: norm, diverged: true });
+        if (writes) metrics.write({ kind: 'train', step: step + 1, loss: stepLoss, lr, grad_norm: norm, diverged: true });
         throw new TrainingDivergedError(
           `training stopped: ${!Number.isFinite(stepLoss) ? `loss is ${stepLoss}` : `gradient norm is ${norm}`} at optimizer step ${step + 1} ` +
             `(epoch ${cursor.epoch}, micro-batch ${cursor.batch}); no update was applied. ${await lastGood()}. ` +
             'Lower train.lr, check the data, or resume from that checkpoint.',
         );
       }
-      optimizer.apply(toApply, lr);
-      tf.dispose(toApply);
       step++;
       tokensSeen += stepTokens;
       const seconds = (Date.now() - t0) / 1000;
-      const record = {
-        kind: 'train',
-        step,
-        epoch: plan.steps[step - 1].epoch,
-        loss: stepLoss,
-        lr,
-        grad_norm: norm,
-        tokens: stepTokens,
-        tokens_per_s: stepTokens / Math.max(seconds, 1e-6),
-        rss_mb: Math.round(process.memoryUsage().rss / 1048576),
-        num_tensors: tf.memory().numTensors,
-      };
-      if (step % cfg.log_every === 0 || step === 1 || step === totalSteps) {
+      interval.add({ loss: stepLoss, grad_norm: norm, tokens_per_s: stepTokens / Math.max(seconds, 1e-6) }, stepTokens);
+      if (writes && (step % cfg.log_every === 0 || step === 1 || step === totalSteps)) {
+        const { means, steps: covered } = interval.take();
+        const record = {
+          kind: 'train',
+          step,
+          epoch: plan.steps[step - 1].epoch,
+          // Tokens-weighted means over the steps since the previous record (`steps` of them).
+          loss: means.loss,
+          grad_norm: means.grad_norm,
+          tokens_per_s: means.tokens_per_s,
+          steps: covered,
+          last_loss: stepLoss,
+          lr,
+          tokens: stepTokens,
+          rss_mb: Math.round(process.memoryUsage().rss / 1048576),
+          num_tensors: tf.memory().numTensors,
+        };
         metrics.write(record);
-        tb?.scalars(step, { 'train/loss': stepLoss, 'train/lr': lr, 'train/grad_norm': norm, 'train/tokens_per_s': record.tokens_per_s });
+        tb?.scalars(step, { 'train/loss': record.loss, 'train/lr': lr, 'train/grad_norm': record.grad_norm, 'train/tokens_per_s': record.tokens_per_s });
       }
       bar.tick(1, { loss: stepLoss, lr });
       let stop = false;
@@ -422,7 +343,6 @@ export async function trainModel(opts: TrainerOptions): Promise<TrainResult> {
     }
   } finally {
     bar.stop();
-    accumulator.reset();
   }
 
   if (lastEvalStep !== step) await evaluate(step);
@@ -430,12 +350,15 @@ export async function trainModel(opts: TrainerOptions): Promise<TrainResult> {
   const useBest = cfg.final === 'best' && best !== null;
   const finalStep = useBest ? (best as BestMetric).step : step;
   const finalDir = join(ckptRoot, 'final');
-  await publishModel(join(ckptRoot, `checkpoint-${finalStep}`), finalDir, {
-    step: finalStep,
-    chosen: useBest ? `best ${cfg.metric}` : 'last step',
-    best,
-    total_steps: totalSteps,
-  });
+  if (writes) {
+    await publishModel(join(ckptRoot, `checkpoint-${finalStep}`), finalDir, {
+      step: finalStep,
+      chosen: useBest ? `best ${cfg.metric}` : 'last step',
+      best,
+      total_steps: totalSteps,
+    });
+  }
+  await parallel?.barrier('final');
   await tb?.close();
   optimizer.dispose();
   const seconds = (Date.now() - started) / 1000;

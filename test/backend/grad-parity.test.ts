@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { expect } from 'chai';
-import { selectBackend, type ConcreteBackend } from '../../src/model/backend.js';
+import { selectBackend, type ConcreteBackend } from '../../src/backend/backend.js';
 import { expectGradParity, type InputSpec } from './parity-helpers.js';
 import { nativeBackendsHere } from './native-probe.js';
 

@@ -1,16 +1,16 @@
 /**
- * The kernels and gradients prmkit adds or replaces (src/model/wasm-kernels.ts), checked against
+ * The kernels and gradients prmkit adds or replaces (src/backend/wasm-kernels.ts), checked against
  * independent formulations rather than against each other.
  */
 import * as tf from '@tensorflow/tfjs';
 import { expect } from 'chai';
-import { selectBackend, type ConcreteBackend } from '../../src/model/backend.js';
+import { selectBackend, type ConcreteBackend } from '../../src/backend/backend.js';
 import {
   registerCpuFastKernels,
   registerTrainingGradients,
   registerWasmTrainingKernels,
-} from '../../src/model/wasm-kernels.js';
-import { stridedSliceSourceIndices } from '../../src/model/kernels/strided-slice-grad.js';
+} from '../../src/backend/wasm-kernels.js';
+import { stridedSliceSourceIndices } from '../../src/backend/kernels/strided-slice-grad.js';
 import { makeInputs, relativeError, toTensor } from './parity-helpers.js';
 
 const BACKENDS: ConcreteBackend[] = ['cpu', 'wasm'];

@@ -3,7 +3,7 @@
  * package registers the same 'tensorflow' backend, so one process can test only one of them,
  * and no GPU is available here.
  */
-import { selectBackend, type ConcreteBackend } from '../../src/model/backend.js';
+import { selectBackend, type ConcreteBackend } from '../../src/backend/backend.js';
 
 let cached: Promise<ConcreteBackend[]> | null = null;
 

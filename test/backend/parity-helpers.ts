@@ -4,7 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { expect } from 'chai';
-import { selectBackend, type ConcreteBackend } from '../../src/model/backend.js';
+import { selectBackend, type ConcreteBackend } from '../../src/backend/backend.js';
 import { Rng } from '../../src/util/rng.js';
 
 export interface InputSpec {

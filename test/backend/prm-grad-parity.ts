@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import { expect } from 'chai';
 import type { Qwen2Config } from '../../src/model/config.js';
 import { initPrm } from '../../src/model/prm.js';
-import { selectBackend, type ConcreteBackend } from '../../src/model/backend.js';
+import { selectBackend, type ConcreteBackend } from '../../src/backend/backend.js';
 import { REL_TOL, relativeError } from './parity-helpers.js';
 
 const CONFIG: Qwen2Config = {

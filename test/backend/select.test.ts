@@ -14,7 +14,7 @@ import {
   WASM_THREADS_ENV,
   type BackendName,
   type BackendSelection,
-} from '../../src/model/backend.js';
+} from '../../src/backend/backend.js';
 
 const NATIVE_REASON =
   /is not installed|native binding not built|native binding failed to load|sees no GPU device|already loaded|import failed/;
@@ -161,7 +161,7 @@ describe('backend: selectBackend', function () {
     const req = createRequire(import.meta.url);
     const tsx = pathToFileURL(req.resolve('tsx')).href;
     const tfjsUrl = pathToFileURL(req.resolve('@tensorflow/tfjs')).href;
-    const backendUrl = pathToFileURL(fileURLToPath(new URL('../../src/model/backend.ts', import.meta.url))).href;
+    const backendUrl = pathToFileURL(fileURLToPath(new URL('../../src/backend/backend.ts', import.meta.url))).href;
     const script = `
       const { selectBackend, backendInfo } = await import(${JSON.stringify(backendUrl)});
       await selectBackend('wasm', { log: (l) => console.error(l) });
@@ -215,7 +215,7 @@ describe('backend: selectBackend', function () {
     const req = createRequire(import.meta.url);
     const tsx = pathToFileURL(req.resolve('tsx')).href;
     const tfjsUrl = pathToFileURL(req.resolve('@tensorflow/tfjs')).href;
-    const backendUrl = pathToFileURL(fileURLToPath(new URL('../../src/model/backend.ts', import.meta.url))).href;
+    const backendUrl = pathToFileURL(fileURLToPath(new URL('../../src/backend/backend.ts', import.meta.url))).href;
     const script = `
       const { selectBackend, backendInfo } = await import(${JSON.stringify(backendUrl)});
       await selectBackend('wasm', { log: () => {} });

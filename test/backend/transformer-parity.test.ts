@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import { expect } from 'chai';
-import { selectBackend, type ConcreteBackend } from '../../src/model/backend.js';
+import { selectBackend, type ConcreteBackend } from '../../src/backend/backend.js';
 import { Rng } from '../../src/util/rng.js';
 import { REL_TOL, relativeError } from './parity-helpers.js';
 import { nativeBackendsHere } from './native-probe.js';

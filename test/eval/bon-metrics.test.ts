@@ -1,11 +1,12 @@
 import { expect } from 'chai';
-import { aggregateScore, minIsOnLastStep, parseAggregators } from '../../src/eval/aggregate.js';
+import { aggregateScore, inapplicableReason, minIsOnLastStep, parseAggregators, scoreProfile } from '../../src/eval/aggregate.js';
 import {
   bonMetrics,
   cachedEquivalence,
   clusterAnswers,
   curveSizes,
   problemOutcome,
+  voteWeightsOf,
   type GradedProblem,
   type GradedResponse,
 } from '../../src/eval/bon-metrics.js';
@@ -170,11 +171,17 @@ describe('bonMetrics', () => {
   });
 
   it('gives all-correct problems 100 everywhere, with a degenerate interval', () => {
-    const m = bonMetrics([problems[2], problems[2]], { equivalent: numericEq, bootstrap: { resamples: 100 } });
+    const twoSteps = { ...problems[2], responses: problems[2].responses.map((x) => ({ ...x, score: [0.9, x.score as number] })) };
+    const m = bonMetrics([twoSteps, twoSteps], { equivalent: numericEq, bootstrap: { resamples: 100 } });
     expect(m.pass_at_n).to.equal(100);
     expect(m.maj_at_n).to.equal(100);
     expect(m.prm_at_n).to.deep.equal({ min: 100, prod: 100, last: 100, mean: 100, geomean: 100 });
     expect(m.ci?.pass_at_n).to.deep.equal([100, 100]);
+    // The same problem with one score per response: every aggregator is that score, reported once as rm@N.
+    const scalar = bonMetrics([problems[2], problems[2]], { equivalent: numericEq, bootstrap: { resamples: 100 } });
+    expect(scalar.score_kind).to.equal('scalar');
+    expect(scalar.rm_at_n).to.equal(100);
+    expect(scalar.prm_at_n).to.deep.equal({});
   });
 
   it('bootstrap intervals are seeded: same seed same intervals, and they bracket the estimate', () => {
@@ -216,6 +223,85 @@ describe('bootstrap helpers', () => {
   });
 });
 
+describe('outcome reward model scores and unbounded step scores', () => {
+  // One unbounded score per response, as Qwen2.5-Math-RM gives (a one-item list or a number).
+  const orm: GradedProblem[] = [
+    { id: 'a', responses: [r('1', false, [-2.6875]), r('2', true, [1.25]), r('2', true, [-0.5]), r('3', false, [0.75])] },
+    { id: 'b', responses: [r('5', true, -1), r('6', false, -0.25), r('6', false, -3), r('5', true, -1.5)] },
+    { id: 'c', responses: [r('7', false, [3]), r('8', true, [2.5]), r('8', true, [2.5]), r('8', true, [2.5])] },
+  ];
+
+  it('profiles a set: one score per response is scalar, any longer list makes it steps', () => {
+    expect(scoreProfile([[-2.6875], 1.5, null, []])).to.deep.equal({ kind: 'scalar', min: -2.6875, max: 1.5, bounded: false });
+    expect(scoreProfile([[0.2, 0.9], [0.5]])).to.deep.equal({ kind: 'steps', min: 0.2, max: 0.9, bounded: true });
+    expect(scoreProfile([null, undefined]).kind).to.equal('none');
+    expect(inapplicableReason('geomean', scoreProfile([[0.5, -0.1]]))).to.match(/nonnegative step scores; these go down to -0.1/);
+    expect(inapplicableReason('prod', scoreProfile([[0.5, -0.1]]))).to.match(/nonnegative/);
+    expect(inapplicableReason('min', scoreProfile([[0.5, -0.1]]))).to.equal(null);
+    expect(inapplicableReason('min', scoreProfile([[-3]]))).to.match(/outcome reward model.*rm@N/);
+  });
+
+  it('reports rm@N for one score per response, marks every aggregator not applicable, and never throws', () => {
+    const m = bonMetrics(orm, { equivalent: numericEq, bootstrap: { resamples: 50 } });
+    expect(m.score_kind).to.equal('scalar');
+    expect(m.score_range).to.deep.equal([-3, 3]);
+    // a: 1.25 (#1, right); b: -0.25 (#1, wrong); c: 3 (#0, wrong)
+    expect(m.rm_at_n).to.be.closeTo(100 / 3, 1e-12);
+    expect(m.prm_at_n).to.deep.equal({});
+    expect(m.aggregators).to.deep.equal([]);
+    expect(Object.keys(m.not_applicable)).to.deep.equal(['min', 'prod', 'last', 'mean', 'geomean']);
+    expect(m.min_at_last_step).to.equal(null);
+    expect(m.curve[0].rm_at_n).to.be.closeTo(100 / 3, 1e-12); // N=1: response #0 of each problem, only b's is right
+    expect(m.ci?.rm_at_n?.[0]).to.be.at.most(m.rm_at_n as number);
+    // Unbounded scores: softmax weights. a: 2 (1 + e^-1.75) beats 3 (e^-0.5) and 1 -> right;
+    // b: 6 (1 + e^-2.75 = 1.06) beats 5 (e^-0.75 + e^-1.25 = 0.76) -> wrong; c: 8 (3 e^-0.5 = 1.82) beats 7 (1) -> right.
+    expect(m.vote_weights).to.equal('softmax');
+    expect(m.weighted_vote).to.be.closeTo(200 / 3, 1e-12);
+  });
+
+  it('softmax weights are invariant to the score offset; plain sums of negative scores are not', () => {
+    const w = voteWeightsOf([-1, -2, -Infinity, -3], 'softmax');
+    expect(w.reduce((a, b) => a + b, 0)).to.be.closeTo(1, 1e-15);
+    expect(w[2]).to.equal(0);
+    expect(w[0] / w[1]).to.be.closeTo(Math.E, 1e-12);
+    expect(voteWeightsOf([9, 8, -Infinity, 7], 'softmax')).to.deep.equal(w);
+    // Two responses say 20 and score -0.1 and -0.3, one says 10 at -0.2: summed as they are the
+    // majority loses for having more (negative) votes; softmax weights let it win.
+    const p: GradedProblem = { id: 'p', responses: [r('10', false, -0.2), r('20', true, -0.1), r('20', true, -0.3)] };
+    const base = { aggregators: [] as const, voteAggregator: 'last' as const, equivalent: numericEq, scalar: true };
+    expect(problemOutcome(p, 3, { ...base, voteWeights: 'score' }).weightedAnswer).to.equal('10');
+    expect(problemOutcome(p, 3, { ...base, voteWeights: 'softmax' }).weightedAnswer).to.equal('20');
+  });
+
+  it('step scores below 0: prod and geomean are not applicable, min/last/mean still rank', () => {
+    const logits: GradedProblem[] = [
+      { id: 'a', responses: [r('1', false, [2, -1]), r('2', true, [1, 0.5])] },
+      { id: 'b', responses: [r('3', true, [-0.5, 3]), r('4', false, [0.2, 0.1])] },
+    ];
+    const m = bonMetrics(logits, { equivalent: numericEq, bootstrap: { resamples: 0 } });
+    expect(m.score_kind).to.equal('steps');
+    expect(m.aggregators).to.deep.equal(['min', 'last', 'mean']);
+    expect(m.not_applicable.prod).to.match(/nonnegative step scores; these go down to -1/);
+    expect(m.not_applicable.geomean).to.match(/nonnegative/);
+    expect(m.prm_at_n).to.deep.equal({ min: 50, last: 100, mean: 100 });
+    // The default vote aggregator (prod) does not apply: no weighted vote, and the note says why.
+    expect(m.weighted_vote).to.equal(null);
+    expect(m.weighted_vote_note).to.match(/vote aggregator prod needs nonnegative/);
+    const byMean = bonMetrics(logits, { equivalent: numericEq, voteAggregator: 'mean', bootstrap: { resamples: 0 } });
+    expect(byMean.vote_weights).to.equal('softmax');
+    expect(byMean.weighted_vote).to.equal(100);
+    const forced = bonMetrics(logits, { equivalent: numericEq, voteAggregator: 'mean', voteWeights: 'score', bootstrap: { resamples: 0 } });
+    expect(forced.weighted_vote).to.equal(null);
+    expect(forced.weighted_vote_note).to.match(/score weights need nonnegative scores/);
+  });
+
+  it('keeps score weights for probabilities (auto)', () => {
+    const m = bonMetrics(makeProblems(), { equivalent: numericEq, bootstrap: { resamples: 0 } });
+    expect(m.vote_weights).to.equal('score');
+    expect(m.not_applicable).to.deep.equal({});
+  });
+});
+
 describe('multi-set summary', () => {
   it('names sets by file, or by folder when names clash', () => {
     expect(candidateSetNames(['x/gsm8k.jsonl', 'y/math.jsonl'])).to.deep.equal(['gsm8k', 'math']);
@@ -224,7 +310,9 @@ describe('multi-set summary', () => {
   });
   it('averages the sets plainly (not weighted by problem count)', () => {
     const one = bonMetrics(makeProblems(), { equivalent: numericEq, bootstrap: { resamples: 0 } });
-    const two = bonMetrics([makeProblems()[2]], { equivalent: numericEq, bootstrap: { resamples: 0 } });
+    const allRight = makeProblems()[2];
+    const twoSteps = { ...allRight, responses: allRight.responses.map((x) => ({ ...x, score: [0.9, x.score as number] })) };
+    const two = bonMetrics([twoSteps], { equivalent: numericEq, bootstrap: { resamples: 0 } });
     const s = summarizeBonSets([
       { name: 'one', metrics: one },
       { name: 'two', metrics: two },

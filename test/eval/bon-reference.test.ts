@@ -88,10 +88,9 @@ describe('Best-of-N vs the Python reference (GSM8K example solutions, 4 per prob
       const ref = reference.curve[k];
       expect(p.pass_at_n, `pass@${p.n}`).to.be.closeTo(ref.pass, 1e-9);
       expect(p.maj_at_n, `maj@${p.n}`).to.be.closeTo(ref.maj, 1e-9);
-      for (const agg of ['min', 'prod', 'last', 'mean', 'geomean'] as const) {
-        // one score per response: every aggregator uses it as is
-        expect(p.prm_at_n[agg], `prm@${p.n} ${agg}`).to.be.closeTo(ref.prm, 1e-9);
-      }
+      // one score per response: reported once as rm@N (every aggregator would give that score back)
+      expect(p.rm_at_n, `rm@${p.n}`).to.be.closeTo(ref.prm, 1e-9);
+      expect(p.prm_at_n).to.deep.equal({});
       expect(p.weighted_vote, `weighted@${p.n}`).to.be.closeTo(ref.weighted, 1e-9);
     });
   });
@@ -114,7 +113,7 @@ describe('Best-of-N vs the Python reference (GSM8K example solutions, 4 per prob
     expect(r.stdout).to.match(/\*\*average\*\*/);
 
     const expectedDigits = reference.per_problem['4'];
-    const setMetrics: { pass_at_n: number; maj_at_n: number; prm_at_n: { prod: number }; weighted_vote: number }[] = [];
+    const setMetrics: { pass_at_n: number; maj_at_n: number; rm_at_n: number; weighted_vote: number }[] = [];
     let offset = 0;
     for (const name of ['first', 'second']) {
       const graded = readFileSync(join(out, name, 'graded.jsonl'), 'utf8')
@@ -124,7 +123,7 @@ describe('Best-of-N vs the Python reference (GSM8K example solutions, 4 per prob
       graded.forEach((g, k) => {
         const i = offset + k;
         if (gradingDiffers.has(i)) return;
-        const digits = [g.pass, g.maj.correct, g.prm.prod!.correct, g.weighted_vote.correct].map((b) => (b ? '1' : '0')).join('');
+        const digits = [g.pass, g.maj.correct, g.rm!.correct, g.weighted_vote.correct].map((b) => (b ? '1' : '0')).join('');
         expect(digits, `${g.id}: pass maj prm weighted`).to.equal(expectedDigits[i]);
       });
       // the set's figures, recounted from the reference per-problem outcomes
@@ -134,7 +133,7 @@ describe('Best-of-N vs the Python reference (GSM8K example solutions, 4 per prob
       const slack = (100 * [...gradingDiffers].filter((i) => i >= offset && i < offset + graded.length).length) / graded.length;
       expect(metrics.pass_at_n).to.be.closeTo(share(0), slack + 1e-9);
       expect(metrics.maj_at_n).to.be.closeTo(share(1), slack + 1e-9);
-      expect(metrics.prm_at_n.prod).to.be.closeTo(share(2), slack + 1e-9);
+      expect(metrics.rm_at_n).to.be.closeTo(share(2), slack + 1e-9);
       expect(metrics.weighted_vote).to.be.closeTo(share(3), slack + 1e-9);
       expect(metrics.ci.resamples).to.equal(200);
       expect(metrics.curve).to.have.length(3);
@@ -144,6 +143,6 @@ describe('Best-of-N vs the Python reference (GSM8K example solutions, 4 per prob
     const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as BonSummary;
     expect(Object.keys(summary.sets)).to.deep.equal(['first', 'second']);
     expect(summary.average.pass_at_n).to.be.closeTo((setMetrics[0].pass_at_n + setMetrics[1].pass_at_n) / 2, 1e-12);
-    expect(summary.average.prm_at_n.prod).to.be.closeTo((setMetrics[0].prm_at_n.prod + setMetrics[1].prm_at_n.prod) / 2, 1e-12);
+    expect(summary.average.rm_at_n).to.be.closeTo((setMetrics[0].rm_at_n + setMetrics[1].rm_at_n) / 2, 1e-12);
   });
 });

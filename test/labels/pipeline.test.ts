@@ -15,9 +15,9 @@ import { labelJudge } from '../../src/labels/judge.js';
 import { labelMc, type McStats } from '../../src/labels/mc.js';
 import { startSimServer, type SimServer } from '../../src/sim/server.js';
 import { simProblems, simSolutions } from '../../src/sim/world.js';
+import { percent } from '../../src/util/format.js';
 
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
-const pct = (x: number | null | undefined) => (x === null || x === undefined ? 'n/a' : `${(100 * x).toFixed(1)}%`);
 
 async function records(file: string): Promise<StepSample[]> {
   return (await readJsonlAll(file)).map((l) => l.value as StepSample);
@@ -70,8 +70,8 @@ describe('label pipeline over HTTP against the sim server', function () {
 
     const [mc, jd, co] = [cons.quality.mc.truth!, cons.quality.judge.truth!, cons.quality.consensus.truth!];
     console.log(
-      `      first-error precision / recall vs truth: MC ${pct(mc.precision)} / ${pct(mc.recall)}, judge ${pct(jd.precision)} / ${pct(jd.recall)}, ` +
-        `consensus ${pct(co.precision)} / ${pct(co.recall)}; retention ${pct(cons.retention)} (${cons.kept}/${cons.samples})`,
+      `      first-error precision / recall vs truth: MC ${percent(mc.precision)} / ${percent(mc.recall)}, judge ${percent(jd.precision)} / ${percent(jd.recall)}, ` +
+        `consensus ${percent(co.precision)} / ${percent(co.recall)}; retention ${percent(cons.retention)} (${cons.kept}/${cons.samples})`,
     );
     expect(co.precision!).to.be.greaterThan(mc.precision!);
     expect(co.precision!).to.be.greaterThan(jd.precision!);
@@ -112,7 +112,7 @@ describe('label pipeline over HTTP against the sim server', function () {
     const viaBinary = await records(join(dir, 'mc-binary.jsonl'));
     const same = viaBinary.filter((r, i) => r.firstError === linear[i].firstError).length;
     console.log(
-      `      rollouts: linear ${mcLinear.rollouts}, binary ${binary.rollouts} (binary's own linear-equivalent ${binary.rolloutsLinear}, saved ${binary.rolloutsSaved}); same first error on ${pct(same / linear.length)}`,
+      `      rollouts: linear ${mcLinear.rollouts}, binary ${binary.rollouts} (binary's own linear-equivalent ${binary.rolloutsLinear}, saved ${binary.rolloutsSaved}); same first error on ${percent(same / linear.length)}`,
     );
     expect(binary.rolloutsSaved).to.equal(binary.rolloutsLinear - binary.rollouts);
     expect(binary.rolloutsSaved).to.be.greaterThan(0);

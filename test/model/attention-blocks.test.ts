@@ -2,9 +2,8 @@ import { expect } from 'chai';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
-import { selectBackend } from '../../src/model/backend.js';
+import { selectBackend } from '../../src/backend/backend.js';
 import { loadPrm } from '../../src/model/checkpoint.js';
-import { setAttentionBlockSize } from '../../src/model/qwen2.js';
 
 /**
  * Long sequences are attended in causal query blocks (src/model/qwen2.ts). The golden fixtures
@@ -28,18 +27,14 @@ function ints(rows: number[][]): tf.Tensor2D {
 for (const backend of ['cpu', 'wasm'] as const) {
   describe(`model attention in causal query blocks (${backend} backend)`, function () {
     const ref = JSON.parse(readFileSync(`${FIXTURE}/reference.json`, 'utf8')) as Reference;
-    let previousBlock = 0;
     before(async () => {
       await selectBackend(backend, { log: () => {} });
-      previousBlock = setAttentionBlockSize(256);
-      setAttentionBlockSize(previousBlock);
     });
-    afterEach(() => setAttentionBlockSize(previousBlock));
 
     for (const block of [5, 16]) {
       it(`blocks of ${block}: left- and right-padded batches give the reference logits`, async () => {
         const { model } = await loadPrm(FIXTURE);
-        setAttentionBlockSize(block);
+        model.setDecoderOptions({ attentionBlockSize: block });
         for (const batch of ref.batches) {
           const ids = ints(batch.input_ids);
           const mask = ints(batch.attention_mask);
@@ -64,7 +59,7 @@ for (const backend of ['cpu', 'wasm'] as const) {
       const mask = ints(batch.attention_mask);
       const vars = model.trainableVariables();
       const grads = (block: number) => {
-        setAttentionBlockSize(block);
+        model.setDecoderOptions({ attentionBlockSize: block });
         const loss = () => {
           const rows = model.logitsAt(ids, mask, batch.step_positions);
           return tf.sum(tf.mul(tf.logSoftmax(rows), tf.onesLike(rows).mul(0.5))) as tf.Scalar;
@@ -87,9 +82,11 @@ for (const backend of ['cpu', 'wasm'] as const) {
       model.dispose();
     });
 
-    it('rejects a block size that is not a positive integer', () => {
-      expect(() => setAttentionBlockSize(0)).to.throw(/positive integer/);
-      expect(() => setAttentionBlockSize(2.5)).to.throw(/positive integer/);
+    it('rejects a block size that is not a positive integer', async () => {
+      const { model } = await loadPrm(FIXTURE);
+      expect(() => model.setDecoderOptions({ attentionBlockSize: 0 })).to.throw(/positive integer/);
+      expect(() => model.setDecoderOptions({ attentionBlockSize: 2.5 })).to.throw(/positive integer/);
+      model.dispose();
     });
   });
 }

@@ -5,10 +5,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
-import { selectBackend } from '../../src/model/backend.js';
+import { selectBackend } from '../../src/backend/backend.js';
 import { loadPrm, savePrmCheckpoint } from '../../src/model/checkpoint.js';
 import { parseHfConfig } from '../../src/model/config.js';
-import { initPrm, prmFromTensors, type PrmModel } from '../../src/model/prm.js';
+import { initPrm, type PrmModel } from '../../src/model/prm.js';
+import { prmFromTensors } from '../../src/model/build.js';
 import { readSafetensors, writeSafetensors, type HostTensor } from '../../src/model/safetensors.js';
 
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));

@@ -111,4 +111,20 @@ describe('model config', () => {
     }
     expect(errorOf(() => parseHfConfig([1, 2], 'arr.json')).message).to.equal('arr.json: expected a JSON object');
   });
+
+  it('refuses absurd sizes (max_position_embeddings is a limit on length, not a size to trust)', () => {
+    const cases: Array<[string, number]> = [
+      ['max_position_embeddings', 1e12],
+      ['vocab_size', 2 ** 30],
+      ['hidden_size', 1 << 20],
+      ['num_hidden_layers', 100_000],
+    ];
+    for (const [key, value] of cases) {
+      const e = errorOf(() => parseHfConfig({ ...legacyConfig(), [key]: value }, '/ckpt/config.json'));
+      expect(e.key).to.equal(key);
+      expect(e.message).to.match(new RegExp(`^/ckpt/config\\.json: key "${key}": ${value} is beyond any model this code can run \\(at most \\d+\\)`));
+    }
+    // Real long-context configs stay accepted (Qwen2.5-7B-Instruct-1M: 1,010,000 positions).
+    expect(parseHfConfig({ ...legacyConfig(), max_position_embeddings: 1_010_000 }, 'c.json').maxPositionEmbeddings).to.equal(1_010_000);
+  });
 });

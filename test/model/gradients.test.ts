@@ -2,10 +2,11 @@ import { expect } from 'chai';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
-import { selectBackend } from '../../src/model/backend.js';
+import { selectBackend } from '../../src/backend/backend.js';
 import { loadPrm } from '../../src/model/checkpoint.js';
 import { prmParamSpecs, type PrmModel } from '../../src/model/prm.js';
-import { stepLoss, stepTargets, DEFAULT_LOSS } from '../../src/train/loss.js';
+import { stepTargets } from '../../src/train/loss.js';
+import { DEFAULT_LOSS, stepLoss } from '../support/step-loss.js';
 
 /**
  * The backward pass of the whole PRM against torch autograd (fixture from

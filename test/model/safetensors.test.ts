@@ -1,6 +1,6 @@
 import { expect } from 'chai';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { withTempDir } from '../support/temp-dir.js';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   readSafetensors,
@@ -33,11 +33,8 @@ async function rejection(p: Promise<unknown>): Promise<Error> {
 }
 
 describe('safetensors', () => {
-  let dir: string;
-  beforeEach(() => {
-    dir = mkdtempSync(join(tmpdir(), 'prmkit-st-'));
-  });
-  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+  let dir = '';
+  withTempDir('prmkit-st-', (d) => (dir = d));
 
   it('writes F32 with an 8-byte aligned header and reads it back exactly', async () => {
     const tensors = new Map<string, HostTensor>([

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import * as tf from '@tensorflow/tfjs';
-import { selectBackend } from '../../src/model/backend.js';
+import { selectBackend } from '../../src/backend/backend.js';
 import { swiGlu } from '../../src/model/qwen2.js';
 
 /** The MLP's silu(gate) * up has a hand-written gradient; it must equal autodiff's. */

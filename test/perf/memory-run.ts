@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { backendInfo, selectBackend, type BackendName } from '../../src/model/backend.js';
+import { backendInfo, selectBackend, type BackendName } from '../../src/backend/backend.js';
 import { prmModelIo } from '../../src/train/model-io.js';
 import { trainModel } from '../../src/train/trainer.js';
 import { toySetup, toyTrainConfig } from '../train/toy.js';

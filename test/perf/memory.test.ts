@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { BACKEND_ENV, type BackendName } from '../../src/model/backend.js';
+import { BACKEND_ENV, type BackendName } from '../../src/backend/backend.js';
 
 /**
  * A long run must not leak: 1,000 optimizer steps of the trainer on a tiny PRM keep

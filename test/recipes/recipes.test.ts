@@ -1,10 +1,15 @@
 import { expect } from 'chai';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
 import { deepMerge, loadRecipe, recipeToYaml, resolveRecipe, RecipeError } from '../../src/recipes/load.js';
 import { parseOverride } from '../../src/recipes/overrides.js';
+import type { ConsensusLabelsConfig } from '../../src/recipes/schema.js';
+
+const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 
 function tempDir(): string {
   return mkdtempSync(join(tmpdir(), 'prmkit-recipe-'));
@@ -87,6 +92,54 @@ describe('recipes/load', () => {
     expect(() => resolveRecipe({}, ['train.lrr=1'])).to.throw(/unknown key train\.lrr \(keys under train: dev_fraction, epochs, max_steps, lr/);
     expect(() => parseOverride('novalue')).to.throw(/expected key\.path=value/);
     expect(parseOverride('a.b=c=d')).to.deep.equal({ path: ['a', 'b'], value: 'c=d' });
+  });
+
+  it('labels: each method owns its options, and the resolved recipe shows only those', () => {
+    const all = { endpoint: 'sim', rollouts: 4, threshold: 0.25, mc_labels: 'soft', policy_model: 'p', judge_model: 'j', concurrency: 2 };
+    expect(resolveRecipe({ labels: { method: 'truth', ...all } }).labels).to.deep.equal({ method: 'truth' });
+    const judge = resolveRecipe({ labels: { method: 'judge', ...all } }).labels;
+    expect(judge).to.deep.equal({ method: 'judge', endpoint: 'sim', concurrency: 2, judge_model: 'j' });
+    const consensus = resolveRecipe({ labels: { method: 'consensus', ...all } });
+    expect(consensus.labels).to.include({ method: 'consensus', rollouts: 4, threshold: 0.25, mc_labels: 'soft', policy_model: 'p', judge_model: 'j' });
+    const mc = recipeToYaml(resolveRecipe({ labels: { method: 'mc' } }));
+    expect(mc).to.match(/rollouts:/).and.not.match(/judge_model/);
+    expect(recipeToYaml(resolveRecipe({ labels: { method: 'given', ...all } }))).to.not.match(/rollouts|policy_model|endpoint/);
+    expect(resolveRecipe(YAML.parse(recipeToYaml(consensus)) as Record<string, unknown>)).to.deep.equal(consensus);
+    // A key no method has is still a typo, whatever the method.
+    expect(() => resolveRecipe({ labels: { method: 'truth', rollout: 4 } })).to.throw(/labels: unknown key "rollout"/);
+    expect(() => resolveRecipe({ labels: { method: 'vote' } })).to.throw(/labels\.method: Invalid discriminator value/);
+    expect(() => resolveRecipe({ labels: { method: 'mc', rollouts: 0 } })).to.throw(/labels\.rollouts: Too small/);
+  });
+
+  it('--set reaches every labels option and can switch the method', () => {
+    const base = { labels: { method: 'consensus', rollouts: 4 } };
+    expect(resolveRecipe(base, ['labels.method=truth']).labels).to.deep.equal({ method: 'truth' });
+    expect(resolveRecipe(base, ['labels.method=mc', 'labels.rollouts=3']).labels).to.include({ method: 'mc', rollouts: 3 });
+    expect(resolveRecipe(base, ['labels.judge_endpoint=http://127.0.0.1:9/v1']).labels).to.include({ judge_endpoint: 'http://127.0.0.1:9/v1' });
+    expect(() => resolveRecipe(base, ['labels.rollouts=many'])).to.throw(/--set labels\.rollouts=many: expected a number/);
+    expect(() => resolveRecipe(base, ['labels.rolouts=3'])).to.throw(/unknown key labels\.rolouts \(keys under labels: .*rollouts/);
+  });
+
+  it('the MC and client defaults of a recipe are the ones `prmkit label mc` shows', () => {
+    const labels = resolveRecipe({ labels: { method: 'consensus' } }).labels as ConsensusLabelsConfig;
+    const help = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/run.ts', 'label', 'mc', '--help'], { cwd: repoRoot, encoding: 'utf8' });
+    expect(help.status, help.stderr).to.equal(0);
+    const shown = (flag: string) => new RegExp(`--${flag} [^\\n]*\\n?[^-]*\\[default: "?([^"\\]]+)"?\\]`).exec(help.stdout)?.[1];
+    expect(shown('rollouts')).to.equal(String(labels.rollouts));
+    expect(shown('threshold')).to.equal(String(labels.threshold));
+    expect(shown('search')).to.equal(labels.search);
+    expect(shown('labels')).to.equal(labels.mc_labels);
+    expect(shown('concurrency')).to.equal(String(labels.concurrency));
+  });
+
+  it('the quickstart and the paper ablations extend one shared sim setting', () => {
+    const base = join(repoRoot, 'recipes', 'sim-base.yaml');
+    const quickstart = loadRecipe(join(repoRoot, 'recipes', 'quickstart.yaml'));
+    const paper = loadRecipe(join(repoRoot, 'recipes', 'paper', 'base.yaml'));
+    expect(quickstart.files).to.include(base);
+    expect(paper.files).to.include(base);
+    expect(quickstart.recipe.data?.source).to.equal('sim');
+    expect(quickstart.recipe.labels?.method).to.equal('consensus');
   });
 
   it('the resolved YAML round-trips to the same recipe', () => {

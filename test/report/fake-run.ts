@@ -25,6 +25,15 @@ export interface FakeRunOptions {
   point?: { params: Record<string, unknown>; variant?: string | null };
   processbench?: Record<string, number>;
   bonSets?: string[];
+  /** The recipe's seed (default 1). */
+  seed?: number;
+  /** labels.mc_labels and train.label_mode (default hard). */
+  mcLabels?: 'hard' | 'soft';
+  /** labels.threshold (default 0). */
+  threshold?: number;
+  /** Sim prm@8 with the last and min aggregators (default prod - 6 and prod - 3). */
+  bonLast?: number;
+  bonMin?: number;
 }
 
 function marker<T>(dir: string, stage: StageName, summary: T): void {
@@ -39,23 +48,45 @@ function curve(top: number): BonCurvePoint[] {
     pass_at_n: 50 + 10 * i,
     maj_at_n: 50 + 3 * i,
     prm_at_n: { min: top - 6 + i, prod: top - 3 + i, last: top - 9 + 2 * i, mean: top - 4 + i },
+    rm_at_n: null,
     weighted_vote: 50 + 4 * i,
   }));
 }
 
-function simSummary(f1: number, prod: number): SimEvalSummary {
+function simSummary(f1: number, prod: number, agg: { last?: number; min?: number } = {}): SimEvalSummary {
   return {
     seed: 1001,
     backend: 'cpu',
-    processbench: { n: 100, f1, acc_error: f1 + 5, acc_correct: f1 - 5, threshold: 0.5 },
-    bon: { n_problems: 100, n: 8, pass_at_n: 80, maj_at_n: 60, prm_at_n: { min: prod - 3, prod, last: prod - 6, mean: prod - 1 }, weighted_vote: 61, min_at_last_step: 30 },
+    processbench: {
+      n: 100,
+      f1,
+      acc_error: f1 + 5,
+      acc_correct: f1 - 5,
+      threshold: 0.5,
+      by_kind: {
+        arithmetic: { n: 20, found: 18, recall: 90 },
+        wrong_operand: { n: 15, found: 6, recall: 40 },
+        skipped_step: { n: 10, found: 2, recall: 20 },
+        repeated_step: { n: 5, found: 0, recall: 0 },
+      },
+      step_scores: { edges: [0, 0.25, 0.5, 0.75, 1], right: [1, 2, 10, 87], wrong: [30, 10, 6, 4], auroc: 91.5 },
+    },
+    bon: { n_problems: 100, n: 8, pass_at_n: 80, maj_at_n: 60, prm_at_n: { min: agg.min ?? prod - 3, prod, last: agg.last ?? prod - 6, mean: prod - 1 }, weighted_vote: 61, min_at_last_step: 30 },
   };
 }
 
 export function writeFakeRun(dir: string, o: FakeRunOptions): void {
   mkdirSync(dir, { recursive: true });
   const method = o.method ?? 'consensus';
-  const recipe = { name: o.name, seed: 1, data: { source: 'sim', problems: 100 }, labels: { method }, train: { epochs: 1 }, eval: { sim: { samples: 100, n: 8 } } };
+  const mcLabels = o.mcLabels ?? 'hard';
+  const recipe = {
+    name: o.name,
+    seed: o.seed ?? 1,
+    data: { source: 'sim', problems: 100 },
+    labels: { method, mc_labels: mcLabels, threshold: o.threshold ?? 0 },
+    train: { epochs: 1, label_mode: mcLabels },
+    eval: { sim: { samples: 100, n: 8 } },
+  };
   writeFileSync(join(dir, 'recipe.resolved.yaml'), YAML.stringify(recipe));
   marker(dir, 'data', { source: 'sim', path: 'data/samples.jsonl', samples: 100, problems: 100, with_error: 50 });
   const sources: LabelsSummary['sources'] = {
@@ -82,7 +113,7 @@ export function writeFakeRun(dir: string, o: FakeRunOptions): void {
   } as unknown as TrainSummary;
   marker(dir, 'train', train);
   const evals: EvalSummary = {
-    sim: { prm: simSummary(o.f1, o.bonProd), baselines: { 'random uniform': simSummary(12, 40) } },
+    sim: { prm: simSummary(o.f1, o.bonProd, { last: o.bonLast, min: o.bonMin }), baselines: { 'random uniform, best threshold': simSummary(12, 40), 'constant score': simSummary(0, 40) } },
   };
   if (o.processbench) {
     const values = Object.values(o.processbench);
@@ -97,7 +128,7 @@ export function writeFakeRun(dir: string, o: FakeRunOptions): void {
   }
   marker(dir, 'eval', evals);
   mkdirSync(join(dir, 'eval', 'sim', 'bon'), { recursive: true });
-  writeFileSync(join(dir, 'eval', 'sim', 'bon', 'metrics.json'), JSON.stringify({ ...simSummary(o.f1, o.bonProd).bon, curve: curve(o.bonProd) }));
+  writeFileSync(join(dir, 'eval', 'sim', 'bon', 'metrics.json'), JSON.stringify({ ...simSummary(o.f1, o.bonProd, { last: o.bonLast, min: o.bonMin }).bon, curve: curve(o.bonProd) }));
   const rows: object[] = [];
   for (let step = 1; step <= 30; step++) if (step % 5 === 0 || step === 1) rows.push({ kind: 'train', step, loss: 1 / step, lr: 0.001, grad_norm: 1 });
   for (const step of [10, 20, 30]) rows.push({ kind: 'dev', step, dev_loss: 0.6 - step / 100, step_accuracy: 70 + step / 3, step_auroc: 60 + step / 2, first_error_f1: step, n_samples: 10, n_steps: 40 });

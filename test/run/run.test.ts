@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import YAML from 'yaml';
 import { runRecipe, RunSetupError } from '../../src/run/run.js';
 import { testBackend } from '../support/backend.js';
-import { BACKEND_ENV } from '../../src/model/backend.js';
+import { BACKEND_ENV } from '../../src/backend/backend.js';
 
 const repoRoot = resolve(new URL('../..', import.meta.url).pathname);
 // Progress bars of the scoring and grading steps would flood the test output.
@@ -134,7 +134,8 @@ function prmkit(args: string[], onStdErr?: (chunk: string) => void): { done: Pro
 }
 
 describe('run: SIGKILL mid-training, then --resume', function () {
-  this.timeout(240000);
+  // Two whole runs of a tiny recipe each, in child processes: minutes on a loaded 2-core machine.
+  this.timeout(480000);
 
   for (const backend of ['cpu', 'wasm'] as const) {
     it(`${backend}: ends with weights bit for bit equal to a run never stopped`, async () => {

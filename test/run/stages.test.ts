@@ -37,7 +37,7 @@ describe('run stages: pieces', () => {
 
   it('maps recipe world knobs onto the sim options', () => {
     const d = DataSchema.parse({ source: 'sim', world: { min_steps: 2, max_steps: 3, ops: ['+'], max_value: 9, policy_strength: 0.2 } });
-    expect(simWorldOptions(d.world)).to.deep.equal({ problem: { minSteps: 2, maxSteps: 3, ops: ['+'], maxValue: 9 }, policy: { strength: 0.2 } });
+    expect(simWorldOptions(d.world)).to.deep.equal({ problem: { minSteps: 2, maxSteps: 3, ops: ['+'], maxValue: 9 }, policy: { strength: 0.2 }, judge: {} });
   });
 
   it('headline metrics name the label source used for training', () => {

@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { selectBackend } from '../../src/model/backend.js';
+import { selectBackend } from '../../src/backend/backend.js';
 import { runScore } from '../../src/cli/commands/score.js';
 import { RecordError } from '../../src/data/jsonl.js';
 import { loadScoringModel, scoreSamples } from '../../src/eval/score.js';

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { selectBackend } from '../../src/model/backend.js';
+import { selectBackend } from '../../src/backend/backend.js';
 import { PrmTokenizer } from '../../src/model/tokenizer.js';
 import { collateBatch, encodeSample } from '../../src/model/encode.js';
 import { loadScoringModel, scoreByPrefixes, scoreSamples } from '../../src/eval/score.js';

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import * as tf from '@tensorflow/tfjs';
-import { selectBackend } from '../../src/model/backend.js';
+import { selectBackend } from '../../src/backend/backend.js';
 import { scoreSamples, scoreByPrefixes, SampleError } from '../../src/eval/score.js';
 import { encodeSample, collateBatch } from '../../src/model/encode.js';
 import type { PrmModel } from '../../src/model/prm.js';

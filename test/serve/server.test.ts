@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import * as tf from '@tensorflow/tfjs';
-import { selectBackend } from '../../src/model/backend.js';
+import { selectBackend } from '../../src/backend/backend.js';
 import { loadScoringModel, scoreSamples } from '../../src/eval/score.js';
 import { startRewardServer, type LoadedScoringModel, type RewardServer } from '../../src/serve/server.js';
 import { problems, tinyCheckpoint } from '../score/fixture.js';

@@ -1,26 +1,14 @@
 import { expect } from 'chai';
-import { spawn } from 'node:child_process';
+import { runCli } from '../support/cli.js';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { readBonCandidates } from '../../src/data/bon.js';
 import { readAllStepSamples } from '../../src/data/read.js';
 import { readProcessBench } from '../../src/data/processbench.js';
 
-const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 
-function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/run.ts', ...args], { cwd: repoRoot, env: { ...process.env, PRMKIT_NO_PROGRESS: '1' } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const cli = runCli;
 
 describe('prmkit sim generate', () => {
   let dir: string;

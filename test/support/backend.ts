@@ -1,5 +1,5 @@
-import type { BackendName } from '../../src/model/backend.js';
-import { BACKEND_ENV } from '../../src/model/backend.js';
+import type { BackendName } from '../../src/backend/backend.js';
+import { BACKEND_ENV } from '../../src/backend/backend.js';
 
 /**
  * The backend a test that runs models should use when it does not test one backend in

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
-import { selectBackend } from '../../src/model/backend.js';
+import { selectBackend } from '../../src/backend/backend.js';
 import { loadPrm } from '../../src/model/checkpoint.js';
 import { initPrm, prmParamSpecs, type PrmModel } from '../../src/model/prm.js';
 import { causalLmLossSum, pretrainCausalLm } from '../../src/train/lm-pretrain.js';
@@ -91,7 +91,7 @@ describe(`train/lm-pretrain: pretrainCausalLm (${testBackend()} backend)`, funct
       const result = await pretrainCausalLm({
         model,
         sequences,
-        config: { epochs: 20, lr: 1e-2, warmup_ratio: 0.05, batch_size: 32, max_tokens_per_batch: 4096, weight_decay: 0, max_grad_norm: 1 },
+        config: { epochs: 20, lr: 1e-2, warmup_ratio: 0.05, batch_size: 32, max_tokens_per_batch: 4096, weight_decay: 0, max_grad_norm: 1, recompute: false },
         padTokenId: 0,
         seed: 3,
         log: (l) => lines.push(l),

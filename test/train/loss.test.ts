@@ -1,7 +1,8 @@
 import { expect } from 'chai';
 import { readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
-import { stepLoss, stepLossSum, stepProbabilities, stepTargets, stepWeightTotal, type LossKind } from '../../src/train/loss.js';
+import { stepTargets, stepWeightTotal, type LossKind } from '../../src/train/loss.js';
+import { stepLoss, stepLossSum, stepProbabilities } from '../support/step-loss.js';
 
 interface LossCase {
   name: string;

@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { selectBackend } from '../../src/model/backend.js';
+import { selectBackend } from '../../src/backend/backend.js';
 import { loadPrm } from '../../src/model/checkpoint.js';
 import { listCheckpoints, readTrainerState } from '../../src/train/checkpoints.js';
 import { prmModelIo } from '../../src/train/model-io.js';

@@ -1,6 +1,7 @@
 import { basename, dirname, join } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { UsageError } from '../errors.js';
+import { refuseOutputOverInput } from '../outputs.js';
 import { DATA_FORMATS, isDataFormat, type DataFormat } from '../../data/formats.js';
 import { dataFiles, detectFormat, openStepSamples, type ReadOptions, type ReadStats } from '../../data/read.js';
 import { countRecords } from '../../data/sources.js';
@@ -34,7 +35,7 @@ function addReadOptions<T>(y: Argv<T>): Argv<T & ReadArgs> {
     .option('on-bad-record', { choices: ['fail', 'skip'] as const, default: 'fail' as const, describe: 'fail after reporting the first bad records, or skip them into a rejects file' })
     .option('rejects', { type: 'string', describe: 'rejects file for --on-bad-record skip (default: next to the output)' })
     .option('step-separator', { type: 'string', describe: 'separator for formats that split text into steps (escapes like \\n\\n allowed; default "\\n\\n", GSM8K "\\n")' })
-    .option('neutral', { choices: ['positive', 'negative'] as const, default: 'positive' as const, describe: 'PRM800K: how neutral (0) ratings count' }) as unknown as Argv<T & ReadArgs>;
+    .option('neutral', { choices: ['positive', 'negative'] as const, default: 'positive' as const, describe: 'PRM800K: how neutral (0) ratings count' });
 }
 
 function parseFormat(value: string | undefined, flag: string): DataFormat | undefined {
@@ -91,6 +92,7 @@ interface ConvertArgs extends ReadArgs {
 export async function runConvert(args: ConvertArgs): Promise<ReadStats> {
   const format = parseFormat(args.from, '--from')!;
   const rejectsDefault = join(dirname(args.out), `${basename(args.out)}.rejects.jsonl`);
+  await refuseOutputOverInput([args.in], [args.out, args.rejects ?? rejectsDefault]);
   const { samples, stats } = openStepSamples(args.in, readOptions(format, args, rejectsDefault));
   const written = await writeStepSamples(args.out, withProgress(samples, stats, 'convert'), args.to);
   console.error(`prmkit: wrote ${written} samples to ${args.out} (${args.to}); read ${summariseRead(stats)}`);
@@ -108,8 +110,8 @@ const convert: CommandModule<object, ConvertArgs> = {
         .option('from', { type: 'string', demandOption: true, choices: DATA_FORMATS, describe: 'record format of the input' })
         .option('to', { choices: ['jsonl', 'arrow'] as const, demandOption: true, describe: 'output container' }),
     )
-      .example('$0 data convert --from processbench --to arrow ../shared/data/processbench pb.arrow', '')
-      .example('$0 data convert --from prm800k --neutral negative --to jsonl --on-bad-record skip phase2_train.jsonl prm800k.jsonl', '') as unknown as Argv<ConvertArgs>,
+      .example('$0 data convert --from processbench --to arrow data/processbench pb.arrow', '')
+      .example('$0 data convert --from prm800k --neutral negative --to jsonl --on-bad-record skip phase2_train.jsonl prm800k.jsonl', ''),
   handler: async (args) => {
     await runConvert(args);
   },
@@ -122,8 +124,10 @@ interface StatsArgs extends ReadArgs {
 }
 
 export async function computeFileStats(file: string, args: Omit<StatsArgs, 'file' | 'json'>): Promise<{ stats: DataStats; read: ReadStats }> {
+  const rejectsDefault = `${basename(file)}.rejects.jsonl`;
+  await refuseOutputOverInput([file], [args.rejects ?? rejectsDefault]);
   const format = await resolveFormat(file, parseFormat(args.format, '--format'));
-  const { samples, stats: read } = openStepSamples(file, readOptions(format, args, `${basename(file)}.rejects.jsonl`));
+  const { samples, stats: read } = openStepSamples(file, readOptions(format, args, rejectsDefault));
   const collector = new StatsCollector();
   for await (const s of withProgress(samples, read, 'stats')) collector.add(s);
   return { stats: collector.result(), read };
@@ -139,8 +143,8 @@ const stats: CommandModule<object, StatsArgs> = {
         .option('format', { type: 'string', choices: DATA_FORMATS, describe: 'record format (default: guessed from the first record)' })
         .option('json', { type: 'boolean', default: false, describe: 'print JSON instead of a table' }),
     )
-      .example('$0 data stats ../shared/data/processbench --format processbench', '')
-      .example('$0 data stats train.arrow --json', '') as unknown as Argv<StatsArgs>,
+      .example('$0 data stats data/processbench --format processbench', '')
+      .example('$0 data stats train.arrow --json', ''),
   handler: async (args) => {
     const { stats: result, read } = await computeFileStats(args.file, args);
     if (args.json) console.log(JSON.stringify({ read, ...result }, null, 2));
@@ -160,13 +164,13 @@ const get: CommandModule<object, GetArgs> = {
   describe: 'Download a dataset from the Hugging Face Hub into <to>/<dataset>/ (resumable, sha256-checked cache)',
   builder: (y: Argv) =>
     y
-      .positional('dataset', { choices: Object.keys(HUB_DATASETS), demandOption: true, describe: 'dataset to fetch' })
+      .positional('dataset', { choices: Object.keys(HUB_DATASETS) as HubDatasetName[], demandOption: true, describe: 'dataset to fetch' })
       .option('to', { type: 'string', default: 'data', describe: 'target root folder' })
       .option('revision', { type: 'string', describe: 'branch, tag or commit (default main)' })
       .option('force', { type: 'boolean', default: false, describe: 'download again even if the cache verifies' })
       .epilogue('HF_ENDPOINT overrides the Hub address (mirrors); HF_TOKEN is sent as a bearer token.')
       .example('$0 data get processbench --to data/', '')
-      .example('HF_ENDPOINT=https://hf-mirror.com $0 data get gsm8k', '') as unknown as Argv<GetArgs>,
+      .example('HF_ENDPOINT=https://hf-mirror.com $0 data get gsm8k', ''),
   handler: async (args) => {
     const result = await downloadDataset(args.dataset, { to: args.to, revision: args.revision, force: args.force });
     const spec = HUB_DATASETS[args.dataset];
@@ -179,9 +183,9 @@ export const dataCommand: CommandModule = {
   describe: 'Convert, inspect and download PRM data',
   builder: (y: Argv) =>
     y
-      .command(convert as unknown as CommandModule)
-      .command(stats as unknown as CommandModule)
-      .command(get as unknown as CommandModule)
+      .command(convert)
+      .command(stats)
+      .command(get)
       .demandCommand(1, 'Name a data command: convert, stats or get.'),
   handler: () => undefined,
 };

@@ -1,12 +1,12 @@
 import type { Argv, CommandModule } from 'yargs';
+import { join } from 'node:path';
 import { UsageError } from '../errors.js';
+import { refuseOutputOverInput } from '../outputs.js';
 import { parseAggregators, type Aggregator } from '../../eval/aggregate.js';
 import type { StepScorer } from '../../eval/step-scorer.js';
-import { unescapeSeparator } from '../../data/split.js';
-import type { BackendName } from '../../model/backend.js';
-
-// Listed here (type-checked against BackendName) so that --help and usage errors need no TensorFlow.
-const BACKENDS: readonly BackendName[] = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'];
+import { addSplitOptions, splitOptionsOf, type SplitArgs } from '../split-options.js';
+import type { BackendName } from '../../backend/backend-names.js';
+import { backendOption, batchTokensOption, integerAtLeast, modelOption, optionalModelOption, positiveInt } from '../options.js';
 
 const DEFAULT_AGGS = 'min,prod,last,mean,geomean';
 
@@ -34,13 +34,16 @@ function aggregatorsOption(raw: string, flag: string): Aggregator[] {
   }
 }
 
-function positiveInt(value: number, flag: string): number {
-  if (!Number.isInteger(value) || value < 1) throw new UsageError(`${flag} must be a positive integer, got ${value}`);
-  return value;
+/** The files `eval bon` writes (per set when several), to check none of them is an input. */
+async function bonOutputFiles(candidates: string[], out: string): Promise<string[]> {
+  if (candidates.length === 1) return [join(out, 'metrics.json'), join(out, 'graded.jsonl')];
+  const { candidateSetNames } = await import('../../eval/bon.js');
+  const dirs = candidateSetNames(candidates).map((name) => join(out, name));
+  return [join(out, 'summary.json'), ...dirs.flatMap((dir) => [join(dir, 'metrics.json'), join(dir, 'graded.jsonl')])];
 }
 
 /** Loads the PRM only when asked (keeps `--scores` runs free of TensorFlow start-up). */
-async function openScorer(model: string, args: { backend: string; 'batch-tokens'?: number }): Promise<StepScorer> {
+async function openScorer(model: string, args: { backend: BackendName; 'batch-tokens'?: number }): Promise<StepScorer> {
   const { openStepScorer } = await import('../../eval/model-scorer.js');
   const scorer = await openStepScorer(model, { backend: args.backend, batchTokens: args['batch-tokens'] });
   console.error(`prmkit: model ${model} on backend ${scorer.backend}`);
@@ -54,7 +57,7 @@ interface ProcessBenchArgs {
   subsets?: string;
   threshold: string;
   'threshold-subset': string;
-  backend: string;
+  backend: BackendName;
   'batch-tokens'?: number;
   out: string;
 }
@@ -65,17 +68,17 @@ const processbench: CommandModule<object, ProcessBenchArgs> = {
   builder: (y: Argv) =>
     y
       .option('data', { type: 'string', demandOption: true, describe: 'folder of <subset>.json files, or one JSON/JSONL/Parquet file' })
-      .option('model', { type: 'string', describe: 'PRM checkpoint directory that scores the steps' })
+      .option('model', optionalModelOption(' that scores the steps'))
       .option('scores', { type: 'string', describe: 'JSONL of {"id", "step_scores": [...]} instead of a model' })
       .conflicts('model', 'scores')
       .option('subsets', { type: 'string', describe: 'comma list, e.g. gsm8k,math,olympiadbench,omnimath (default: all present)' })
       .option('threshold', { type: 'string', default: '0.5', describe: 'a step with score below it is an error; "auto" = best F1 on gsm8k' })
       .option('threshold-subset', { type: 'string', default: 'gsm8k', describe: 'subset the auto threshold is chosen on' })
-      .option('backend', { type: 'string', choices: BACKENDS, default: 'auto', describe: 'TensorFlow.js backend (with --model)' })
-      .option('batch-tokens', { type: 'number', describe: 'tokens per scoring batch (with --model)' })
+      .option('backend', backendOption('TensorFlow.js backend (with --model)'))
+      .option('batch-tokens', batchTokensOption(' (with --model)'))
       .option('out', { type: 'string', demandOption: true, describe: 'output directory (metrics.json, predictions.jsonl)' })
-      .example('$0 eval processbench --data ../shared/data/processbench --scores scores.jsonl --threshold auto --out runs/pb', '')
-      .example('$0 eval processbench --data data/processbench --model checkpoints/prm --out runs/pb', '') as unknown as Argv<ProcessBenchArgs>,
+      .example('$0 eval processbench --data data/processbench --scores scores.jsonl --threshold auto --out runs/pb', '')
+      .example('$0 eval processbench --data data/processbench --model checkpoints/prm --out runs/pb', ''),
   handler: async (args) => {
     if (!args.model && !args.scores) throw new UsageError('eval processbench needs --model DIR or --scores FILE');
     const threshold = parseThreshold(args.threshold);
@@ -83,6 +86,7 @@ const processbench: CommandModule<object, ProcessBenchArgs> = {
     if (threshold === 'auto' && subsets && !subsets.includes(args['threshold-subset'])) {
       throw new UsageError(`--threshold auto is chosen on subset "${args['threshold-subset']}", which --subsets leaves out`);
     }
+    await refuseOutputOverInput([args.data, args.scores], [join(args.out, 'metrics.json'), join(args.out, 'predictions.jsonl')]);
     const { runProcessBench } = await import('../../eval/run-processbench.js');
     const scorer = args.model ? await openScorer(args.model, args) : undefined;
     try {
@@ -103,20 +107,61 @@ const processbench: CommandModule<object, ProcessBenchArgs> = {
   },
 };
 
-interface BonArgs {
+interface PrmBenchArgs {
+  data: string;
+  model?: string;
+  scores?: string;
+  threshold: number;
+  backend: BackendName;
+  'batch-tokens'?: number;
+  out: string;
+}
+
+const prmbench: CommandModule<object, PrmBenchArgs> = {
+  command: 'prmbench',
+  describe: 'PRMBench: step validity F1, negative F1 and PRMScore, overall and per error class (official semantics)',
+  builder: (y: Argv) =>
+    y
+      .option('data', { type: 'string', demandOption: true, describe: 'folder of PRMBench *.jsonl files (mr_eval/tasks/prmtest_classified/data)' })
+      .option('model', optionalModelOption(' that scores the steps'))
+      .option('scores', { type: 'string', describe: 'JSONL of {"id", "step_scores": [...]} with the loader ids (circular_<idx>, correct_<idx>, ...)' })
+      .conflicts('model', 'scores')
+      .option('threshold', { type: 'number', default: 0.5, describe: 'a step is valid when its score > threshold' })
+      .option('backend', backendOption('TensorFlow.js backend (with --model)'))
+      .option('batch-tokens', batchTokensOption(' (with --model)'))
+      .option('out', { type: 'string', demandOption: true, describe: 'output directory (metrics.json, predictions.jsonl)' })
+      .example('$0 eval prmbench --data data/prmbench --scores scores.jsonl --out runs/prmbench', '')
+      .example('$0 eval prmbench --data data/prmbench --model checkpoints/prm --out runs/prmbench', ''),
+  handler: async (args) => {
+    if (!args.model && !args.scores) throw new UsageError('eval prmbench needs --model DIR or --scores FILE');
+    if (!Number.isFinite(args.threshold)) throw new UsageError(`--threshold must be a number, got ${String(args.threshold)}`);
+    await refuseOutputOverInput([args.data, args.scores], [join(args.out, 'metrics.json'), join(args.out, 'predictions.jsonl')]);
+    const { runPrmBench } = await import('../../eval/run-prmbench.js');
+    const scorer = args.model ? await openScorer(args.model, args) : undefined;
+    try {
+      const result = await runPrmBench({ data: args.data, scores: args.scores, scorer, threshold: args.threshold, out: args.out });
+      console.log(result.markdown);
+      console.error(`prmkit: wrote ${result.files.metrics} and ${result.files.predictions}`);
+    } finally {
+      scorer?.dispose();
+    }
+  },
+};
+
+interface BonArgs extends SplitArgs {
   candidates: string;
   model?: string;
   'scores-field'?: string;
   n: number;
   agg: string;
   'vote-agg': string;
+  'vote-weights': string;
   'problem-field'?: string;
   'answer-field'?: string;
   'responses-field'?: string;
-  'step-separator': string;
   bootstrap: number;
   seed: number;
-  backend: string;
+  backend: BackendName;
   'batch-tokens'?: number;
   out: string;
 }
@@ -125,25 +170,32 @@ const bon: CommandModule<object, BonArgs> = {
   command: 'bon',
   describe: 'Best-of-N: pass@N, maj@N, prm@N per aggregator, weighted vote, curve over N with bootstrap intervals',
   builder: (y: Argv) =>
-    y
-      .option('candidates', { type: 'string', demandOption: true, describe: 'candidate file(s), comma separated: several = multi-set run' })
-      .option('model', { type: 'string', describe: 'PRM checkpoint directory that scores the responses' })
+    addSplitOptions(y)
+      .option('candidates', { type: 'string', demandOption: true, describe: 'candidate file(s), comma separated: several = multi-set run; a problem id given twice in a file is an error' })
+      .option('model', optionalModelOption(' that scores the responses'))
       .option('scores-field', { type: 'string', describe: 'field holding per response a score or a list of step scores' })
       .conflicts('model', 'scores-field')
       .option('n', { type: 'number', default: 8, describe: 'responses per problem (the first n are used)' })
       .option('agg', { type: 'string', default: DEFAULT_AGGS, describe: 'aggregators of step scores: min,prod,last,mean,geomean' })
       .option('vote-agg', { type: 'string', default: 'prod', describe: 'aggregator whose scores weight the PRM-weighted vote' })
+      .option('vote-weights', {
+        type: 'string',
+        choices: ['auto', 'score', 'softmax'],
+        default: 'auto',
+        describe: 'vote weights: the scores themselves (probabilities), or softmax per problem (unbounded reward scores); auto picks by the score range',
+      })
       .option('problem-field', { type: 'string', describe: 'default problem|question' })
       .option('answer-field', { type: 'string', describe: 'default answer|gt|final_answer' })
       .option('responses-field', { type: 'string', describe: 'default responses|code' })
-      .option('step-separator', { type: 'string', default: '\\n\\n', describe: 'splits a response into steps (with --model)' })
       .option('bootstrap', { type: 'number', default: 1000, describe: 'bootstrap resamples over problems (0 = no intervals)' })
       .option('seed', { type: 'number', default: 0, describe: 'seed of the bootstrap' })
-      .option('backend', { type: 'string', choices: BACKENDS, default: 'auto', describe: 'TensorFlow.js backend (with --model)' })
-      .option('batch-tokens', { type: 'number', describe: 'tokens per scoring batch (with --model)' })
+      .option('backend', backendOption('TensorFlow.js backend (with --model)'))
+      .option('batch-tokens', batchTokensOption(' (with --model)'))
       .option('out', { type: 'string', demandOption: true, describe: 'output directory (metrics.json, graded.jsonl; per set + summary.json)' })
+      .group(['split', 'step-separator', 'split-min-chars', 'split-max-steps', 'think'], 'Step splitting (with --model):')
       .example('$0 eval bon --candidates cands.jsonl --scores-field scores --n 8 --out runs/bon', '')
-      .example('$0 eval bon --candidates gsm8k.jsonl,math.jsonl --model checkpoints/prm --out runs/bon', '') as unknown as Argv<BonArgs>,
+      .example('$0 eval bon --candidates r1.jsonl --model checkpoints/prm --think skipped --split-max-steps 40 --out runs/bon', '')
+      .example('$0 eval bon --candidates gsm8k.jsonl,math.jsonl --model checkpoints/prm --out runs/bon', ''),
   handler: async (args) => {
     if (!args.model && !args['scores-field']) throw new UsageError('eval bon needs --model DIR or --scores-field NAME');
     const candidates = list(args.candidates);
@@ -151,7 +203,8 @@ const bon: CommandModule<object, BonArgs> = {
     const aggregators = aggregatorsOption(args.agg, '--agg');
     const [voteAggregator] = aggregatorsOption(args['vote-agg'], '--vote-agg');
     const n = positiveInt(args.n, '--n');
-    if (!Number.isInteger(args.bootstrap) || args.bootstrap < 0) throw new UsageError('--bootstrap must be an integer >= 0');
+    integerAtLeast(args.bootstrap, '--bootstrap', 0);
+    await refuseOutputOverInput(candidates, await bonOutputFiles(candidates, args.out));
     const { runBon } = await import('../../eval/run-bon.js');
     const scorer = args.model ? await openScorer(args.model, args) : undefined;
     try {
@@ -159,10 +212,11 @@ const bon: CommandModule<object, BonArgs> = {
         candidates,
         scoresField: args['scores-field'],
         scorer,
-        stepSeparator: unescapeSeparator(args['step-separator']),
+        split: splitOptionsOf(args),
         n,
         aggregators,
         voteAggregator,
+        voteWeights: args['vote-weights'] as 'auto' | 'score' | 'softmax',
         fields: { problemField: args['problem-field'], answerField: args['answer-field'], responsesField: args['responses-field'] },
         bootstrap: { resamples: args.bootstrap, seed: args.seed },
         out: args.out,
@@ -181,7 +235,7 @@ interface SimArgs {
   n: number;
   seed: number;
   threshold: string;
-  backend: string;
+  backend: BackendName;
   'batch-tokens'?: number;
   out: string;
 }
@@ -191,15 +245,15 @@ const sim: CommandModule<object, SimArgs> = {
   describe: 'Both benchmarks on the synthetic world: truth-labelled step errors and N policy samples per problem',
   builder: (y: Argv) =>
     y
-      .option('model', { type: 'string', demandOption: true, describe: 'PRM checkpoint directory' })
+      .option('model', modelOption())
       .option('problems', { type: 'number', default: 200, describe: 'problems per benchmark' })
       .option('n', { type: 'number', default: 8, describe: 'policy samples per problem (Best-of-N)' })
       .option('seed', { type: 'number', default: 0, describe: 'seed of the generated benchmarks' })
       .option('threshold', { type: 'string', default: '0.5', describe: 'step-error threshold, or "auto" (best F1 on the sim set)' })
-      .option('backend', { type: 'string', choices: BACKENDS, default: 'auto', describe: 'TensorFlow.js backend' })
-      .option('batch-tokens', { type: 'number', describe: 'tokens per scoring batch' })
+      .option('backend', backendOption())
+      .option('batch-tokens', batchTokensOption())
       .option('out', { type: 'string', demandOption: true, describe: 'output directory (processbench/, bon/, summary.json)' })
-      .example('$0 eval sim --model checkpoints/prm --problems 200 --out runs/sim-eval', '') as unknown as Argv<SimArgs>,
+      .example('$0 eval sim --model checkpoints/prm --problems 200 --out runs/sim-eval', ''),
   handler: async (args) => {
     const threshold = parseThreshold(args.threshold);
     const problems = positiveInt(args.problems, '--problems');
@@ -218,12 +272,13 @@ const sim: CommandModule<object, SimArgs> = {
 
 export const evalCommand: CommandModule = {
   command: 'eval',
-  describe: 'Evaluate a PRM: ProcessBench, Best-of-N, or both on the synthetic world',
+  describe: 'Evaluate a PRM: ProcessBench, PRMBench, Best-of-N, or both on the synthetic world',
   builder: (y: Argv) =>
     y
-      .command(processbench as unknown as CommandModule)
-      .command(bon as unknown as CommandModule)
-      .command(sim as unknown as CommandModule)
-      .demandCommand(1, 'Name a benchmark: processbench, bon or sim.'),
+      .command(processbench)
+      .command(prmbench)
+      .command(bon)
+      .command(sim)
+      .demandCommand(1, 'Name a benchmark: processbench, prmbench, bon or sim.'),
   handler: () => {},
 };

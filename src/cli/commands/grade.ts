@@ -1,5 +1,7 @@
 import type { Argv, CommandModule } from 'yargs';
 import { UsageError } from '../errors.js';
+import { share } from '../../util/format.js';
+import { refuseOutputOverInput } from '../outputs.js';
 import { gradeFile } from '../../math/grade-file.js';
 import { DEFAULT_REL_TOL, DEFAULT_TIMEOUT_MS, shutdownCas } from '../../math/index.js';
 
@@ -30,10 +32,11 @@ export const gradeCommand: CommandModule<object, GradeArgs> = {
       .option('timeout-ms', { type: 'number', default: DEFAULT_TIMEOUT_MS, describe: 'deadline of each symbolic check (an overrun counts as incorrect)' })
       .option('on-bad-record', { choices: ['fail', 'skip'] as const, default: 'fail' as const, describe: 'stop at the first bad line, or skip and count bad lines' })
       .example('$0 grade --input samples.jsonl --response-field response --answer-field gt --out graded.jsonl', '')
-      .example('$0 grade --input mmlu.jsonl --choices --out graded.jsonl', '') as unknown as Argv<GradeArgs>,
+      .example('$0 grade --input mmlu.jsonl --choices --out graded.jsonl', ''),
   handler: async (args) => {
     if (!(args['rel-tol'] >= 0)) throw new UsageError(`--rel-tol must be a non-negative number, got ${args['rel-tol']}`);
     if (!(args['timeout-ms'] > 0)) throw new UsageError(`--timeout-ms must be positive, got ${args['timeout-ms']}`);
+    await refuseOutputOverInput([args.input], [args.out]);
     let shown = 0;
     try {
       const s = await gradeFile({
@@ -50,9 +53,9 @@ export const gradeCommand: CommandModule<object, GradeArgs> = {
           if (shown++ < 5) console.error(`prmkit: skipped ${err.message}`);
         },
       });
-      const pct = s.responses > 0 ? ((100 * s.correct) / s.responses).toFixed(2) : '0.00';
+      const correct = share(s.correct, s.responses, { digits: 2, missing: '0.00%' });
       console.log(
-        `graded ${s.responses} responses in ${s.records} records: ${s.correct} correct (${pct}%), ` +
+        `graded ${s.responses} responses in ${s.records} records: ${s.correct} correct (${correct}), ` +
           `${s.noAnswer} without an answer, ${s.badRecords} bad records skipped; ` +
           `CAS checks ${s.casCalls} (${s.casTimeouts} timed out); ${s.seconds.toFixed(1)} s -> ${args.out}`,
       );

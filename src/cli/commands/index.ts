@@ -3,9 +3,11 @@ import { dataCommand } from './data.js';
 import { evalCommand } from './eval.js';
 import { gradeCommand } from './grade.js';
 import { labelCommand } from './label.js';
+import { planCommand } from './plan.js';
 import { reportCommand } from './report.js';
 import { runCommand } from './run.js';
 import { scoreCommand } from './score.js';
+import { searchCommand } from './search.js';
 import { serveCommand } from './serve.js';
 import { simCommand } from './sim.js';
 import { sweepCommand } from './sweep.js';
@@ -20,7 +22,9 @@ export const commands: CommandModule<any, any>[] = [
   simCommand,
   gradeCommand,
   runCommand,
+  planCommand,
   serveCommand,
+  searchCommand,
   sweepCommand,
   reportCommand,
 ];

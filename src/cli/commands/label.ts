@@ -1,9 +1,12 @@
-import { readFile, writeFile, mkdir } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { readFile } from 'node:fs/promises';
 import type { Argv, CommandModule } from 'yargs';
 import { UsageError } from '../errors.js';
+import { refuseOutputOverInput } from '../outputs.js';
+import { writeFileAtomic } from '../../util/durable-fs.js';
 import { DATA_FORMATS, isDataFormat, type DataFormat } from '../../data/formats.js';
 import type { EndpointOptions } from '../../labels/run.js';
+import { CLIENT_DEFAULTS, JUDGE_DEFAULTS, MAX_FAILED_SAMPLES, MC_DEFAULTS, MC_LABEL_KINDS, MC_SEARCHES } from '../../labels/defaults.js';
+import { integerAtLeast, parseEndpointList, positiveInt, positiveNumber } from '../options.js';
 
 interface ClientArgs {
   endpoint: string;
@@ -23,7 +26,7 @@ interface ClientArgs {
   stats?: string;
 }
 
-function addClientOptions<T>(y: Argv<T>): Argv<T & ClientArgs> {
+function addClientOptions<T>(y: Argv<T>) {
   return y
     .option('input', { type: 'string', demandOption: true, describe: 'StepSample data (JSONL or any format prmkit reads)' })
     .option('format', { type: 'string', describe: `input layout (${DATA_FORMATS.join(', ')}); detected when not given` })
@@ -31,36 +34,24 @@ function addClientOptions<T>(y: Argv<T>): Argv<T & ClientArgs> {
     .option('endpoint', { type: 'string', demandOption: true, describe: 'OpenAI-compatible server(s): URL or URL1,URL2,... (load-balanced)' })
     .option('model', { type: 'string', demandOption: true, describe: 'model name sent with each request' })
     .option('cache', { type: 'string', describe: 'response cache directory: a rerun (e.g. after a kill) re-sends nothing it has' })
-    .option('concurrency', { type: 'number', default: 16, describe: 'requests in flight at once, over all endpoints' })
-    .option('retries', { type: 'number', default: 8, describe: 'retries per request on 429/5xx/timeouts/malformed replies (exponential backoff)' })
-    .option('timeout', { type: 'number', default: 300, describe: 'seconds before one attempt times out' })
+    .option('concurrency', { type: 'number', default: CLIENT_DEFAULTS.concurrency, describe: 'requests in flight at once, over all endpoints' })
+    .option('retries', { type: 'number', default: CLIENT_DEFAULTS.retries, describe: 'retries per request on 429/5xx/timeouts/malformed replies (exponential backoff)' })
+    .option('timeout', { type: 'number', default: CLIENT_DEFAULTS.timeoutSeconds, describe: 'seconds before one attempt times out' })
     .option('api-key', { type: 'string', describe: 'bearer token (default: $OPENAI_API_KEY if set)' })
     .option('seed', { type: 'number', default: 0, describe: 'mixed into every request seed' })
-    .option('max-tokens', { type: 'number', describe: 'max_tokens per reply (default: 1024 for mc; not sent for judge)' })
-    .option('max-failures', { type: 'number', default: 10, describe: 'stop once more samples than this have failed' })
+    .option('max-tokens', { type: 'number', describe: `max_tokens per reply (default: ${MC_DEFAULTS.maxTokens} for mc; not sent for judge)` })
+    .option('max-failures', { type: 'number', default: MAX_FAILED_SAMPLES, describe: 'stop once more samples than this have failed' })
     .option('stats', { type: 'string', describe: 'stats JSON file (default: <out>.stats.json)' })
-    .option('out', { type: 'string', demandOption: true, describe: 'output StepSample JSONL' }) as unknown as Argv<T & ClientArgs>;
-}
-
-function positive(value: number, flag: string, integer = true): number {
-  if (!Number.isFinite(value) || value <= 0 || (integer && !Number.isInteger(value))) throw new UsageError(`${flag} must be a positive ${integer ? 'integer' : 'number'}, got ${value}`);
-  return value;
+    .option('out', { type: 'string', demandOption: true, describe: 'output StepSample JSONL' });
 }
 
 function endpointOptions(args: ClientArgs): EndpointOptions {
-  const endpoints = args.endpoint
-    .split(',')
-    .map((e) => e.trim())
-    .filter(Boolean);
-  if (endpoints.length === 0) throw new UsageError('--endpoint names no URL');
-  for (const e of endpoints) if (!/^https?:\/\//.test(e)) throw new UsageError(`--endpoint: "${e}" is not an http(s) URL`);
-  if (!Number.isInteger(args.retries) || args.retries < 0) throw new UsageError(`--retries must be an integer >= 0, got ${args.retries}`);
   return {
-    endpoint: endpoints,
+    endpoint: parseEndpointList(args.endpoint),
     apiKey: args['api-key'] ?? process.env.OPENAI_API_KEY,
-    concurrency: positive(args.concurrency, '--concurrency'),
-    retries: args.retries,
-    timeoutMs: positive(args.timeout, '--timeout', false) * 1000,
+    concurrency: positiveInt(args.concurrency, '--concurrency'),
+    retries: integerAtLeast(args.retries, '--retries', 0),
+    timeoutMs: positiveNumber(args.timeout, '--timeout') * 1000,
     cacheDir: args.cache,
   };
 }
@@ -76,8 +67,7 @@ function statsPath(out: string, given: string | undefined): string {
 }
 
 async function writeStats(path: string, stats: unknown): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
-  await writeFile(path, `${JSON.stringify(stats, null, 2)}\n`);
+  await writeFileAtomic(path, `${JSON.stringify(stats, null, 2)}\n`);
 }
 
 function failIfSamplesFailed(failed: { id: string; error: string }[], cache: string | undefined): void {
@@ -101,18 +91,19 @@ const mc: CommandModule<object, McArgs> = {
   describe: 'Monte Carlo step labels: K policy completions per step prefix, graded against the gold answer',
   builder: (y: Argv) =>
     addClientOptions(y)
-      .option('rollouts', { type: 'number', default: 8, describe: 'completions per step prefix (K)' })
-      .option('threshold', { type: 'number', default: 0, describe: 'hard label = share of correct completions > threshold' })
-      .option('search', { choices: ['linear', 'binary'] as const, default: 'linear' as const, describe: 'find the first negative step prefix by prefix, or by binary search (fewer rollouts)' })
-      .option('labels', { choices: ['hard', 'soft'] as const, default: 'hard' as const, describe: 'what goes in "labels" (soft labels are always in meta.softLabels)' })
-      .option('temperature', { type: 'number', default: 0.7, describe: 'sampling temperature of the completions' })
+      .option('rollouts', { type: 'number', default: MC_DEFAULTS.rollouts, describe: 'completions per step prefix (K)' })
+      .option('threshold', { type: 'number', default: MC_DEFAULTS.threshold, describe: 'hard label = share of correct completions > threshold' })
+      .option('search', { choices: MC_SEARCHES, default: MC_DEFAULTS.search, describe: 'find the first negative step prefix by prefix, or by binary search (fewer rollouts)' })
+      .option('labels', { choices: MC_LABEL_KINDS, default: MC_DEFAULTS.labels, describe: 'what goes in "labels" (soft labels are always in meta.softLabels)' })
+      .option('temperature', { type: 'number', default: MC_DEFAULTS.temperature, describe: 'sampling temperature of the completions' })
       .option('system', { type: 'string', describe: 'system prompt (default: the Qwen2.5-Math one)' })
       .option('chat-template', { type: 'string', describe: 'file with a Jinja chat template (default ChatML, as Qwen models use)' })
       .example('$0 label mc --input data/solutions.jsonl --endpoint http://127.0.0.1:8000 --model Qwen/Qwen2.5-Math-7B-Instruct --cache data/cache --out data/mc.jsonl', '')
-      .example('$0 label mc --input s.jsonl --endpoint http://gpu1:8000,http://gpu2:8000 --model policy --search binary --out mc.jsonl', '') as unknown as Argv<McArgs>,
+      .example('$0 label mc --input s.jsonl --endpoint http://gpu1:8000,http://gpu2:8000 --model policy --search binary --out mc.jsonl', ''),
   handler: async (args) => {
     const endpoint = endpointOptions(args);
-    const rollouts = positive(args.rollouts, '--rollouts');
+    const rollouts = positiveInt(args.rollouts, '--rollouts');
+    await refuseOutputOverInput([args.input, args['chat-template']], [args.out, statsPath(args.out, args.stats)]);
     if (!(args.threshold >= 0 && args.threshold < 1)) throw new UsageError(`--threshold must be in [0, 1), got ${args.threshold}`);
     const chatTemplate = args['chat-template'] ? await readFile(args['chat-template'], 'utf8') : undefined;
     const { labelMc } = await import('../../labels/mc.js');
@@ -154,13 +145,14 @@ const judge: CommandModule<object, JudgeArgs> = {
   describe: 'LLM-as-a-judge labels: the first wrong paragraph of each solution, or none',
   builder: (y: Argv) =>
     addClientOptions(y)
-      .option('temperature', { type: 'number', default: 0, describe: 'temperature of the first ask (re-asks after an unparsable reply use 0.7)' })
-      .option('parse-retries', { type: 'number', default: 2, describe: 're-asks (new seed) after an unparsable reply, before recording it as unparsable' })
+      .option('temperature', { type: 'number', default: JUDGE_DEFAULTS.temperature, describe: `temperature of the first ask (re-asks after an unparsable reply use ${JUDGE_DEFAULTS.retryTemperature})` })
+      .option('parse-retries', { type: 'number', default: JUDGE_DEFAULTS.parseRetries, describe: 're-asks (new seed) after an unparsable reply, before recording it as unparsable' })
       .option('keep-replies', { type: 'boolean', default: false, describe: 'keep every judge reply in meta.judge.reply' })
-      .example('$0 label judge --input data/solutions.jsonl --endpoint http://127.0.0.1:8001 --model Qwen/Qwen2.5-72B-Instruct --cache data/cache --out data/judge.jsonl', '') as unknown as Argv<JudgeArgs>,
+      .example('$0 label judge --input data/solutions.jsonl --endpoint http://127.0.0.1:8001 --model Qwen/Qwen2.5-72B-Instruct --cache data/cache --out data/judge.jsonl', ''),
   handler: async (args) => {
     const endpoint = endpointOptions(args);
-    if (!Number.isInteger(args['parse-retries']) || args['parse-retries'] < 0) throw new UsageError(`--parse-retries must be an integer >= 0`);
+    integerAtLeast(args['parse-retries'], '--parse-retries', 0);
+    await refuseOutputOverInput([args.input], [args.out, statsPath(args.out, args.stats)]);
     const { labelJudge } = await import('../../labels/judge.js');
     const { formatJudgeStats } = await import('../../labels/summary.js');
     const stats = await labelJudge({
@@ -203,8 +195,9 @@ const consensusCommand: CommandModule<object, ConsensusArgs> = {
       .option('out', { type: 'string', demandOption: true, describe: 'kept samples (MC labels), JSONL' })
       .option('dropped', { type: 'string', describe: 'dropped samples with meta.consensus.reason, JSONL' })
       .option('stats', { type: 'string', describe: 'stats JSON file (default: <out>.stats.json)' })
-      .example('$0 label consensus --mc data/mc.jsonl --judge data/judge.jsonl --out data/consensus.jsonl --dropped data/dropped.jsonl', '') as unknown as Argv<ConsensusArgs>,
+      .example('$0 label consensus --mc data/mc.jsonl --judge data/judge.jsonl --out data/consensus.jsonl --dropped data/dropped.jsonl', ''),
   handler: async (args) => {
+    await refuseOutputOverInput([args.mc, args.judge], [args.out, args.dropped, statsPath(args.out, args.stats)]);
     const { consensus } = await import('../../labels/consensus.js');
     const { formatConsensusStats } = await import('../../labels/summary.js');
     const stats = await consensus({ mc: args.mc, judge: args.judge, out: args.out, dropped: args.dropped });
@@ -220,9 +213,9 @@ export const labelCommand: CommandModule = {
   describe: 'Make step labels: MC estimation, LLM judge, consensus filtering',
   builder: (y: Argv) =>
     y
-      .command(mc as unknown as CommandModule)
-      .command(judge as unknown as CommandModule)
-      .command(consensusCommand as unknown as CommandModule)
+      .command(mc)
+      .command(judge)
+      .command(consensusCommand)
       .demandCommand(1, 'Name a label command: mc, judge or consensus.'),
   handler: () => {},
 };

@@ -18,7 +18,7 @@ export const reportCommand: CommandModule<object, ReportArgs> = {
       .option('title', { type: 'string', describe: 'Report title' })
       .example('$0 report runs/label-ablation', 'Rebuild a sweep\'s report.md, plots/ and summary.json')
       .example('$0 report /shared/thr-shard0 /shared/thr-shard1 --out runs/thr', 'Merge the shards of a sweep run on two machines')
-      .example('$0 report runs/quickstart runs/qs-lr3e-3 --out runs/compare', 'Compare two runs') as unknown as Argv<ReportArgs>,
+      .example('$0 report runs/quickstart runs/qs-lr3e-3 --out runs/compare', 'Compare two runs'),
   handler: async (args) => {
     const { writeReport } = await import('../../report/report.js');
     const { isRunDir } = await import('../../report/run-data.js');

@@ -1,16 +1,19 @@
 import type { Argv, CommandModule } from 'yargs';
+import type { BackendName } from '../../backend/backend-names.js';
 import { UsageError } from '../errors.js';
+import { backendOverrideOption, positiveInt } from '../options.js';
 
 // TensorFlow.js and the stages load only when the command runs, so `prmkit --help` stays quick.
-const BACKENDS = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
 
 interface RunArgs {
   recipe: string;
   set?: string[];
   out?: string;
   resume: boolean;
-  backend?: (typeof BACKENDS)[number];
+  backend?: BackendName;
   progress: boolean;
+  workers?: number;
+  'dry-run': boolean;
 }
 
 export const runCommand: CommandModule<object, RunArgs> = {
@@ -22,14 +25,33 @@ export const runCommand: CommandModule<object, RunArgs> = {
       .option('set', { type: 'string', array: true, describe: 'Override a recipe key: --set train.lr=3e-4 (repeatable)' })
       .option('out', { type: 'string', describe: 'Run directory (default runs/<recipe name>)' })
       .option('resume', { type: 'boolean', default: false, describe: 'Continue the run in --out: finished stages are skipped, training resumes from its newest complete checkpoint' })
-      .option('backend', { choices: BACKENDS, describe: 'TensorFlow.js backend (default: the recipe\'s, auto)' })
+      .option('backend', backendOverrideOption('TensorFlow.js backend (default: the recipe\'s, auto)'))
       .option('progress', { type: 'boolean', default: true, describe: 'Progress bars on stderr (--no-progress to turn off)' })
+      .option('dry-run', { type: 'boolean', default: false, describe: 'Print the training memory plan (as prmkit plan) and stop' })
+      .option('workers', {
+        type: 'number',
+        describe: 'Data-parallel training in N local worker processes on loopback (native backend; each gets TF_CONFIG, output prefixed by rank). On a cluster set TF_CONFIG instead',
+      })
       .example('$0 run recipes/quickstart.yaml --out runs/quickstart', 'The sim-world quickstart (a few minutes on a laptop CPU)')
       .example('$0 run recipes/quickstart.yaml --set train.lr=3e-3 --set data.problems=500 --out runs/qs-small', 'Override recipe keys')
-      .example('$0 run recipes/quickstart.yaml --out runs/quickstart --resume', 'Continue a killed run') as unknown as Argv<RunArgs>,
+      .example('$0 run recipes/quickstart.yaml --out runs/quickstart --resume', 'Continue a killed run')
+      .example('$0 run recipes/quickstart.yaml --out runs/qs-dp --workers 2', 'Train with 2 data-parallel workers on this machine'),
   handler: async (args) => {
+    if (args['dry-run']) {
+      const { printMemoryPlan } = await import('./plan.js');
+      return printMemoryPlan(args.recipe, args.set ?? [], false);
+    }
+    if (args.workers !== undefined && positiveInt(args.workers, '--workers') > 1) {
+      const { TF_CONFIG_ENV } = await import('../../distributed/tf-config.js');
+      if (process.env[TF_CONFIG_ENV]) throw new UsageError(`--workers starts local workers with their own ${TF_CONFIG_ENV}, but ${TF_CONFIG_ENV} is already set: use one or the other`);
+      const { launchLocalWorkers, workerArgs } = await import('../../distributed/launch.js');
+      const { exitCode } = await launchLocalWorkers({ workers: args.workers, args: workerArgs() });
+      process.exitCode = exitCode;
+      return;
+    }
     const { runRecipe, RunSetupError } = await import('../../run/run.js');
     const { RecipeError } = await import('../../recipes/load.js');
+    const { CollectivesUnavailableError } = await import('../../distributed/native.js');
     try {
       const result = await runRecipe({
         recipePath: args.recipe,
@@ -42,7 +64,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
       });
       process.stdout.write(`${JSON.stringify({ run_dir: result.runDir, seconds: Math.round(result.seconds), ...result.headline })}\n`);
     } catch (err) {
-      if (err instanceof RecipeError || err instanceof RunSetupError) throw new UsageError(err.message);
+      if (err instanceof RecipeError || err instanceof RunSetupError || err instanceof CollectivesUnavailableError) throw new UsageError(err.message);
       throw err;
     }
   },

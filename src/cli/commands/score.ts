@@ -1,13 +1,15 @@
 import type { Argv, CommandModule } from 'yargs';
-import { UsageError } from '../errors.js';
-import type { BackendName } from '../../model/backend.js';
-import { JsonlWriter, readJsonl, RecordError } from '../../data/jsonl.js';
+import { readJsonl, RecordError, writeJsonlAtomically } from '../../data/jsonl.js';
+import { spliceJsonFields } from '../../data/splice.js';
+import { refuseOutputOverInput } from '../outputs.js';
 import type { ScoreInput } from '../../eval/score.js';
+import { backendOption, batchTokensOption, modelOption, optionalPositiveInt, parseBackend } from '../options.js';
+import { addSplitOptions, splitOptionsOf, type SplitArgs } from '../split-options.js';
+import { createStepSplitter, describeSplitStats, type StepSplitter } from '../../data/step-split.js';
 
 // TensorFlow.js is imported only when the command runs, so `prmkit --help` stays quick.
-const BACKEND_CHOICES = 'auto|tensorflow-gpu|tensorflow|wasm|cpu';
 
-interface ScoreArgs {
+interface ScoreArgs extends Partial<SplitArgs> {
   model: string;
   input: string;
   out: string;
@@ -17,45 +19,50 @@ interface ScoreArgs {
 }
 
 interface InputLine extends ScoreInput {
-  record: Record<string, unknown>;
+  /** The line as written: the output is this text with "step_scores" spliced in. */
+  raw: string;
   line: number;
+  /** Set when the line gave a response text that the splitter cut into these steps. */
+  split?: true;
 }
 
-/** Reads and checks every input line first, so a bad line fails before the model loads. */
-export async function readScoreInput(file: string): Promise<InputLine[]> {
+/**
+ * Reads and checks every input line first, so a bad line fails before the model loads. A line
+ * holds its steps, or a "response" text that the step splitter cuts into steps.
+ */
+export async function readScoreInput(file: string, splitter: StepSplitter = createStepSplitter()): Promise<InputLine[]> {
   const out: InputLine[] = [];
-  for await (const { value, line } of readJsonl(file)) {
+  for await (const { value, line, raw } of readJsonl(file)) {
     if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new RecordError(file, line, undefined, 'expected a JSON object');
     const record = value as Record<string, unknown>;
     if (typeof record.problem !== 'string') throw new RecordError(file, line, 'problem', record.problem === undefined ? 'missing' : 'must be a string');
     const steps = record.steps;
-    if (!Array.isArray(steps)) throw new RecordError(file, line, 'steps', steps === undefined ? 'missing' : 'must be an array of strings');
+    if (steps === undefined && typeof record.response === 'string') {
+      out.push({ raw, line, problem: record.problem, steps: splitter.split(record.response), split: true });
+      continue;
+    }
+    if (steps === undefined && record.response !== undefined) throw new RecordError(file, line, 'response', 'must be a string');
+    if (!Array.isArray(steps)) throw new RecordError(file, line, 'steps', steps === undefined ? 'missing (or give a "response" text to split)' : 'must be an array of strings');
     const bad = steps.findIndex((s) => typeof s !== 'string');
     if (bad >= 0) throw new RecordError(file, line, `steps[${bad}]`, 'must be a string');
-    out.push({ record, line, problem: record.problem, steps: steps as string[] });
+    out.push({ raw, line, problem: record.problem, steps: steps as string[] });
   }
   return out;
 }
 
-function positiveInt(value: number | undefined, flag: string): number | undefined {
-  if (value === undefined) return undefined;
-  if (!Number.isInteger(value) || value < 1) throw new UsageError(`${flag} must be a positive integer, got ${value}`);
-  return value;
-}
-
 /** `prmkit score`: adds "step_scores" to every line of a JSONL file of {problem, steps}. */
 export async function runScore(args: ScoreArgs): Promise<{ lines: number; steps: number; tooLongLines: number[] }> {
-  if (!BACKEND_CHOICES.split('|').includes(args.backend)) {
-    throw new UsageError(`--backend must be one of ${BACKEND_CHOICES}, got "${args.backend}"`);
-  }
-  const batchTokens = positiveInt(args['batch-tokens'], '--batch-tokens');
-  const maxLength = positiveInt(args['max-length'], '--max-length');
-  const lines = await readScoreInput(args.input);
+  const backend = parseBackend(args.backend);
+  const batchTokens = optionalPositiveInt(args['batch-tokens'], '--batch-tokens');
+  const maxLength = optionalPositiveInt(args['max-length'], '--max-length');
+  await refuseOutputOverInput([args.input], [args.out]);
+  const splitter = createStepSplitter(args.split === undefined ? {} : splitOptionsOf(args as SplitArgs));
+  const lines = await readScoreInput(args.input, splitter);
 
   // TensorFlow loads only once the input is known to be good.
-  const { selectBackend } = await import('../../model/backend.js');
+  const { selectBackend } = await import('../../backend/backend.js');
   const { loadScoringModel, scoreSamples, SampleError } = await import('../../eval/score.js');
-  await selectBackend(args.backend as BackendName);
+  await selectBackend(backend);
   const { model, tokenizer } = await loadScoringModel(args.model);
   let result;
   try {
@@ -67,20 +74,21 @@ export async function runScore(args: ScoreArgs): Promise<{ lines: number; steps:
     model.dispose();
   }
 
-  const writer = await JsonlWriter.open(args.out);
   let steps = 0;
-  try {
+  // Each input line as written plus step_scores (numbers like 1e999 pass through as text),
+  // put in place only once complete.
+  await writeJsonlAtomically(args.out, async (writer) => {
     for (let i = 0; i < lines.length; i++) {
       const scores = result.stepScores[i];
       if (scores) steps += scores.length;
-      await writer.write({ ...lines[i].record, step_scores: scores });
+      const fields = lines[i].split ? { steps: lines[i].steps, step_scores: scores } : { step_scores: scores };
+      await writer.writeLine(spliceJsonFields(lines[i].raw, fields));
     }
-  } finally {
-    await writer.close();
-  }
+  });
   const tooLongLines = result.tooLong.map((i) => lines[i].line);
   const limit = maxLength ?? model.config.maxPositionEmbeddings;
   console.error(`prmkit score: wrote ${args.out}: ${lines.length} lines, ${steps} steps scored`);
+  if (splitter.stats.responses > 0) console.error(`prmkit score: ${describeSplitStats(splitter.stats)}`);
   if (tooLongLines.length > 0) {
     const shown = tooLongLines.slice(0, 20).join(', ') + (tooLongLines.length > 20 ? ', ...' : '');
     const n = tooLongLines.length;
@@ -93,14 +101,16 @@ export const scoreCommand: CommandModule<object, ScoreArgs> = {
   command: 'score',
   describe: 'Score every step of each {problem, steps} line with a PRM; adds "step_scores"',
   builder: (y: Argv) =>
-    y
-      .option('model', { type: 'string', demandOption: true, describe: 'PRM checkpoint directory (config.json, model.safetensors, tokenizer.json)' })
-      .option('input', { type: 'string', demandOption: true, describe: 'JSONL with "problem" and "steps" per line (other fields are kept)' })
+    addSplitOptions(y)
+      .option('model', modelOption())
+      .option('input', { type: 'string', demandOption: true, describe: 'JSONL with "problem" and "steps" (or a "response" text, split into steps) per line; other fields are kept' })
       .option('out', { type: 'string', demandOption: true, describe: 'output JSONL: the input lines plus "step_scores" (null when too long)' })
-      .option('backend', { type: 'string', default: 'auto', describe: BACKEND_CHOICES })
-      .option('batch-tokens', { type: 'number', describe: 'padded tokens per forward batch (default 8192)' })
+      .option('backend', backendOption())
+      .option('batch-tokens', batchTokensOption(' (default 8192)'))
       .option('max-length', { type: 'number', describe: "longest sequence scored (default: the model's max_position_embeddings)" })
-      .example('$0 score --model checkpoints/prm --input samples.jsonl --out scored.jsonl', '') as unknown as Argv<ScoreArgs>,
+      .group(['split', 'step-separator', 'split-min-chars', 'split-max-steps', 'think'], 'Step splitting (lines with "response"):')
+      .example('$0 score --model checkpoints/prm --input samples.jsonl --out scored.jsonl', '')
+      .example('$0 score --model checkpoints/prm --input r1.jsonl --think alone --split-max-steps 40 --out scored.jsonl', ''),
   handler: async (args) => {
     await runScore(args);
   },

@@ -1,9 +1,11 @@
 import type { Argv, CommandModule } from 'yargs';
 import { UsageError } from '../errors.js';
-import type { BackendName } from '../../model/backend.js';
+import { backendOption, integerAtLeast, modelOption, parseBackend } from '../options.js';
 import { DEFAULT_BATCHING, DEFAULT_LIMITS } from '../../serve/limits.js';
+import { DEFAULT_ENCODE_POOL } from '../../serve/encode-pool.js';
+import { addSplitOptions, splitOptionsOf, type SplitArgs } from '../split-options.js';
 
-interface ServeArgs {
+interface ServeArgs extends Partial<SplitArgs> {
   model: string;
   port: number;
   host: string;
@@ -16,45 +18,40 @@ interface ServeArgs {
   'max-body-bytes': number;
   'max-steps': number;
   'max-tokens': number;
+  'encode-workers': number;
 }
 
-// TensorFlow.js is imported only when the command runs (model/backend.ts loads it), so `prmkit --help` stays quick.
-const BACKEND_NAMES: readonly BackendName[] = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'];
+// TensorFlow.js is imported only when the command runs (backend/backend.ts loads it), so `prmkit --help` stays quick.
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
-
-function checkInt(value: number, flag: string, min: number): number {
-  if (!Number.isInteger(value) || value < min) throw new UsageError(`${flag} must be an integer >= ${min}, got ${value}`);
-  return value;
-}
 
 /**
  * `prmkit serve`: runs until SIGTERM or SIGINT, then stops accepting, answers every request
  * already received, and exits 0.
  */
 export async function runServe(args: ServeArgs): Promise<void> {
-  if (!(BACKEND_NAMES as readonly string[]).includes(args.backend)) {
-    throw new UsageError(`--backend must be one of ${BACKEND_NAMES.join('|')}, got "${args.backend}"`);
-  }
-  checkInt(args.port, '--port', 0);
+  const backend = parseBackend(args.backend);
+  integerAtLeast(args.port, '--port', 0);
   if (args.port > 65535) throw new UsageError(`--port must be at most 65535, got ${args.port}`);
   // The token may come from the environment, so it never shows in `ps`.
   const token = args.token ?? process.env.PRMKIT_SERVE_TOKEN;
   if (token !== undefined && token.length === 0) throw new UsageError('--token must not be empty');
   const options = {
-    maxBatchTokens: checkInt(args['max-batch-tokens'], '--max-batch-tokens', 1),
-    maxWaitMs: checkInt(args['max-wait-ms'], '--max-wait-ms', 0),
-    maxBatchRequests: args['max-batch-requests'] === undefined ? undefined : checkInt(args['max-batch-requests'], '--max-batch-requests', 1),
-    maxQueue: checkInt(args['max-queue'], '--max-queue', 1),
-    maxBodyBytes: checkInt(args['max-body-bytes'], '--max-body-bytes', 1),
-    maxSteps: checkInt(args['max-steps'], '--max-steps', 1),
-    maxTokens: checkInt(args['max-tokens'], '--max-tokens', 1),
+    maxBatchTokens: integerAtLeast(args['max-batch-tokens'], '--max-batch-tokens', 1),
+    maxWaitMs: integerAtLeast(args['max-wait-ms'], '--max-wait-ms', 0),
+    maxBatchRequests: args['max-batch-requests'] === undefined ? undefined : integerAtLeast(args['max-batch-requests'], '--max-batch-requests', 1),
+    maxQueue: integerAtLeast(args['max-queue'], '--max-queue', 1),
+    maxBodyBytes: integerAtLeast(args['max-body-bytes'], '--max-body-bytes', 1),
+    maxSteps: integerAtLeast(args['max-steps'], '--max-steps', 1),
+    maxTokens: integerAtLeast(args['max-tokens'], '--max-tokens', 1),
+    encodeWorkers: integerAtLeast(args['encode-workers'] ?? DEFAULT_ENCODE_POOL.size, '--encode-workers', 0),
   };
   if (!LOOPBACK.has(args.host) && token === undefined) {
     console.error(`prmkit serve: warning: listening on ${args.host} without --token: anyone who can reach it can use the model`);
   }
 
+  const split = args.split === undefined ? undefined : splitOptionsOf(args as SplitArgs);
   const { startRewardServer } = await import('../../serve/server.js');
-  const server = await startRewardServer({ model: args.model, port: args.port, host: args.host, token, backend: args.backend as BackendName, ...options });
+  const server = await startRewardServer({ model: args.model, port: args.port, host: args.host, token, backend, split, ...options });
   console.error(`prmkit serve: listening on ${server.url} (POST /v1/score, GET /health)`);
 
   await new Promise<void>((resolve) => {
@@ -83,12 +80,12 @@ export const serveCommand: CommandModule<object, ServeArgs> = {
   command: 'serve',
   describe: 'Serve step scores over HTTP (POST /v1/score), batching requests across clients',
   builder: (y: Argv) =>
-    y
-      .option('model', { type: 'string', demandOption: true, describe: 'PRM checkpoint directory (fixed for the life of the server)' })
+    addSplitOptions(y)
+      .option('model', modelOption(', fixed for the life of the server'))
       .option('port', { type: 'number', default: 8000, describe: 'TCP port (0: any free port, printed at start)' })
       .option('host', { type: 'string', default: '127.0.0.1', describe: 'address to listen on' })
       .option('token', { type: 'string', describe: 'require "Authorization: Bearer <token>" (or set PRMKIT_SERVE_TOKEN)' })
-      .option('backend', { type: 'string', default: 'auto', describe: BACKEND_NAMES.join('|') })
+      .option('backend', backendOption())
       .option('max-batch-tokens', { type: 'number', default: DEFAULT_BATCHING.maxBatchTokens, describe: 'padded tokens per forward pass' })
       .option('max-wait-ms', { type: 'number', default: DEFAULT_BATCHING.maxWaitMs, describe: 'longest wait for other requests to share a forward pass' })
       .option('max-batch-requests', { type: 'number', describe: 'requests per forward pass (default unbounded; 1 turns batching off)' })
@@ -96,8 +93,10 @@ export const serveCommand: CommandModule<object, ServeArgs> = {
       .option('max-body-bytes', { type: 'number', default: DEFAULT_LIMITS.maxBodyBytes, describe: 'request body size limit (413)' })
       .option('max-steps', { type: 'number', default: DEFAULT_LIMITS.maxSteps, describe: 'steps per request limit (413)' })
       .option('max-tokens', { type: 'number', default: DEFAULT_LIMITS.maxTokens, describe: 'tokens per request limit (413)' })
+      .option('encode-workers', { type: 'number', default: DEFAULT_ENCODE_POOL.size, describe: 'threads that tokenize requests off the event loop (0: on it)' })
+      .group(['split', 'step-separator', 'split-min-chars', 'split-max-steps', 'think'], 'Step splitting ({problem, response} requests):')
       .example('$0 serve --model checkpoints/prm --port 8000 --token "$SECRET"', '')
-      .example(`curl -s localhost:8000/v1/score -H 'Content-Type: application/json' -d '{"problem":"1+1?","steps":["1+1=2."]}'`, '') as unknown as Argv<ServeArgs>,
+      .example(`curl -s localhost:8000/v1/score -H 'Content-Type: application/json' -d '{"problem":"1+1?","steps":["1+1=2."]}'`, ''),
   handler: async (args) => {
     await runServe(args);
   },

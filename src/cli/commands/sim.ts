@@ -1,5 +1,6 @@
 import type { Argv, CommandModule } from 'yargs';
 import { UsageError } from '../errors.js';
+import { integerAtLeast, positiveInt } from '../options.js';
 
 interface PolicyArgs {
   strength: number;
@@ -20,7 +21,7 @@ interface ProblemArgs extends PolicyArgs {
 function addPolicyOptions<T>(y: Argv<T>): Argv<T & PolicyArgs> {
   return y
     .option('strength', { type: 'number', default: 0.5, describe: 'policy strength in [0,1]: lower slips more and recovers less' })
-    .option('recovery-scale', { type: 'number', default: 1, describe: 'multiplies how often the policy reaches the right answer after a wrong step' }) as unknown as Argv<T & PolicyArgs>;
+    .option('recovery-scale', { type: 'number', default: 1, describe: 'multiplies how often the policy reaches the right answer after a wrong step' });
 }
 
 function addProblemOptions<T>(y: Argv<T>): Argv<T & ProblemArgs> {
@@ -32,7 +33,7 @@ function addProblemOptions<T>(y: Argv<T>): Argv<T & ProblemArgs> {
     .option('add-max', { type: 'number', default: 40, describe: 'largest number added or taken away' })
     .option('mul-max', { type: 'number', default: 9, describe: 'largest factor or divisor' })
     .option('max-value', { type: 'number', default: 5000, describe: 'largest gold running value' })
-    .option('ops', { type: 'string', default: '+,-,*,/', describe: 'operations used, comma separated' }) as unknown as Argv<T & ProblemArgs>;
+    .option('ops', { type: 'string', default: '+,-,*,/', describe: 'operations used, comma separated' });
 }
 
 function policyOptions(args: PolicyArgs) {
@@ -48,10 +49,10 @@ function worldOptions(args: ProblemArgs) {
     .filter(Boolean);
   for (const op of ops) if (!['+', '-', '*', '/'].includes(op)) throw new UsageError(`--ops: unknown operation "${op}" (use + - * /)`);
   if (ops.length === 0) throw new UsageError('--ops names no operation');
-  if (!Number.isInteger(args['min-steps']) || args['min-steps'] < 1) throw new UsageError('--min-steps must be an integer >= 1');
+  integerAtLeast(args['min-steps'], '--min-steps', 1);
   if (!Number.isInteger(args['max-steps']) || args['max-steps'] < args['min-steps']) throw new UsageError('--max-steps must be an integer >= --min-steps');
   for (const flag of ['start-min', 'start-max', 'add-max', 'mul-max', 'max-value'] as const) {
-    if (!Number.isInteger(args[flag]) || args[flag] < 1) throw new UsageError(`--${flag} must be a positive integer`);
+    positiveInt(args[flag], `--${flag}`);
   }
   if (args['start-max'] < args['start-min']) throw new UsageError('--start-max must be >= --start-min');
   if (args['mul-max'] < 2) throw new UsageError('--mul-max must be >= 2');
@@ -69,11 +70,6 @@ function worldOptions(args: ProblemArgs) {
     },
     policy: policyOptions(args),
   };
-}
-
-function count(value: number, flag: string, min = 1): number {
-  if (!Number.isInteger(value) || value < min) throw new UsageError(`${flag} must be an integer >= ${min}, got ${value}`);
-  return value;
 }
 
 interface GenerateArgs extends ProblemArgs {
@@ -98,13 +94,13 @@ const generate: CommandModule<object, GenerateArgs> = {
       .option('bon-problems', { type: 'number', describe: 'problems in the Best-of-N set (default: --problems)' })
       .option('bon-n', { type: 'number', default: 8, describe: 'responses per Best-of-N problem' })
       .option('out', { type: 'string', demandOption: true, describe: 'output directory' })
-      .example('$0 sim generate --problems 1000 --seed 1 --out data/sim', 'problems.jsonl, solutions.jsonl, processbench/sim.jsonl, bon/sim.jsonl') as unknown as Argv<GenerateArgs>,
+      .example('$0 sim generate --problems 1000 --seed 1 --out data/sim', 'problems.jsonl, solutions.jsonl, processbench/sim.jsonl, bon/sim.jsonl'),
   handler: async (args) => {
-    const problems = count(args.problems, '--problems');
-    const perProblem = count(args['responses-per-problem'], '--responses-per-problem');
-    const benchSize = count(args['bench-size'] ?? problems, '--bench-size', 2);
-    const bonProblems = count(args['bon-problems'] ?? problems, '--bon-problems');
-    const bonN = count(args['bon-n'], '--bon-n');
+    const problems = positiveInt(args.problems, '--problems');
+    const perProblem = positiveInt(args['responses-per-problem'], '--responses-per-problem');
+    const benchSize = integerAtLeast(args['bench-size'] ?? problems, '--bench-size', 2);
+    const bonProblems = positiveInt(args['bon-problems'] ?? problems, '--bon-problems');
+    const bonN = positiveInt(args['bon-n'], '--bon-n');
     const world = worldOptions(args);
     const { writeSimDataset } = await import('../../sim/dataset.js');
     const written = await writeSimDataset({ out: args.out, problems, seed: args.seed, perProblem, benchSize, bonProblems, bonN, world });
@@ -134,13 +130,13 @@ const serve: CommandModule<object, ServeArgs> = {
       .option('latency-ms', { type: 'number', default: 0, describe: 'each reply waits up to this long' })
       .option('malformed-rate', { type: 'number', default: 0, describe: 'share of replies with a broken JSON body' })
       .example('$0 sim serve --port 8000', 'then: prmkit label mc --endpoint http://127.0.0.1:8000 --model sim-policy ...')
-      .example('$0 sim serve --port 8000 --fault-rate 0.2 --latency-ms 50 --malformed-rate 0.05', 'a flaky server, to test retries') as unknown as Argv<ServeArgs>,
+      .example('$0 sim serve --port 8000 --fault-rate 0.2 --latency-ms 50 --malformed-rate 0.05', 'a flaky server, to test retries'),
   handler: async (args) => {
     for (const flag of ['fault-rate', 'malformed-rate'] as const) {
       if (!(args[flag] >= 0 && args[flag] <= 1)) throw new UsageError(`--${flag} must be in [0, 1]`);
     }
     if (!(args['latency-ms'] >= 0)) throw new UsageError('--latency-ms must be >= 0');
-    count(args.port, '--port', 0);
+    integerAtLeast(args.port, '--port', 0);
     const policy = policyOptions(args);
     const { startSimServer } = await import('../../sim/server.js');
     const server = await startSimServer({
@@ -171,8 +167,8 @@ export const simCommand: CommandModule = {
   describe: 'The synthetic reasoning world: generate data sets, or serve its policy and judge over HTTP',
   builder: (y: Argv) =>
     y
-      .command(generate as unknown as CommandModule)
-      .command(serve as unknown as CommandModule)
+      .command(generate)
+      .command(serve)
       .demandCommand(1, 'Name a sim command: generate or serve.'),
   handler: () => {},
 };

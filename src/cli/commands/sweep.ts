@@ -1,8 +1,9 @@
 import type { Argv, CommandModule } from 'yargs';
+import type { BackendName } from '../../backend/backend-names.js';
 import { UsageError } from '../errors.js';
+import { backendOverrideOption, positiveInt } from '../options.js';
 
 // The stages and TensorFlow.js load only when the command runs, so `prmkit --help` stays quick.
-const BACKENDS = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
 
 interface SweepArgs {
   recipe: string;
@@ -12,7 +13,7 @@ interface SweepArgs {
   seed: number;
   shard?: string;
   out: string;
-  backend?: (typeof BACKENDS)[number];
+  backend?: BackendName;
   progress: boolean;
   report: boolean;
   'dry-run': boolean;
@@ -28,22 +29,23 @@ export const sweepCommand: CommandModule<object, SweepArgs> = {
       .option('set', { type: 'string', array: true, describe: 'Override a recipe key for every point: --set train.epochs=1 (repeatable)' })
       .option('random', { type: 'number', describe: 'Run a seeded random sample of N points instead of all of them' })
       .option('seed', { type: 'number', default: 0, describe: 'Seed of --random' })
-      .option('shard', { type: 'string', describe: 'Run only shard i of n (i from 0): the points at positions k with k % n == i' })
+      .option('shard', { type: 'string', describe: 'Run only shard i of n (i from 0): the points at positions k with k % n == i. auto: the shard of a Slurm array task (SLURM_ARRAY_TASK_ID/_MIN/_STEP/_COUNT); auto/n: of a Kubernetes Indexed Job (JOB_COMPLETION_INDEX, n completions)' })
       .option('out', { type: 'string', demandOption: true, describe: 'Sweep directory: runs/<point>/, sweep.json, summary.json, report.md, plots/' })
-      .option('backend', { choices: BACKENDS, describe: 'TensorFlow.js backend for every point (default: the recipe\'s)' })
+      .option('backend', backendOverrideOption('TensorFlow.js backend for every point (default: the recipe\'s)'))
       .option('progress', { type: 'boolean', default: true, describe: 'Progress bars on stderr (--no-progress to turn off)' })
       .option('report', { type: 'boolean', default: true, describe: 'Write report.md with plots at the end (--no-report to skip)' })
       .option('dry-run', { type: 'boolean', default: false, describe: 'Validate every point and write sweep.json; run nothing' })
       .example('$0 sweep recipes/paper/label-ablation.yaml --out runs/label-ablation', 'The label ablation on the sim world (points from the recipe)')
       .example('$0 sweep recipes/quickstart.yaml --grid train.lr=1e-3,3e-3 --grid labels.threshold=0,0.25 --out runs/lr-x-threshold', 'A 2x2 grid')
       .example('$0 sweep recipes/quickstart.yaml --grid train.lr=1e-4,3e-4,1e-3,3e-3 --random 2 --seed 7 --out runs/lr-random', 'A seeded random sample of 2 grid points')
-      .example('$0 sweep recipes/paper/threshold-sweep.yaml --shard $SLURM_ARRAY_TASK_ID/4 --out /shared/thr', 'One of 4 shards (Slurm array 0-3); then prmkit report /shared/thr') as unknown as Argv<SweepArgs>,
+      .example('$0 sweep recipes/paper/threshold-sweep.yaml --shard auto --out /shared/thr', 'In each task of a Slurm job array (sbatch --array=0-3); then prmkit report /shared/thr')
+      .example('$0 sweep recipes/paper/threshold-sweep.yaml --shard auto/4 --out /shared/thr', 'In each pod of a Kubernetes Indexed Job with completions: 4'),
   handler: async (args) => {
     const { runSweep, SweepSetupError } = await import('../../sweep/run.js');
     const { parseShard, SweepPlanError } = await import('../../sweep/plan.js');
     const { RecipeError } = await import('../../recipes/load.js');
     try {
-      if (args.random !== undefined && (!Number.isInteger(args.random) || args.random < 1)) throw new UsageError(`--random ${args.random}: expected a positive integer`);
+      if (args.random !== undefined) positiveInt(args.random, '--random');
       const result = await runSweep({
         recipePath: args.recipe,
         grid: args.grid ?? [],

@@ -19,10 +19,9 @@ import {
 } from './wasm-kernels.js';
 import { registerThreadedWasmFactory } from './wasm-threads.js';
 
-export type BackendName = 'auto' | 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
-export type ConcreteBackend = Exclude<BackendName, 'auto'>;
+import { BACKEND_NAMES, type BackendName, type ConcreteBackend } from './backend-names.js';
 
-export const BACKEND_NAMES: readonly BackendName[] = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'];
+export { BACKEND_NAMES, type BackendName, type ConcreteBackend };
 /** Order in which auto tries the backends. */
 export const AUTO_ORDER: readonly ConcreteBackend[] = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'];
 

@@ -1,0 +1,69 @@
+/**
+ * Options several commands share, declared once so that their names, choices, help and checks
+ * agree: --backend, --model (a PRM checkpoint directory), --batch-tokens and --endpoint, and the
+ * checks of counts and sizes. Nothing here loads TensorFlow.js, so `prmkit --help` stays quick.
+ */
+import { parseEndpoints } from '../labels/client.js';
+import { BACKEND_NAMES, isBackendName, type BackendName } from '../backend/backend-names.js';
+import { UsageError } from './errors.js';
+
+/** --backend of a command that loads a model itself: absent means auto. */
+export function backendOption(describe = 'TensorFlow.js backend') {
+  return { choices: BACKEND_NAMES, default: 'auto' as BackendName, describe };
+}
+
+/** --backend of a command that runs recipes: absent leaves the recipe's own backend. */
+export function backendOverrideOption(describe: string) {
+  return { choices: BACKEND_NAMES, describe };
+}
+
+/** A --backend value that did not come through yargs (commands are also called as functions). */
+export function parseBackend(value: string, flag = '--backend'): BackendName {
+  if (!isBackendName(value)) throw new UsageError(`${flag} must be one of ${BACKEND_NAMES.join('|')}, got "${value}"`);
+  return value;
+}
+
+const MODEL_DIR = 'PRM checkpoint directory (config.json, model.safetensors, tokenizer.json)';
+
+/** --model DIR when the command cannot work without a model. */
+export function modelOption(note?: string) {
+  return { type: 'string', demandOption: true, describe: note ? `${MODEL_DIR}${note}` : MODEL_DIR } as const;
+}
+
+/** --model DIR when scores may come from elsewhere (a scores file or field). */
+export function optionalModelOption(note: string) {
+  return { type: 'string', describe: `${MODEL_DIR}${note}` } as const;
+}
+
+/** --batch-tokens: absent means the scorer's default. */
+export function batchTokensOption(note = '') {
+  return { type: 'number', describe: `padded tokens (rows x longest row) per forward batch${note}` } as const;
+}
+
+/** --endpoint "URL" or "URL1,URL2,...", read by the labels client's own parser. */
+export function parseEndpointList(value: string, flag = '--endpoint'): string[] {
+  try {
+    return parseEndpoints(value);
+  } catch (e) {
+    throw new UsageError(`${flag}: ${(e as Error).message}`);
+  }
+}
+
+export function integerAtLeast(value: number, flag: string, min: number): number {
+  if (!Number.isInteger(value) || value < min) throw new UsageError(`${flag} must be an integer >= ${min}, got ${value}`);
+  return value;
+}
+
+export function positiveInt(value: number, flag: string): number {
+  if (!Number.isInteger(value) || value < 1) throw new UsageError(`${flag} must be a positive integer, got ${value}`);
+  return value;
+}
+
+export function optionalPositiveInt(value: number | undefined, flag: string): number | undefined {
+  return value === undefined ? undefined : positiveInt(value, flag);
+}
+
+export function positiveNumber(value: number, flag: string): number {
+  if (!Number.isFinite(value) || value <= 0) throw new UsageError(`${flag} must be a positive number, got ${value}`);
+  return value;
+}

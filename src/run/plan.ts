@@ -1,0 +1,42 @@
+import { readFile } from 'node:fs/promises';
+import { isAbsolute, join, resolve } from 'node:path';
+import { parseHfConfig, type Qwen2Config } from '../model/config.js';
+import { readConfigFile } from '../model/checkpoint.js';
+import type { Recipe } from '../recipes/schema.js';
+import { formatMemoryPlan, parameterCount, planMemory, type MemoryPlan } from '../train/memory-plan.js';
+
+/**
+ * The memory plan of a recipe's training stage (`prmkit plan`, `prmkit run --dry-run`): the
+ * model config (a checkpoint's config.json, or the scratch config with the tokenizer's largest
+ * vocabulary), the largest micro-batch the batch settings allow, and what is trained.
+ */
+export async function recipeMemoryPlan(recipe: Recipe, baseDir: string, modelConfigFile?: string): Promise<{ plan: MemoryPlan; text: string; source: string }> {
+  const model = recipe.model;
+  let config: Qwen2Config;
+  let source: string;
+  if (modelConfigFile) {
+    config = parseHfConfig(JSON.parse(await readFile(modelConfigFile, 'utf8')), modelConfigFile);
+    source = modelConfigFile;
+  } else if (model?.init === 'pretrained') {
+    if (!model.path) throw new Error('model.path is required when model.init is pretrained');
+    const dir = isAbsolute(model.path) ? model.path : resolve(baseDir, model.path);
+    config = await readConfigFile(dir);
+    source = join(dir, 'config.json');
+  } else {
+    const vocab = recipe.tokenizer?.max_vocab ?? 4096;
+    config = parseHfConfig({ model_type: 'qwen2', ...(model?.config ?? {}), vocab_size: vocab, num_labels: 2 }, 'model.config');
+    source = `model.config (vocabulary at most ${vocab})`;
+  }
+  const train = recipe.train;
+  if (!train) throw new Error('the recipe has no train section');
+  const tokens = Math.min(train.max_length, config.maxPositionEmbeddings);
+  const rows = Math.max(1, Math.min(train.batch_size, Math.floor(train.max_tokens_per_batch / tokens)));
+  const counts = parameterCount(config);
+  const h = config.hiddenSize;
+  const headOnly = train.freeze.head_only;
+  const lastLayers = headOnly ? 0 : train.freeze.train_last_layers;
+  const trainable = lastLayers === undefined ? counts.total : counts.head + (lastLayers > 0 ? h + lastLayers * counts.perLayer : 0);
+  const largest = lastLayers === undefined ? Math.max(counts.embedding, config.intermediateSize * h) : lastLayers > 0 ? config.intermediateSize * h : h * h;
+  const plan = planMemory(config, { rows, tokens }, { recompute: train.recompute, trainableParameters: trainable, largestTrainable: largest });
+  return { plan, text: `${formatMemoryPlan(plan)}\n  (model from ${source}; micro-batch = train.batch_size rows of train.max_length tokens within train.max_tokens_per_batch)`, source };
+}

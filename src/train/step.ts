@@ -1,0 +1,113 @@
+import * as tf from '@tensorflow/tfjs';
+import { clipCoefficient, globalNorm, GradientAccumulator } from './gradients.js';
+import type { AdamW, NamedVariable } from './optimizer.js';
+import { chainGradients, type ForwardChain } from './recompute.js';
+
+/**
+ * The one training step, shared by PRM training, causal-LM pretraining and the benchmarks:
+ * forward and backward per micro-batch (on one tape, or stage by stage with activation
+ * recomputation), gradients summed over the accumulation group, an optional cross-worker
+ * reduction, the global norm, a finite check, then AdamW with the clipping factor folded in.
+ * Schedules, evaluation, checkpoints and logging stay with the loops that call it.
+ */
+
+/** One micro-batch's loss, already divided by the weight of its whole accumulation group. */
+export interface MicroBatch {
+  /** Tokens in the micro-batch (for throughput). */
+  tokens: number;
+  /** The loss under one gradient tape (tensors it creates are freed by the step). */
+  loss(): tf.Scalar;
+  /** The same loss as a chain of stages, for activation recomputation; dispose() frees what the chain holds. */
+  chain(): { chain: ForwardChain; dispose(): void };
+  /** Frees the micro-batch's own tensors (ids, masks). */
+  dispose(): void;
+}
+
+/**
+ * Sums gradients (and the loss) over data-parallel workers. Takes ownership of `grads` and
+ * returns the reduced gradients, aligned with them. Absent in a single process.
+ */
+export type GradientReducer = (grads: tf.Tensor[], loss: number) => Promise<{ grads: tf.Tensor[]; loss: number }>;
+
+export interface StepConfig {
+  /** Global-norm clipping threshold; 0 disables clipping. */
+  maxGradNorm: number;
+  /** Recompute each stage's activations in the backward pass instead of keeping them. */
+  recompute: boolean;
+}
+
+export interface StepResult {
+  /** Sum of the micro-batch losses (the group's loss). */
+  loss: number;
+  /** Global gradient norm before clipping. */
+  gradNorm: number;
+  tokens: number;
+  /** False when the loss or the gradient norm was not finite: no update was made. */
+  applied: boolean;
+}
+
+export class TrainStep {
+  private readonly variables: tf.Variable[];
+
+  constructor(
+    readonly params: readonly NamedVariable[],
+    readonly optimizer: AdamW,
+    readonly config: StepConfig,
+    readonly reduce?: GradientReducer,
+  ) {
+    this.variables = params.map((p) => p.variable);
+  }
+
+  /** Gradients of one micro-batch, aligned with params; the caller owns them. */
+  gradients(micro: MicroBatch): { value: tf.Scalar; grads: tf.Tensor[] } {
+    if (this.config.recompute) {
+      const { chain, dispose } = micro.chain();
+      try {
+        return chainGradients(chain, this.variables);
+      } finally {
+        dispose();
+      }
+    }
+    const { value, grads } = tf.variableGrads(() => micro.loss(), this.variables);
+    return {
+      value,
+      grads: this.params.map((p) => {
+        const g = grads[p.variable.name];
+        if (!g) throw new Error(`no gradient reaches ${p.name}`);
+        return g;
+      }),
+    };
+  }
+
+  /** One optimizer step over the micro-batches of an accumulation group, at learning rate lr. */
+  async run(micro: readonly MicroBatch[], lr: number): Promise<StepResult> {
+    const accumulator = new GradientAccumulator();
+    let loss = 0;
+    let tokens = 0;
+    try {
+      for (const m of micro) {
+        try {
+          const { value, grads } = this.gradients(m);
+          loss += (await value.data())[0];
+          value.dispose();
+          accumulator.add(grads);
+        } finally {
+          m.dispose();
+        }
+        tokens += m.tokens;
+      }
+      // A data-parallel worker whose share of this step is empty still takes part in the reduction.
+      let summed = accumulator.microBatches > 0 ? accumulator.take() : this.variables.map((v) => tf.zerosLike(v));
+      if (this.reduce) ({ grads: summed, loss } = await this.reduce(summed, loss));
+      const gradNorm = globalNorm(summed);
+      if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) {
+        tf.dispose(summed);
+        return { loss, gradNorm, tokens, applied: false };
+      }
+      this.optimizer.apply(summed, lr, { gradScale: clipCoefficient(gradNorm, this.config.maxGradNorm), consume: true });
+      return { loss, gradNorm, tokens, applied: true };
+    } finally {
+      accumulator.reset();
+    }
+  }
+}

@@ -1,0 +1,73 @@
+import { expect } from 'chai';
+import { mkdtempSync, readFileSync, truncateSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { selectBackend } from '../../src/backend/backend.js';
+import { checkpointProblem, CHECKSUMS_FILE, listCheckpoints } from '../../src/train/checkpoints.js';
+import { prmModelIo } from '../../src/train/model-io.js';
+import { trainModel } from '../../src/train/trainer.js';
+import { testBackend } from '../support/backend.js';
+import { toySetup, toyTrainConfig } from './toy.js';
+
+/**
+ * Every checkpoint records the size and sha256 of its files; --resume verifies the newest one,
+ * skips it with a warning naming it when a file is damaged, and continues from the newest valid
+ * one, ending with the weights of a run that was never interrupted.
+ */
+describe('train/resume past a corrupt checkpoint', function () {
+  this.timeout(120000);
+  before(async () => {
+    await selectBackend(testBackend(), { log: () => {} });
+  });
+
+  it('records checksums, detects a truncated or altered file, and resumes from the previous checkpoint to the uninterrupted weights', async () => {
+    const cfg = toyTrainConfig({ epochs: 2, save_every: 2, eval_every: 0, keep_last: 5, final: 'last', batch_size: 4 });
+    const straight = await toySetup({ nTrain: 24, nDev: 4 });
+    const outA = mkdtempSync(join(tmpdir(), 'prmkit-corrupt-a-'));
+    await trainModel({ model: straight.model, io: prmModelIo(straight.model, straight.files), train: straight.train, dev: straight.dev, config: cfg, outDir: outA, padTokenId: straight.tokenizer.padTokenId, log: () => {}, progress: false });
+
+    const outB = mkdtempSync(join(tmpdir(), 'prmkit-corrupt-b-'));
+    const first = await toySetup({ nTrain: 24, nDev: 4 });
+    class Stop extends Error {}
+    try {
+      await trainModel({
+        model: first.model, io: prmModelIo(first.model, first.files), train: first.train, dev: first.dev, config: cfg, outDir: outB,
+        padTokenId: first.tokenizer.padTokenId, log: () => {}, progress: false,
+        afterStep: (s) => { if (s === 5) throw new Stop(); },
+      });
+    } catch (e) {
+      if (!(e instanceof Stop)) throw e;
+    }
+    first.model.dispose();
+    const ckpts = await listCheckpoints(join(outB, 'checkpoints'));
+    expect(ckpts.map((c) => c.step)).to.deep.equal([2, 4]);
+    const newest = ckpts[1].dir;
+    const listed = JSON.parse(readFileSync(join(newest, CHECKSUMS_FILE), 'utf8')).files;
+    expect(Object.keys(listed)).to.include.members(['model.safetensors', 'optimizer.safetensors', 'trainer_state.json', 'config.json']);
+    expect(await checkpointProblem(newest)).to.equal(null);
+
+    // Same size, one byte changed: the sha256 catches it.
+    const weights = join(newest, 'model.safetensors');
+    const bytes = readFileSync(weights);
+    bytes[bytes.length - 3] ^= 0xff;
+    writeFileSync(weights, bytes);
+    expect(await checkpointProblem(newest)).to.match(/model\.safetensors does not match its sha256/);
+    // Truncated: the size catches it.
+    truncateSync(weights, statSync(weights).size - 100);
+    expect(await checkpointProblem(newest)).to.match(/model\.safetensors has \d+ bytes, \d+ were written/);
+
+    const lines: string[] = [];
+    const second = await toySetup({ nTrain: 24, nDev: 4, seed: 99 });
+    const result = await trainModel({
+      model: second.model, io: prmModelIo(second.model, second.files), train: second.train, dev: second.dev, config: cfg, outDir: outB,
+      padTokenId: second.tokenizer.padTokenId, log: (l) => lines.push(l), progress: false, resume: true,
+    });
+    expect(result.resumedFrom).to.equal(2);
+    expect(lines.some((l) => /warning: skipping .*checkpoint-4 \(step 4\): model\.safetensors has/.test(l)), lines.join('\n')).to.equal(true);
+    const a = readFileSync(join(outA, 'checkpoints', 'final', 'model.safetensors'));
+    const b = readFileSync(join(outB, 'checkpoints', 'final', 'model.safetensors'));
+    expect(Buffer.compare(a, b)).to.equal(0);
+    straight.model.dispose();
+    second.model.dispose();
+  });
+});
