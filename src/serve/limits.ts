@@ -31,7 +31,7 @@ export const DEFAULT_LIMITS: ServeLimits = {
 
 // A server wants short forward passes (latency) more than the largest batch: on CPU backends a
 // pass past a few thousand padded tokens costs more per token (its attention tensors leave the
-// cache), see scripts/load-serve.ts. Raise it on a GPU.
+// cache), see scripts/bench/load-serve.ts. Raise it on a GPU.
 export const DEFAULT_BATCHING: BatchingOptions = {
   maxBatchTokens: 2048,
   maxWaitMs: 5,

@@ -14,7 +14,7 @@ import type { Qwen2Config } from '../model/config.js';
  * a block of rows sees keys up to its end), for what the forward pass keeps; the backward pass
  * holds about as much again in gradients of those tensors until it ends (BACKWARD_FACTOR). The
  * constants are fitted to the peak memory of one backward pass of Qwen2.5-0.5B-shaped layers at
- * [2, 256], [1, 512] and [2, 512] (scripts/calibrate-memory-plan.ts, wasm heap growth: within 10%).
+ * [2, 256], [1, 512] and [2, 512] (scripts/bench/calibrate-memory-plan.ts, wasm heap growth: within 10%).
  * With recomputation, only each layer's input is kept (4 bytes per token and hidden unit) plus
  * one layer's activations and their gradients while that layer runs backward.
  */

@@ -6,7 +6,7 @@ import { readAllStepSamples } from '../../src/data/read.js';
 import { detectFileKind, readRecords } from '../../src/data/sources.js';
 import { collect, FIXTURES } from './support.js';
 
-/** Files written by pyarrow (scripts/make_parquet_fixtures.py) next to the same rows as JSON. */
+/** Files written by pyarrow (scripts/fixtures/make_parquet_fixtures.py) next to the same rows as JSON. */
 const CASES = [
   { file: 'processbench.parquet', expected: 'processbench.expected.json', codec: 'snappy, 3 row groups' },
   { file: 'trl_bool.parquet', expected: 'trl_bool.expected.json', codec: 'uncompressed, 3 row groups' },

@@ -4,7 +4,7 @@ import { readJsonlAll } from '../../src/data/jsonl.js';
 import { casStats, gradeAnswer } from '../../src/math/index.js';
 
 /**
- * Pairs built by scripts/make_grader_pairs.py from bon-eval gold answers (rewrites and near misses),
+ * Pairs built by scripts/fixtures/make_grader_pairs.py from bon-eval gold answers (rewrites and near misses),
  * labelled by math-verify 0.9.0. Our grader must agree on at least 98%; every disagreement is
  * printed, with a note where we believe the reference is wrong (counted against us all the same).
  */

@@ -99,7 +99,7 @@ describe('model checkpoints streamed in chunks and shards', function () {
     const batch = JSON.parse(readFileSync(join(GQA, 'reference.json'), 'utf8')).batches[0];
     const idsFile = join(dir, 'ids.json');
     writeFileSync(idsFile, JSON.stringify({ input_ids: batch.input_ids, attention_mask: batch.attention_mask }));
-    const r = spawnSync('python3', ['scripts/make_golden_qwen2.py', '--check', out, '--ids', idsFile], { cwd: repoRoot, encoding: 'utf8' });
+    const r = spawnSync('python3', ['scripts/fixtures/make_golden_qwen2.py', '--check', out, '--ids', idsFile], { cwd: repoRoot, encoding: 'utf8' });
     expect(r.status, r.stderr).to.equal(0);
     const result = JSON.parse(r.stdout.trim().split('\n').pop()!);
     expect(result.loading_problems).to.deep.equal({});

@@ -99,7 +99,7 @@ describe('model checkpoints', function () {
     model.dispose();
   });
 
-  it('loads back in PyTorch (scripts/make_golden_qwen2.py --check) with the same logits', async function () {
+  it('loads back in PyTorch (scripts/fixtures/make_golden_qwen2.py --check) with the same logits', async function () {
     if (!pythonWithTorch()) {
       console.warn('    skipped: python3 with torch, transformers and safetensors is not available');
       this.skip();
@@ -112,7 +112,7 @@ describe('model checkpoints', function () {
       const batch = JSON.parse(readFileSync(join(src, 'reference.json'), 'utf8')).batches[1];
       const idsFile = join(dir, 'ids.json');
       writeFileSync(idsFile, JSON.stringify({ input_ids: batch.input_ids, attention_mask: batch.attention_mask }));
-      const r = spawnSync('python3', ['scripts/make_golden_qwen2.py', '--check', out, '--ids', idsFile], { cwd: repoRoot, encoding: 'utf8' });
+      const r = spawnSync('python3', ['scripts/fixtures/make_golden_qwen2.py', '--check', out, '--ids', idsFile], { cwd: repoRoot, encoding: 'utf8' });
       expect(r.status, r.stderr).to.equal(0);
       const result = JSON.parse(r.stdout.trim().split('\n').pop()!);
       expect(result.loading_problems).to.deep.equal({});

@@ -7,7 +7,7 @@ import { loadPrm } from '../../src/model/checkpoint.js';
 import type { PrmModel } from '../../src/model/prm.js';
 
 /**
- * Golden parity with PyTorch/transformers (fixtures from scripts/make_golden_qwen2.py): our
+ * Golden parity with PyTorch/transformers (fixtures from scripts/fixtures/make_golden_qwen2.py): our
  * forward pass must reproduce the reference logits within 1e-4 on the cpu and wasm backends.
  */
 

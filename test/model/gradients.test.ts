@@ -10,7 +10,7 @@ import { DEFAULT_LOSS, stepLoss } from '../support/step-loss.js';
 
 /**
  * The backward pass of the whole PRM against torch autograd (fixture from
- * scripts/make_grad_fixture.py): the training loss of src/train/loss.ts on the golden GQA
+ * scripts/fixtures/make_grad_fixture.py): the training loss of src/train/loss.ts on the golden GQA
  * checkpoint, differentiated by tfjs, must give torch's gradient for every parameter. The wasm and
  * cpu backends are compared with each other elsewhere; this pins both to an outside reference.
  */

@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { selectBackend } from '../../src/backend/backend.js';
 import { Rng } from '../../src/util/rng.js';
-import { tinyCheckpoint } from '../score/fixture.js';
+import { tinyCheckpoint } from '../support/tiny-prm.js';
 import { FUZZ_MAX_LINE_BYTES, KINDS, MARK, malform, words, type Kind } from './corpus.js';
 
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));

@@ -14,8 +14,8 @@ import { initPrm } from '../../src/model/prm.js';
 import { CHATML_TEMPLATE, PrmTokenizer } from '../../src/model/tokenizer.js';
 import type { Qwen2Config } from '../../src/model/config.js';
 import { startRewardServer, type RewardServer } from '../../src/serve/server.js';
-import { tinyCheckpoint } from '../score/fixture.js';
-import { qwenFiles } from '../tokenizer/helpers.js';
+import { tinyCheckpoint } from '../support/tiny-prm.js';
+import { qwenFiles } from '../support/tokenizer.js';
 
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 const VALID = { problem: 'Ann has 3 apples and buys 4 more. How many apples does she have?', steps: ['She starts with 3 apples.', 'She buys 4, so 3 + 4 = 7.'] };

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
 import * as prmkit from '../../src/index.js';
-import { problems, tinyCheckpoint } from '../score/fixture.js';
+import { problems, tinyCheckpoint } from '../support/tiny-prm.js';
 
 describe('serve: prmkit as a library', function () {
   this.timeout(60_000);

@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../../src/backend/backend.js';
 import { loadScoringModel, scoreSamples } from '../../src/eval/score.js';
 import { startRewardServer, type LoadedScoringModel, type RewardServer } from '../../src/serve/server.js';
-import { problems, tinyCheckpoint } from '../score/fixture.js';
+import { problems, tinyCheckpoint } from '../support/tiny-prm.js';
 import { Gate, get, post, postChunked, until } from './helpers.js';
 
 const TOKEN = 'test-secret-token';

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { selectBackend } from '../../src/backend/backend.js';
-import { problems, tinyCheckpoint } from '../score/fixture.js';
+import { problems, tinyCheckpoint } from '../support/tiny-prm.js';
 import { get, post, until } from './helpers.js';
 
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));

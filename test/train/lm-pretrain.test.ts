@@ -11,7 +11,7 @@ import { testBackend } from '../support/backend.js';
 
 /**
  * Causal-LM pretraining (model.pretrain_lm): the next-token loss and its gradients against
- * transformers' Qwen2ForCausalLM with a tied head (fixture from scripts/make_lm_loss_fixture.py),
+ * transformers' Qwen2ForCausalLM with a tied head (fixture from scripts/fixtures/make_lm_loss_fixture.py),
  * and the pretraining loop itself on a learnable toy language.
  */
 

@@ -1,0 +1,160 @@
+/**
+ * Real-size training on ONE backend (a child process of scripts/bench/bench-real.ts, so its peak RSS is
+ * its own): the Qwen2.5-0.5B-shaped PRM made by scripts/bench/make_real_prm.py, loaded from its bf16
+ * shards, fine-tuned by prmkit's own trainer (trainModel: batching, loss, the one training step,
+ * AdamW, clipping) on random tokens, then one checkpoint written (model shards + optimizer state).
+ *
+ *   node --import tsx scripts/bench/bench-real-train.ts --model DIR --batch 2 --seq 512 [--steps 3]
+ *        [--warmup 1] [--recompute] [--backend tensorflow] [--out DIR]
+ *
+ * Prints one JSON object on the last stdout line (RealTrainResult).
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { selectBackend, type ConcreteBackend } from '../../src/backend/backend.js';
+import { loadPrm } from '../../src/model/checkpoint.js';
+import { TrainSchema } from '../../src/recipes/schema.js';
+import type { TrainItem } from '../../src/train/batches.js';
+import { prmModelIo } from '../../src/train/model-io.js';
+import { trainModel } from '../../src/train/trainer.js';
+import { Rng } from '../../src/util/rng.js';
+import { argValue, emitResult, loadAverage } from './bench-config.js';
+
+export interface RealTrainResult {
+  backend: string;
+  batch: [number, number];
+  recompute: boolean;
+  parameters: number;
+  load_s: number;
+  rss_after_load_mb: number;
+  step_s: number[];
+  /** Timed steps only (after warmup). */
+  s_per_step: number;
+  train_tokens_per_s: number;
+  /** Process peak RSS up to the end of the last training step. */
+  peak_rss_mb: number;
+  /** RSS after each step: flat when nothing accumulates. */
+  rss_per_step_mb: number[];
+  num_tensors: number[];
+  /** Checkpoint at the end: model shards, optimizer state, trainer state, checksums, publish of final/. */
+  save_s: number;
+  peak_rss_after_save_mb: number;
+  final_loss: number | null;
+  load_average: number[];
+}
+
+const STEPS_PER_SEQUENCE = 8;
+
+function randomItems(count: number, seqLen: number, vocab: number, stepToken: number, seed: number): TrainItem[] {
+  const rng = new Rng(seed);
+  const stride = Math.floor(seqLen / STEPS_PER_SEQUENCE);
+  return Array.from({ length: count }, (_, i) => {
+    const inputIds = new Int32Array(seqLen);
+    for (let t = 0; t < seqLen; t++) inputIds[t] = rng.int(0, vocab - 1);
+    const stepPositions: number[] = [];
+    for (let t = stride - 1; t < seqLen; t += stride) {
+      inputIds[t] = stepToken;
+      stepPositions.push(t);
+    }
+    return { id: `real-${i}`, inputIds, stepPositions, labels: stepPositions.map(() => (rng.next() < 0.5 ? 0 : 1)) };
+  });
+}
+
+const mb = (bytes: number) => Math.round(bytes / 1048576);
+const maxRssMb = () => Math.round(process.resourceUsage().maxRSS / 1024);
+
+export async function runRealTrain(opts: { model: string; backend: ConcreteBackend; batch: number; seq: number; warmup: number; steps: number; recompute: boolean; out?: string }): Promise<RealTrainResult> {
+  await selectBackend(opts.backend, { log: (line) => process.stderr.write(`${line}\n`) });
+  const t0 = performance.now();
+  const { model, files } = await loadPrm(opts.model, { progress: false });
+  const loadS = (performance.now() - t0) / 1000;
+  const rssAfterLoad = mb(process.memoryUsage().rss);
+  const total = opts.warmup + opts.steps;
+  const outDir = opts.out ?? mkdtempSync(join(tmpdir(), 'prmkit-bench-real-'));
+  const config = TrainSchema.parse({
+    dev_fraction: 0,
+    max_steps: total,
+    batch_size: opts.batch,
+    max_tokens_per_batch: opts.batch * opts.seq,
+    max_length: opts.seq,
+    lr: 1e-5,
+    schedule: 'constant',
+    warmup_steps: 0,
+    max_grad_norm: 1,
+    eval_every: 0,
+    save_every: 0,
+    log_every: 1,
+    final: 'last',
+    recompute: opts.recompute,
+    seed: 0,
+  });
+  const stamps: number[] = [];
+  const rss: number[] = [];
+  const tensors: number[] = [];
+  let peakTrain = 0;
+  let lastLoss: number | null = null;
+  stamps[0] = performance.now();
+  try {
+    await trainModel({
+      model,
+      io: prmModelIo(model, files),
+      train: randomItems(total * opts.batch, opts.seq, model.config.vocabSize, 151646 % model.config.vocabSize, 1),
+      config,
+      outDir,
+      padTokenId: 0,
+      progress: false,
+      log: (line) => process.stderr.write(`${line}\n`),
+      afterStep: (step) => {
+        stamps[step] = performance.now();
+        rss.push(mb(process.memoryUsage().rss));
+        tensors.push(tf.memory().numTensors);
+        peakTrain = maxRssMb();
+        process.stderr.write(`step ${step}/${total}: ${((stamps[step] - stamps[step - 1]) / 1000).toFixed(1)} s, rss ${rss[rss.length - 1]} MB, peak ${peakTrain} MB\n`);
+      },
+    });
+    const end = performance.now();
+    const stepS = stamps.slice(1).map((t, i) => (t - stamps[i]) / 1000);
+    const timed = stepS.slice(opts.warmup);
+    const perStep = timed.reduce((a, b) => a + b, 0) / timed.length;
+    return {
+      backend: opts.backend,
+      batch: [opts.batch, opts.seq],
+      recompute: opts.recompute,
+      parameters: model.numParameters(),
+      load_s: loadS,
+      rss_after_load_mb: rssAfterLoad,
+      step_s: stepS.map((s) => Math.round(s * 100) / 100),
+      s_per_step: perStep,
+      train_tokens_per_s: (opts.batch * opts.seq) / perStep,
+      peak_rss_mb: peakTrain,
+      rss_per_step_mb: rss,
+      num_tensors: tensors,
+      save_s: (end - stamps[total]) / 1000,
+      peak_rss_after_save_mb: maxRssMb(),
+      final_loss: lastLoss,
+      load_average: loadAverage(),
+    };
+  } finally {
+    model.dispose();
+    if (!opts.out) rmSync(outDir, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[1]?.endsWith('bench-real-train.ts')) {
+  const model = argValue('model');
+  if (!model) throw new Error('--model DIR is required (make it with scripts/bench/make_real_prm.py)');
+  emitResult(
+    await runRealTrain({
+      model,
+      backend: (argValue('backend', 'tensorflow') as ConcreteBackend),
+      batch: Number(argValue('batch', '2')),
+      seq: Number(argValue('seq', '512')),
+      warmup: Number(argValue('warmup', '1')),
+      steps: Number(argValue('steps', '3')),
+      recompute: process.argv.includes('--recompute'),
+      out: argValue('out'),
+    }),
+  );
+}

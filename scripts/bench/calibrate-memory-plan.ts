@@ -1,0 +1,36 @@
+/**
+ * Calibrates the activation constants of src/train/memory-plan.ts: one backward pass of a PRM with
+ * the given layer shape on the wasm backend, whose heap only grows, so its growth is the peak of
+ * live memory (activations, their gradients and the parameter gradients).
+ *
+ *   node --import tsx scripts/bench/calibrate-memory-plan.ts HIDDEN MLP HEADS KV_HEADS LAYERS ROWS TOKENS [--recompute]
+ *
+ * Two layer counts at one shape give the per-layer cost; two shapes split it into per-token and
+ * per-score terms (see the memory-plan module for the fit).
+ */
+import * as tf from '@tensorflow/tfjs';
+import { selectBackend } from '../../src/backend/backend.js';
+import { initPrm } from '../../src/model/prm.js';
+import { AdamW } from '../../src/train/optimizer.js';
+import { TrainStep } from '../../src/train/step.js';
+import { prmMicroBatch } from '../../src/train/prm-objective.js';
+import { collateBatch } from '../../src/model/encode.js';
+import { stepTargets } from '../../src/train/loss.js';
+await selectBackend('wasm', { log: () => {} });
+const [h, inter, heads, kv, L, B, T] = process.argv.slice(2, 9).map(Number);
+const recompute = process.argv.includes('--recompute');
+const cfg = { vocabSize: 512, hiddenSize: h, numHiddenLayers: L, numAttentionHeads: heads, numKeyValueHeads: kv, headDim: h / heads, intermediateSize: inter, ropeTheta: 10000, rmsNormEps: 1e-6, tieWordEmbeddings: false, maxPositionEmbeddings: 4096, numLabels: 2 };
+const model = initPrm(cfg, 0);
+const heap = () => (tf.backend() as any).wasm.HEAPU8.length as number;
+const params = [...model.variables].map(([name, variable]) => ({ name, variable }));
+const step = new TrainStep(params, new AdamW(params), { maxGradNorm: 1, recompute });
+const rows = Array.from({ length: B }, () => ({ inputIds: Array.from({ length: T }, (_, i) => (i * 31) % 500), stepPositions: [T - 1] }));
+const collated = collateBatch(rows, { padTokenId: 0 });
+const targets = stepTargets(collated.stepPositions, rows.map(() => [1]), T);
+const staticBytes = tf.memory().numBytes; // weights + moments
+const before = heap();
+const micro = prmMicroBatch(model, { collated, targets, tokens: B * T }, 2, { kind: 'ce', classWeights: [1, 1] });
+const { value, grads } = step.gradients(micro);
+const after = heap();
+const gradBytes = grads.reduce((a, g) => a + g.size * 4, 0);
+console.log(JSON.stringify({ h, inter, heads, L, B, T, recompute, heapGrowthMB: ((after - before) / 1e6).toFixed(1), gradMB: (gradBytes / 1e6).toFixed(1), staticMB: (staticBytes / 1e6).toFixed(1), beforeMB: (before/1e6).toFixed(1) }));
