@@ -4,10 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { selectBackend } from '../../src/backend/backend.js';
 import { checkpointProblem, CHECKSUMS_FILE, listCheckpoints } from '../../src/train/checkpoints.js';
-import { prmModelIo } from '../../src/train/model-io.js';
-import { trainModel } from '../../src/train/trainer.js';
 import { testBackend } from '../support/backend.js';
-import { toySetup, toyTrainConfig } from './toy.js';
+import { toySetup, toyTrainConfig, trainToy } from './toy.js';
 
 /**
  * Every checkpoint records the size and sha256 of its files; --resume verifies the newest one,
@@ -24,20 +22,11 @@ describe('train/resume past a corrupt checkpoint', function () {
     const cfg = toyTrainConfig({ epochs: 2, save_every: 2, eval_every: 0, keep_last: 5, final: 'last', batch_size: 4 });
     const straight = await toySetup({ nTrain: 24, nDev: 4 });
     const outA = mkdtempSync(join(tmpdir(), 'prmkit-corrupt-a-'));
-    await trainModel({ model: straight.model, io: prmModelIo(straight.model, straight.files), train: straight.train, dev: straight.dev, config: cfg, outDir: outA, padTokenId: straight.tokenizer.padTokenId, log: () => {}, progress: false });
+    await trainToy(straight, cfg, outA);
 
     const outB = mkdtempSync(join(tmpdir(), 'prmkit-corrupt-b-'));
     const first = await toySetup({ nTrain: 24, nDev: 4 });
-    class Stop extends Error {}
-    try {
-      await trainModel({
-        model: first.model, io: prmModelIo(first.model, first.files), train: first.train, dev: first.dev, config: cfg, outDir: outB,
-        padTokenId: first.tokenizer.padTokenId, log: () => {}, progress: false,
-        afterStep: (s) => { if (s === 5) throw new Stop(); },
-      });
-    } catch (e) {
-      if (!(e instanceof Stop)) throw e;
-    }
+    expect(await trainToy(first, cfg, outB, { stopAfter: 5 })).to.equal(null);
     first.model.dispose();
     const ckpts = await listCheckpoints(join(outB, 'checkpoints'));
     expect(ckpts.map((c) => c.step)).to.deep.equal([2, 4]);
@@ -58,10 +47,7 @@ describe('train/resume past a corrupt checkpoint', function () {
 
     const lines: string[] = [];
     const second = await toySetup({ nTrain: 24, nDev: 4, seed: 99 });
-    const result = await trainModel({
-      model: second.model, io: prmModelIo(second.model, second.files), train: second.train, dev: second.dev, config: cfg, outDir: outB,
-      padTokenId: second.tokenizer.padTokenId, log: (l) => lines.push(l), progress: false, resume: true,
-    });
+    const result = (await trainToy(second, cfg, outB, { resume: true, log: (l) => lines.push(l) }))!;
     expect(result.resumedFrom).to.equal(2);
     expect(lines.some((l) => /warning: skipping .*checkpoint-4 \(step 4\): model\.safetensors has/.test(l)), lines.join('\n')).to.equal(true);
     const a = readFileSync(join(outA, 'checkpoints', 'final', 'model.safetensors'));

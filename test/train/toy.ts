@@ -8,6 +8,8 @@ import { TokenizerSchema, ModelSchema, TrainSchema, type TrainConfig } from '../
 import { buildTokenizer, createModel, type TokenizerFiles } from '../../src/run/model-setup.js';
 import { prepareItems, type TrainItem } from '../../src/train/batches.js';
 import { Rng } from '../../src/util/rng.js';
+import { prmModelIo } from '../../src/train/model-io.js';
+import { trainModel } from '../../src/train/trainer.js';
 
 const WORDS = ['add', 'the', 'apples', 'to', 'pears', 'then', 'count', 'all', 'of', 'them'];
 
@@ -78,4 +80,29 @@ export function toyTrainConfig(overrides: Record<string, unknown> = {}): TrainCo
     log_every: 1,
     ...overrides,
   });
+}
+
+/**
+ * Trains a toy setup into outDir: to the end, or (stopAfter) interrupted right after that
+ * optimizer step, as a kill would leave the run directory; `resume` continues such a run.
+ */
+export async function trainToy(
+  setup: ToySetup,
+  config: TrainConfig,
+  outDir: string,
+  opts: { stopAfter?: number; resume?: boolean; log?: (line: string) => void } = {},
+): Promise<Awaited<ReturnType<typeof trainModel>> | null> {
+  class Stop extends Error {}
+  try {
+    return await trainModel({
+      model: setup.model, io: prmModelIo(setup.model, setup.files), train: setup.train, dev: setup.dev, config, outDir,
+      padTokenId: setup.tokenizer.padTokenId, log: opts.log ?? (() => {}), progress: false, resume: opts.resume,
+      afterStep: (s) => {
+        if (s === opts.stopAfter) throw new Stop();
+      },
+    });
+  } catch (e) {
+    if (e instanceof Stop) return null;
+    throw e;
+  }
 }

@@ -8,7 +8,7 @@ import { loadPrm } from '../../src/model/checkpoint.js';
 import { listCheckpoints, readTrainerState } from '../../src/train/checkpoints.js';
 import { prmModelIo } from '../../src/train/model-io.js';
 import { trainModel, TrainingDivergedError } from '../../src/train/trainer.js';
-import { toySetup, toyTrainConfig } from './toy.js';
+import { toySetup, toyTrainConfig, trainToy } from './toy.js';
 import { testBackend } from '../support/backend.js';
 
 function tempRun(): string {
@@ -127,26 +127,14 @@ describe('train/trainer', function () {
     const cfg = toyTrainConfig({ epochs: 2, save_every: 3, eval_every: 3, final: 'last', grad_accumulation: 2, batch_size: 4 });
     const straight = await toySetup({ nTrain: 32, nDev: 8 });
     const outA = tempRun();
-    await trainModel({ model: straight.model, io: prmModelIo(straight.model, straight.files), train: straight.train, dev: straight.dev, config: cfg, outDir: outA, padTokenId: straight.tokenizer.padTokenId, log: () => {}, progress: false });
+    await trainToy(straight, cfg, outA);
 
     const outB = tempRun();
     const first = await toySetup({ nTrain: 32, nDev: 8 });
-    class Stop extends Error {}
-    try {
-      await trainModel({
-        model: first.model, io: prmModelIo(first.model, first.files), train: first.train, dev: first.dev, config: cfg, outDir: outB,
-        padTokenId: first.tokenizer.padTokenId, log: () => {}, progress: false,
-        afterStep: (s) => { if (s === 5) throw new Stop(); },
-      });
-    } catch (e) {
-      if (!(e instanceof Stop)) throw e;
-    }
+    expect(await trainToy(first, cfg, outB, { stopAfter: 5 })).to.equal(null);
     first.model.dispose();
     const second = await toySetup({ nTrain: 32, nDev: 8, seed: 99 }); // different init: resume must overwrite it
-    const result = await trainModel({
-      model: second.model, io: prmModelIo(second.model, second.files), train: second.train, dev: second.dev, config: cfg, outDir: outB,
-      padTokenId: second.tokenizer.padTokenId, log: () => {}, progress: false, resume: true,
-    });
+    const result = (await trainToy(second, cfg, outB, { resume: true }))!;
     expect(result.resumedFrom).to.equal(3);
     const a = readFileSync(join(outA, 'checkpoints', 'final', 'model.safetensors'));
     const b = readFileSync(join(outB, 'checkpoints', 'final', 'model.safetensors'));
