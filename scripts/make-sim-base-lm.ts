@@ -4,7 +4,8 @@
  *   node --import tsx scripts/make-sim-base-lm.ts recipes/base-lm/sim-base-lm.yaml --out checkpoints/sim-base-lm [--backend tensorflow]
  *
  * The config holds the world (recipe data.world keys), the decoder size (model.config keys), the
- * LM training (model.pretrain_lm keys), the number of gold solutions and the seed.
+ * LM training (model.pretrain_lm keys), the corpus (gold, policy and reflective solutions), the
+ * tokenizer's spaces and the seed.
  */
 import { readFileSync } from 'node:fs';
 import YAML from 'yaml';
@@ -16,8 +17,10 @@ import { pretrainSimBaseLm } from '../src/sim/base-lm.js';
 
 const ConfigSchema = z.strictObject({
   seed: z.number().int(),
-  problems: z.number().int().positive(),
+  problems: z.number().int().nonnegative(),
+  policy: z.number().int().nonnegative().default(0),
   reflective: z.number().int().nonnegative().default(0),
+  spaces: z.enum(['separate', 'prefix']).default('separate'),
   world: SimWorldSchema,
   model: ModelSchema.shape.config,
   lm: LmPretrainSchema,
@@ -50,7 +53,9 @@ await selectBackend((flag('--backend') ?? 'auto') as BackendName);
 const result = await pretrainSimBaseLm(out, {
   world: simWorldOptions(cfg.world),
   problems: cfg.problems,
+  policy: cfg.policy,
   reflective: cfg.reflective,
+  spaces: cfg.spaces,
   seed: cfg.seed,
   model: cfg.model,
   lm: cfg.lm,

@@ -29,7 +29,7 @@ const collated = collateBatch(rows, { padTokenId: 0 });
 const targets = stepTargets(collated.stepPositions, rows.map(() => [1]), T);
 const staticBytes = tf.memory().numBytes; // weights + moments
 const before = heap();
-const micro = prmMicroBatch(model, { collated, targets, tokens: B * T }, 2, { kind: 'ce', classWeights: [1, 1] });
+const micro = prmMicroBatch(model, { collated, targets, tokens: B * T, pairs: B * (T - 1) }, 2, { kind: 'ce', classWeights: [1, 1] });
 const { value, grads } = step.gradients(micro);
 const after = heap();
 const gradBytes = grads.reduce((a, g) => a + g.size * 4, 0);

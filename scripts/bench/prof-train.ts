@@ -33,7 +33,7 @@ const phase = { step: 0 };
 // The one training step (src/train/step.ts), as the trainer runs it.
 async function step() {
   const t = performance.now();
-  const r = await trainStep.run([prmMicroBatch(model, { collated, targets, tokens: B * T }, w, loss)], 1e-4);
+  const r = await trainStep.run([prmMicroBatch(model, { collated, targets, tokens: B * T, pairs: B * (T - 1) }, w, loss)], 1e-4);
   phase.step += performance.now() - t;
   return r.loss;
 }
@@ -61,7 +61,7 @@ const dt = (performance.now() - t0) / steps;
 console.log(Object.entries(phase).map(([k, v]) => `${k} ${(v / steps).toFixed(0)}`).join(' '));
 console.log(`${backend}: ${dt.toFixed(0)} ms/step, ${(B * T / dt * 1000).toFixed(0)} tok/s, tensors ${tf.memory().numTensors}`);
 if (process.argv.includes('--fwd')) {
-  const micro = prmMicroBatch(model, { collated, targets, tokens: B * T }, w, loss);
+  const micro = prmMicroBatch(model, { collated, targets, tokens: B * T, pairs: B * (T - 1) }, w, loss);
   const fwd = () => tf.tidy(() => micro.loss().dataSync()[0]);
   fwd();
   const t1 = performance.now();

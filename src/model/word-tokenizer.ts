@@ -9,7 +9,18 @@ import { DEFAULT_SYSTEM_PROMPT } from './encode.js';
  * @huggingface/tokenizers in JS) and below to count the vocabulary, so both agree.
  */
 export const WORD_PIECE_PATTERN = String.raw`\s|\p{N}|\p{L}+|[^\s\p{L}\p{N}]`;
-const WORD_PIECE_REGEX = new RegExp(WORD_PIECE_PATTERN, 'gu');
+
+/**
+ * The same pieces with a single space joined to the piece after it (" has", " 4"), as BPE
+ * tokenizers such as Qwen's do. Sequences are about half as long as with separate spaces, so a
+ * step is half as far from the numbers it checks and a training step costs half as much.
+ */
+export const WORD_PIECE_PATTERN_PREFIX_SPACE = String.raw` ?\p{N}| ?\p{L}+| ?[^\s\p{L}\p{N}]|\s`;
+
+/** How spaces become tokens: each its own token, or joined to the word (or digit, or sign) after it. */
+export type WordSpaces = 'separate' | 'prefix';
+
+const PATTERNS: Record<WordSpaces, string> = { separate: WORD_PIECE_PATTERN, prefix: WORD_PIECE_PATTERN_PREFIX_SPACE };
 
 export const WORD_UNK_TOKEN = '[UNK]';
 
@@ -18,6 +29,8 @@ export interface WordTokenizerOptions {
   maxVocab?: number;
   /** Default '<extra_0>'. */
   stepToken?: string;
+  /** Default 'separate'. */
+  spaces?: WordSpaces;
 }
 
 /**
@@ -32,6 +45,8 @@ export function buildWordLevelTokenizer(
   opts: WordTokenizerOptions = {},
 ): { tokenizerJson: string; tokenizerConfigJson: string } {
   const stepToken = opts.stepToken ?? DEFAULT_STEP_TOKEN;
+  const pattern = PATTERNS[opts.spaces ?? 'separate'];
+  const pieces = (text: string): string[] => text.match(new RegExp(pattern, 'gu')) ?? [];
   const specials = ['<|endoftext|>', '<|im_start|>', '<|im_end|>', stepToken, WORD_UNK_TOKEN];
   if (new Set(specials).size !== specials.length) throw new Error(`step token ${stepToken} collides with another special token`);
 
@@ -43,6 +58,8 @@ export function buildWordLevelTokenizer(
   }
   // The template's fixed text (roles, newlines, the default system prompt) must never be [UNK].
   for (const text of ['system user assistant \n\t\r', DEFAULT_SYSTEM_PROMPT]) base.push(...pieces(text));
+  // With spaces joined, a digit or sign after a space is its own piece: those must never be [UNK] either.
+  if (opts.spaces === 'prefix') base.push(...base.filter((t) => t.length === 1 && !/\s/.test(t)).map((t) => ` ${t}`));
 
   const maxVocab = opts.maxVocab ?? 4096;
   const vocab = new Map<string, number>();
@@ -78,7 +95,7 @@ export function buildWordLevelTokenizer(
     padding: null,
     added_tokens: addedTokens,
     normalizer: null,
-    pre_tokenizer: { type: 'Split', pattern: { Regex: WORD_PIECE_PATTERN }, behavior: 'Isolated', invert: false },
+    pre_tokenizer: { type: 'Split', pattern: { Regex: pattern }, behavior: 'Isolated', invert: false },
     post_processor: null,
     decoder: { type: 'Fuse' },
     model: { type: 'WordLevel', vocab: Object.fromEntries(vocab), unk_token: WORD_UNK_TOKEN },
@@ -99,8 +116,4 @@ export function buildWordLevelTokenizer(
     chat_template: CHATML_TEMPLATE,
   };
   return { tokenizerJson: JSON.stringify(tokenizer, null, 1), tokenizerConfigJson: JSON.stringify(config, null, 2) };
-}
-
-function pieces(text: string): string[] {
-  return text.match(WORD_PIECE_REGEX) ?? [];
 }

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { dirname, isAbsolute, resolve } from 'node:path';
+import { dirname, isAbsolute, relative, resolve } from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
 import { RecipeSchema, type Recipe } from './schema.js';
@@ -58,20 +58,44 @@ function readYamlObject(file: string): Plain {
   return value;
 }
 
+/** Keys whose values are paths (a string, or a list of them), as dotted paths into a recipe. */
+const PATH_KEYS = ['data.path', 'tokenizer.path', 'model.path', 'eval.processbench.path', 'eval.prmbench.path', 'eval.bon.candidates'];
+
+/**
+ * Relative paths in a file resolve against that file's folder, so a shared parent such as
+ * recipes/sim-base.yaml can name ../checkpoints/... for every recipe that extends it, from any
+ * folder: they are rewritten relative to the requested recipe's folder (where run.ts resolves them).
+ */
+function rebasePaths(own: Plain, fileDir: string, rootDir: string): Plain {
+  if (fileDir === rootDir) return own;
+  const out = structuredClone(own);
+  const rebase = (p: unknown) => (typeof p === 'string' && !isAbsolute(p) ? relative(rootDir, resolve(fileDir, p)) || '.' : p);
+  for (const key of PATH_KEYS) {
+    const parts = key.split('.');
+    let node: unknown = out;
+    for (const part of parts.slice(0, -1)) node = isPlainObject(node) ? node[part] : undefined;
+    const last = parts[parts.length - 1];
+    if (!isPlainObject(node) || !(last in node)) continue;
+    const value = node[last];
+    node[last] = Array.isArray(value) ? value.map(rebase) : rebase(value);
+  }
+  return out;
+}
+
 /** Reads a recipe file and everything it extends, merged (ancestors first), cycles rejected. */
-export function readRecipeTree(file: string, stack: string[] = []): { raw: Plain; files: string[] } {
+export function readRecipeTree(file: string, stack: string[] = [], rootDir = dirname(resolve(file))): { raw: Plain; files: string[] } {
   const abs = resolve(file);
   if (stack.includes(abs)) {
     throw new RecipeError(`recipe extends cycle: ${[...stack, abs].join(' -> ')}`);
   }
-  const own = readYamlObject(abs);
+  const own = rebasePaths(readYamlObject(abs), dirname(abs), rootDir);
   const parents = own.extends === undefined ? [] : Array.isArray(own.extends) ? own.extends : [own.extends];
   let merged: Plain = {};
   const files = [abs];
   for (const parent of parents) {
     if (typeof parent !== 'string') throw new RecipeError(`${abs}: extends: expected a path or a list of paths`);
     const parentPath = isAbsolute(parent) ? parent : resolve(dirname(abs), parent);
-    const tree = readRecipeTree(parentPath, [...stack, abs]);
+    const tree = readRecipeTree(parentPath, [...stack, abs], rootDir);
     merged = deepMerge(merged, tree.raw);
     files.push(...tree.files);
   }

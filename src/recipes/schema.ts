@@ -128,6 +128,8 @@ export const TokenizerSchema = z.strictObject({
   step_token: z.string().default('<extra_0>'),
   /** word-level: upper bound on the vocabulary. */
   max_vocab: positiveInt.default(4096),
+  /** word-level: spaces as their own tokens, or joined to the next word as BPE does (half the sequence length). */
+  spaces: z.enum(['separate', 'prefix']).default('separate'),
 });
 
 export const LmPretrainSchema = z.strictObject({
@@ -195,6 +197,12 @@ export const TrainSchema = z.strictObject({
    * one layer). For real-size models; see `prmkit plan`.
    */
   recompute: z.boolean().default(false),
+  /**
+   * Weight of an auxiliary next-token loss on the training text (tied embedding as LM head),
+   * added to the step loss; 0 turns it off. Keeps a pretrained decoder's reading of the
+   * solutions while the step labels are learned (see recipes/sim-base.yaml for what it buys).
+   */
+  lm_loss_weight: z.number().nonnegative().default(0),
   /** Largest safetensors file a checkpoint writes, in bytes (Hugging Face's 5 GB by default). */
   max_shard_bytes: positiveInt.default(5_000_000_000),
   batch_size: positiveInt.default(16),

@@ -22,7 +22,7 @@ export async function buildTokenizer(
   baseDir: string,
 ): Promise<{ tokenizer: PrmTokenizer; files: TokenizerFiles }> {
   if (cfg.kind === 'word-level') {
-    const files = buildWordLevelTokenizer(corpus(), { maxVocab: cfg.max_vocab, stepToken: cfg.step_token });
+    const files = buildWordLevelTokenizer(corpus(), { maxVocab: cfg.max_vocab, stepToken: cfg.step_token, spaces: cfg.spaces });
     const tokenizer = PrmTokenizer.fromFiles(files.tokenizerJson, files.tokenizerConfigJson, { stepToken: cfg.step_token });
     return { tokenizer, files: tokenizer.toFiles() as TokenizerFiles };
   }

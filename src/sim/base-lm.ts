@@ -2,7 +2,7 @@ import { savePrmCheckpoint } from '../model/checkpoint.js';
 import { encodeSample } from '../model/encode.js';
 import { initPrm } from '../model/prm.js';
 import { PrmTokenizer } from '../model/tokenizer.js';
-import { buildWordLevelTokenizer } from '../model/word-tokenizer.js';
+import { buildWordLevelTokenizer, type WordSpaces } from '../model/word-tokenizer.js';
 import type { ModelConfig } from '../recipes/schema.js';
 import { scratchConfig } from '../run/model-setup.js';
 import { pretrainCausalLm, type LmPretrainConfig, type LmPretrainResult } from '../train/lm-pretrain.js';
@@ -26,6 +26,13 @@ export interface SimBaseLmOptions {
   /** Gold solutions in the corpus: one per generated problem. */
   problems: number;
   /**
+   * Solutions by the world's own policy, slips and rechecks included (other problems than the
+   * gold ones), as a pretraining corpus holds wrong solutions beside right ones. An LM that has
+   * read them has seen every kind of slip in context; measured, it is what lets a PRM
+   * fine-tuned from it (with train.lm_loss_weight) learn to check in-range results.
+   */
+  policy?: number;
+  /**
    * Solutions (of other problems) by a policy that notices each slip at the next step and says so
    * ("Wait, let me recheck ..."), as instruct models do: the LM learns to expect that sentence
    * after a wrong step, which is the feature a PRM reads at the step token. No labels are used.
@@ -33,6 +40,8 @@ export interface SimBaseLmOptions {
   reflective?: number;
   /** Problems, policy text and initial weights are functions of it. */
   seed: number;
+  /** The word-level tokenizer's spaces (model/word-tokenizer.ts); default 'separate'. */
+  spaces?: WordSpaces;
   /** Decoder size, as a recipe's model.config (vocabulary and special tokens come from the tokenizer built here). */
   model: ModelConfig['config'];
   lm: LmPretrainConfig;
@@ -62,18 +71,19 @@ export async function pretrainSimBaseLm(out: string, opts: SimBaseLmOptions): Pr
   const problems = simProblems(opts.problems, opts.seed, opts.world, 'base');
   const gold = problems.map((p) => ({ problem: p.text, steps: goldSteps(p) }));
   const policy = simSolutions(problems.slice(0, VOCAB_POLICY_SOLUTIONS), 1, opts.seed, opts.world);
+  const policyCorpus = opts.policy ? simSolutions(simProblems(opts.policy, opts.seed + 2, opts.world, 'policy'), 1, opts.seed + 2, opts.world) : [];
   const reflective = opts.reflective ? simSolutions(simProblems(opts.reflective, opts.seed + 1, opts.world, 'reflect'), 1, opts.seed + 1, reflectiveWorld(opts.world)) : [];
-  const files = buildWordLevelTokenizer([...gold, ...policy, ...reflective].flatMap((s) => [s.problem, ...s.steps]));
+  const files = buildWordLevelTokenizer([...gold, ...policy, ...policyCorpus, ...reflective].flatMap((s) => [s.problem, ...s.steps]), { spaces: opts.spaces });
   const tokenizer = PrmTokenizer.fromFiles(files.tokenizerJson, files.tokenizerConfigJson);
   const config = scratchConfig(opts.model, tokenizer);
   const model = initPrm(config, opts.seed);
   try {
     // The PRM's own encoding (chat template, step tokens), so fine-tuning reads familiar text.
-    const sequences = [...gold, ...reflective].map((s) => Int32Array.from(encodeSample(tokenizer, s, { maxLength: config.maxPositionEmbeddings }).inputIds));
-    log(`base LM: ${gold.length} gold and ${reflective.length} reflective solutions, vocabulary ${tokenizer.vocabSize}, ${model.numParameters()} parameters`);
+    const sequences = [...gold, ...policyCorpus, ...reflective].map((s) => Int32Array.from(encodeSample(tokenizer, s, { maxLength: config.maxPositionEmbeddings }).inputIds));
+    log(`base LM: ${gold.length} gold, ${policyCorpus.length} policy and ${reflective.length} reflective solutions, vocabulary ${tokenizer.vocabSize}, ${model.numParameters()} parameters`);
     const result = await pretrainCausalLm({ model, sequences, config: opts.lm, padTokenId: tokenizer.padTokenId, seed: opts.seed, log, progress: opts.progress });
     const summary: SimBaseLmResult = { ...result, parameters: model.numParameters(), vocab_size: tokenizer.vocabSize, sequences: sequences.length };
-    const provenance = { kind: 'prmkit sim base LM', world: opts.world, problems: opts.problems, reflective: opts.reflective ?? 0, seed: opts.seed, lm: opts.lm, result: summary };
+    const provenance = { kind: 'prmkit sim base LM', world: opts.world, problems: opts.problems, policy: opts.policy ?? 0, reflective: opts.reflective ?? 0, spaces: opts.spaces ?? 'separate', seed: opts.seed, lm: opts.lm, result: summary };
     await savePrmCheckpoint(model, out, { ...tokenizer.toFiles(), extraFiles: { 'base-lm.json': `${JSON.stringify(provenance, null, 2)}\n` } });
     log(`base LM: next-token loss ${result.first_loss.toFixed(3)} -> ${result.last_loss.toFixed(3)} in ${result.seconds.toFixed(0)} s; saved ${out}`);
     return summary;

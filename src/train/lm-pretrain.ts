@@ -7,6 +7,7 @@ import { planEpoch } from './batches.js';
 import { AdamW } from './optimizer.js';
 import { learningRateAt, warmupStepsFromRatio } from './schedule.js';
 import { TrainStep, type MicroBatch } from './step.js';
+import { lmLossSumFromHidden, predictedPairCount, tiedLmHead } from './lm-loss.js';
 import type { LmPretrainConfig } from '../recipes/schema.js';
 
 /**
@@ -48,47 +49,34 @@ const LOG_EVERY = 50;
  * number of positions. Position t predicts token t+1; a pair counts when both are real tokens.
  */
 export function causalLmLossSum(model: PrmModel, ids: tf.Tensor2D, mask: tf.Tensor2D): { loss: tf.Scalar; count: number } {
-  const count = predictedPairs(ids, mask);
-  return { loss: tf.tidy(() => lmLossFromHidden(model, model.hiddenStates(ids, mask), ids, mask)), count };
+  const count = predictedPairs(mask);
+  return { loss: tf.tidy(() => lmLossSumFromHidden(tiedLmHead(model.variables), model.hiddenStates(ids, mask), ids, mask)), count };
 }
 
-/** Pairs (t, t+1) of real tokens: the positions whose next token is predicted. */
-function predictedPairs(ids: tf.Tensor2D, mask: tf.Tensor2D): number {
-  const [batch, seqLen] = ids.shape;
+/** Pairs (t, t+1) of real tokens of a right-padded batch, from its mask. */
+function predictedPairs(mask: tf.Tensor2D): number {
+  const [batch, seqLen] = mask.shape;
   const maskValues = mask.dataSync();
-  let count = 0;
-  for (let b = 0; b < batch; b++) for (let t = 0; t + 1 < seqLen; t++) if (maskValues[b * seqLen + t] && maskValues[b * seqLen + t + 1]) count++;
-  return count;
-}
-
-/** The summed next-token loss from final hidden states [B*T, hidden], the tied embedding as LM head. */
-function lmLossFromHidden(model: PrmModel, hiddenFlat: tf.Tensor2D, ids: tf.Tensor2D, mask: tf.Tensor2D): tf.Scalar {
-  const [batch, seqLen] = ids.shape;
-  return tf.tidy(() => {
-    const hidden = hiddenFlat.reshape([batch, seqLen, -1]);
-    const inputs = hidden.slice([0, 0, 0], [batch, seqLen - 1, -1]).reshape([batch * (seqLen - 1), -1]) as tf.Tensor2D;
-    const embed = model.variables.get('model.embed_tokens.weight');
-    if (!embed) throw new Error('the model has no model.embed_tokens.weight');
-    const logits = tf.matMul(inputs, embed as tf.Tensor2D, false, true);
-    const targets = ids.slice([0, 1], [batch, seqLen - 1]).reshape([-1]);
-    const pairMask = tf.mul(mask.slice([0, 0], [batch, seqLen - 1]), mask.slice([0, 1], [batch, seqLen - 1])).reshape([-1]).toFloat();
-    const logProbs = tf.logSoftmax(logits);
-    const picked = tf.sum(tf.mul(logProbs, tf.oneHot(targets.toInt(), embed.shape[0] as number)), 1);
-    return tf.neg(tf.sum(tf.mul(picked, pairMask))) as tf.Scalar;
-  });
+  const lengths: number[] = [];
+  for (let b = 0; b < batch; b++) {
+    let n = 0;
+    for (let t = 0; t < seqLen; t++) n += maskValues[b * seqLen + t] ? 1 : 0;
+    lengths.push(n);
+  }
+  return predictedPairCount(lengths);
 }
 
 /** One batch of LM pretraining as a micro-batch of the one training step (mean loss over its pairs). */
 function lmMicroBatch(model: PrmModel, sequences: readonly Int32Array[], padTokenId: number): MicroBatch & { pairs: number } {
   const collated = collateBatch(sequences.map((s) => ({ inputIds: s, stepPositions: [] })), { padTokenId });
   const { ids, mask } = batchTensors(collated);
-  const pairs = predictedPairs(ids, mask);
+  const pairs = predictedPairCount(sequences.map((s) => s.length));
   const norm = Math.max(1, pairs);
-  const embed = model.variables.get('model.embed_tokens.weight')!;
+  const embed = tiedLmHead(model.variables);
   return {
     pairs,
     tokens: pairs,
-    loss: () => tf.div(lmLossFromHidden(model, model.hiddenStates(ids, mask), ids, mask), norm) as tf.Scalar,
+    loss: () => tf.div(lmLossSumFromHidden(embed, model.hiddenStates(ids, mask), ids, mask), norm) as tf.Scalar,
     chain: () => {
       const decoder = model.decoderChain(ids, mask);
       return {
@@ -97,7 +85,7 @@ function lmMicroBatch(model: PrmModel, sequences: readonly Int32Array[], padToke
           stages: decoder.stages,
           loss: {
             variables: [...decoder.finalNorm.variables, embed],
-            run: (h: tf.Tensor) => tf.div(lmLossFromHidden(model, decoder.finalNorm.run(h), ids, mask), norm) as tf.Scalar,
+            run: (h: tf.Tensor) => tf.div(lmLossSumFromHidden(embed, decoder.finalNorm.run(h), ids, mask), norm) as tf.Scalar,
           },
         },
         dispose: () => decoder.dispose(),

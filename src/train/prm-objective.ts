@@ -3,18 +3,24 @@ import { batchTensors } from '../model/batch-tensors.js';
 import { collateBatch, type CollatedBatch } from '../model/encode.js';
 import { stepRows, type DecoderChain } from '../model/prm.js';
 import type { TrainItem } from './batches.js';
+import { lmLossSumFromHidden, predictedPairCount, tiedLmHead } from './lm-loss.js';
 import { stepLossSumRows, stepTargets, type LossConfig, type StepTargets } from './loss.js';
 import type { MicroBatch } from './step.js';
 
 /**
  * The PRM's training objective on a micro-batch: the loss on the logits at the supervised step
  * tokens, divided by the weight of the accumulation group (so summed micro-batch gradients are
- * the group's gradient).
+ * the group's gradient), plus, with train.lm_loss_weight, the next-token loss of the same text
+ * divided by the group's predicted tokens: the LM objective keeps the decoder's reading of the
+ * solutions (which result follows from which operands, which operand comes next) alive while
+ * the sparse step labels teach it to compare what is written with what should be.
  */
 
 /** What the trainer needs of a model (PrmModel satisfies it). */
 export interface TrainableModel {
   variables: Map<string, tf.Variable>;
+  /** Final hidden states [B*T, hidden] (differentiable). */
+  hiddenStates(inputIds: tf.Tensor2D, attentionMask: tf.Tensor2D): tf.Tensor2D;
   /** Logits [N,2] at the given positions only (the head runs on N rows). */
   logitsAt(inputIds: tf.Tensor2D, attentionMask: tf.Tensor2D, stepPositions: number[][]): tf.Tensor2D;
   /** The decoder as a chain of stages, for activation recomputation. */
@@ -30,6 +36,14 @@ export interface HostBatch {
   collated: CollatedBatch;
   targets: StepTargets;
   tokens: number;
+  /** Next-token pairs (t, t+1) of real tokens: the positions the auxiliary LM loss predicts. */
+  pairs: number;
+}
+
+/** The auxiliary LM term of a micro-batch: its weight and the predicted pairs of its whole group. */
+export interface LmTerm {
+  weight: number;
+  groupPairs: number;
 }
 
 export function hostBatch(items: readonly TrainItem[], indices: readonly number[], padTokenId: number): HostBatch {
@@ -41,7 +55,7 @@ export function hostBatch(items: readonly TrainItem[], indices: readonly number[
   const targets = stepTargets(collated.stepPositions, rows.map((r) => r.labels), collated.seqLen);
   let tokens = 0;
   for (const r of rows) tokens += r.inputIds.length;
-  return { collated, targets, tokens };
+  return { collated, targets, tokens, pairs: predictedPairCount(rows.map((r) => r.inputIds.length)) };
 }
 
 /** The loss sum of a host batch's supervised steps, from the model's step logits (no gradient needed). */
@@ -49,23 +63,32 @@ export function supervisedRows(model: TrainableModel, ids: tf.Tensor2D, mask: tf
   return model.logitsAt(ids, mask, batch.collated.stepPositions);
 }
 
-export function prmMicroBatch(model: TrainableModel, batch: HostBatch, groupWeight: number, loss: LossConfig): MicroBatch {
+export function prmMicroBatch(model: TrainableModel, batch: HostBatch, groupWeight: number, loss: LossConfig, lm?: LmTerm): MicroBatch {
   const { ids, mask } = batchTensors(batch.collated);
   const weight = Math.max(groupWeight, 1e-12);
   const lossOfRows = (rows: tf.Tensor2D) => tf.div(stepLossSumRows(rows, batch.targets.probs, loss), weight) as tf.Scalar;
+  const embed = lm && lm.weight > 0 ? tiedLmHead(model.variables) : null;
+  const lmScale = lm ? lm.weight / Math.max(lm.groupPairs, 1) : 0;
+  /** The whole objective from final hidden states [B*T, hidden]. */
+  const lossOfHidden = (hidden: tf.Tensor2D, rows: readonly number[]) =>
+    tf.tidy(() => {
+      const prm = lossOfRows(model.headAt(hidden, rows));
+      return embed ? (tf.add(prm, tf.mul(lmLossSumFromHidden(embed, hidden, ids, mask), lmScale)) as tf.Scalar) : prm;
+    });
   return {
     tokens: batch.tokens,
-    loss: () => lossOfRows(supervisedRows(model, ids, mask, batch)),
+    loss: () => (embed ? lossOfHidden(model.hiddenStates(ids, mask), stepRows(ids.shape, mask, batch.collated.stepPositions)) : lossOfRows(supervisedRows(model, ids, mask, batch))),
     chain: () => {
       const decoder = model.decoderChain(ids, mask);
       const rows = stepRows(ids.shape, mask, batch.collated.stepPositions);
+      const headVariables = [...decoder.finalNorm.variables, ...model.headVariables()];
       return {
         chain: {
           first: decoder.first,
           stages: decoder.stages,
           loss: {
-            variables: [...decoder.finalNorm.variables, ...model.headVariables()],
-            run: (h: tf.Tensor) => lossOfRows(model.headAt(decoder.finalNorm.run(h), rows)),
+            variables: embed ? [...headVariables, embed] : headVariables,
+            run: (h: tf.Tensor) => lossOfHidden(decoder.finalNorm.run(h), rows),
           },
         },
         dispose: () => decoder.dispose(),

@@ -86,18 +86,62 @@ describe('model/word-tokenizer buildWordLevelTokenizer', () => {
       console.warn(`    SKIP: ${missing}`);
       this.skip();
     }
+    expectPythonParity(files, tok, unk);
+  });
+});
+
+describe('model/word-tokenizer with spaces joined to the next piece (spaces: prefix)', () => {
+  const files = buildWordLevelTokenizer(corpus, { spaces: 'prefix' });
+  const tok = PrmTokenizer.fromFiles(files.tokenizerJson, files.tokenizerConfigJson);
+  const unk = tok.tokenToId(WORD_UNK_TOKEN)!;
+  const separate = PrmTokenizer.fromFiles(buildWordLevelTokenizer(corpus).tokenizerJson, buildWordLevelTokenizer(corpus).tokenizerConfigJson);
+
+  it('encodes its corpus without [UNK], decodes it back exactly, in about half the tokens', () => {
+    let joined = 0;
+    let apart = 0;
+    for (const text of corpus) {
+      const ids = tok.encodeText(text);
+      expect(ids).to.not.include(unk);
+      expect(tok.decode(ids)).to.equal(text);
+      joined += ids.length;
+      apart += separate.encodeText(text).length;
+    }
+    expect(joined / apart).to.be.within(0.5, 0.65);
+    expect(tok.encodeText(' has')).to.have.length(1);
+  });
+
+  it('spells numbers after a space without [UNK], even digits the corpus never put there', () => {
+    for (const text of [' 0', ' 8 + 1 = 90', 'Mia = 7', ' 5 - 3 = 2']) {
+      const ids = tok.encodeText(text);
+      expect(ids, text).to.not.include(unk);
+      expect(tok.decode(ids)).to.equal(text);
+    }
+  });
+
+  it('loads in Python tokenizers and transformers with identical ids and template', function () {
+    const missing = pythonTokenizersMissing();
+    if (missing) {
+      console.warn(`    SKIP: ${missing}`);
+      this.skip();
+    }
+    expectPythonParity(files, tok, unk);
+  });
+});
+
+/** Python tokenizers and transformers give the same ids, decoding and chat template as the JS side. */
+function expectPythonParity(files: { tokenizerJson: string; tokenizerConfigJson: string }, tok: PrmTokenizer, unk: number): void {
     const dir = mkdtempSync(join(tmpdir(), 'prmkit-wordtok-'));
-    try {
-      writeFileSync(join(dir, 'tokenizer.json'), files.tokenizerJson);
-      writeFileSync(join(dir, 'tokenizer_config.json'), files.tokenizerConfigJson);
-      const texts = [...corpus, 'Unknown wörds, 3.5 and  tabs\there', '<|im_start|>user\nhi<extra_0><|im_end|>'];
-      const messages = [
-        { role: 'system', content: DEFAULT_SYSTEM_PROMPT },
-        { role: 'user', content: corpus[0] },
-        { role: 'assistant', content: corpus.slice(1, 5).join('<extra_0>') + '<extra_0>' },
-      ];
-      const py = runPython(
-        `
+  try {
+    writeFileSync(join(dir, 'tokenizer.json'), files.tokenizerJson);
+    writeFileSync(join(dir, 'tokenizer_config.json'), files.tokenizerConfigJson);
+    const texts = [...corpus, 'Unknown wörds, 3.5 and  tabs\there', '<|im_start|>user\nhi<extra_0><|im_end|>'];
+    const messages = [
+      { role: 'system', content: DEFAULT_SYSTEM_PROMPT },
+      { role: 'user', content: corpus[0] },
+      { role: 'assistant', content: corpus.slice(1, 5).join('<extra_0>') + '<extra_0>' },
+    ];
+    const py = runPython(
+      `
 import json, sys
 from tokenizers import Tokenizer
 from transformers import AutoTokenizer
@@ -111,18 +155,17 @@ print(json.dumps({
   'rendered': rendered, 'rendered_ids': hf.encode(rendered, add_special_tokens=False),
   'pad': hf.pad_token_id, 'eos': hf.eos_token_id, 'unk': hf.unk_token_id}))
 `,
-        { dir, texts, messages },
-        join(dir, 'args.json'),
-      ) as { raw: number[][]; decoded: string[]; rendered: string; rendered_ids: number[]; pad: number; eos: number; unk: number };
-      texts.forEach((t, i) => {
-        expect(py.raw[i], t).to.deep.equal(tok.encodeText(t));
-        expect(py.decoded[i], t).to.equal(tok.decode(tok.encodeText(t)));
-      });
-      expect(py.rendered).to.equal(tok.renderChat(messages[0].content, messages[1].content, messages[2].content));
-      expect(py.rendered_ids).to.deep.equal(encodeSample(tok, { problem: corpus[0], steps: corpus.slice(1, 5) }).inputIds);
-      expect([py.pad, py.eos, py.unk]).to.deep.equal([tok.padTokenId, tok.eosTokenId, unk]);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
-});
+      { dir, texts, messages },
+      join(dir, 'args.json'),
+    ) as { raw: number[][]; decoded: string[]; rendered: string; rendered_ids: number[]; pad: number; eos: number; unk: number };
+    texts.forEach((t, i) => {
+      expect(py.raw[i], t).to.deep.equal(tok.encodeText(t));
+      expect(py.decoded[i], t).to.equal(tok.decode(tok.encodeText(t)));
+    });
+    expect(py.rendered).to.equal(tok.renderChat(messages[0].content, messages[1].content, messages[2].content));
+    expect(py.rendered_ids).to.deep.equal(encodeSample(tok, { problem: corpus[0], steps: corpus.slice(1, 5) }).inputIds);
+    expect([py.pad, py.eos, py.unk]).to.deep.equal([tok.padTokenId, tok.eosTokenId, unk]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

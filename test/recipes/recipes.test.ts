@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
 import { deepMerge, loadRecipe, recipeToYaml, resolveRecipe, RecipeError } from '../../src/recipes/load.js';
@@ -55,6 +55,25 @@ describe('recipes/load', () => {
     expect(recipe.eval).to.equal(undefined);
     expect(files).to.deep.equal([join(dir, 'child.yaml'), join(dir, 'base', 'root.yaml')]);
     expect(deepMerge({ a: { b: 1, c: 2 } }, { a: { c: 3 } })).to.deep.equal({ a: { b: 1, c: 3 } });
+  });
+
+  it('extends: relative paths in a parent resolve against the parent, from any folder', () => {
+    const dir = tempDir();
+    mkdirSync(join(dir, 'shared'));
+    mkdirSync(join(dir, 'deep', 'er'), { recursive: true });
+    writeFileSync(
+      join(dir, 'shared', 'base.yaml'),
+      'name: base\ntokenizer: {kind: file, path: ../models/lm}\nmodel: {init: pretrained, path: ../models/lm}\n' +
+        'eval:\n  bon: {candidates: [../bon/a.jsonl, /abs/b.jsonl]}\n',
+    );
+    writeFileSync(join(dir, 'deep', 'er', 'child.yaml'), 'extends: ../../shared/base.yaml\nname: child\ndata: {source: file, path: local.jsonl}\n');
+    const { recipe, baseDir } = loadRecipe(join(dir, 'deep', 'er', 'child.yaml'));
+    const at = (p: string) => resolve(baseDir, p);
+    expect(at(recipe.model!.path!)).to.equal(join(dir, 'models', 'lm'));
+    expect(at(recipe.tokenizer!.path!)).to.equal(join(dir, 'models', 'lm'));
+    expect(recipe.eval!.bon!.candidates.map(at)).to.deep.equal([join(dir, 'bon', 'a.jsonl'), '/abs/b.jsonl']);
+    // The child's own paths stay as written (relative to its folder).
+    expect(recipe.data!.path).to.equal('local.jsonl');
   });
 
   it('detects extends cycles and names the chain', () => {
@@ -140,6 +159,14 @@ describe('recipes/load', () => {
     expect(paper.files).to.include(base);
     expect(quickstart.recipe.data?.source).to.equal('sim');
     expect(quickstart.recipe.labels?.method).to.equal('consensus');
+    // Both start from the shipped sim base LM, named once in sim-base.yaml, from their own folders.
+    const shipped = join(repoRoot, 'checkpoints', 'sim-base-lm');
+    for (const loaded of [quickstart, paper]) {
+      expect(loaded.recipe.model?.init).to.equal('pretrained');
+      expect(resolve(loaded.baseDir, loaded.recipe.model!.path!)).to.equal(shipped);
+      expect(resolve(loaded.baseDir, loaded.recipe.tokenizer!.path!)).to.equal(shipped);
+      expect(loaded.recipe.train?.lm_loss_weight).to.be.above(0);
+    }
   });
 
   it('the resolved YAML round-trips to the same recipe', () => {

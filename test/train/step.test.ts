@@ -9,6 +9,7 @@ import { clipByGlobalNorm } from '../../src/train/gradients.js';
 import { AdamW } from '../../src/train/optimizer.js';
 import { prmMicroBatch } from '../../src/train/prm-objective.js';
 import { stepTargets, type LossConfig } from '../../src/train/loss.js';
+import { causalLmLossSum } from '../../src/train/lm-pretrain.js';
 import { TrainStep, type MicroBatch } from '../../src/train/step.js';
 import { Rng } from '../../src/util/rng.js';
 
@@ -32,7 +33,7 @@ function randomBatch(model: PrmModel, seed: number, lengths: number[]) {
   const collated = collateBatch(rows, { padTokenId: 0 });
   const labels = rows.map((r) => r.stepPositions.map(() => (rng.next() < 0.5 ? 0 : 1)));
   const targets = stepTargets(collated.stepPositions, labels, collated.seqLen);
-  return { collated, targets, tokens: lengths.reduce((a, b) => a + b, 0) };
+  return { collated, targets, tokens: lengths.reduce((a, b) => a + b, 0), pairs: lengths.reduce((a, b) => a + b - 1, 0) };
 }
 
 function maxRelativeDiff(a: Float32Array, b: Float32Array): number {
@@ -47,11 +48,13 @@ for (const backend of ['cpu', 'wasm'] as const) {
       await selectBackend(backend, { log: () => {} });
     });
 
-    const cases: { name: string; freeze: { headOnly?: boolean; trainLastLayers?: number }; blocks?: number }[] = [
+    const cases: { name: string; freeze: { headOnly?: boolean; trainLastLayers?: number }; blocks?: number; lm?: number }[] = [
       { name: 'every parameter', freeze: {} },
       { name: 'every parameter, attention in query blocks', freeze: {}, blocks: 7 },
       { name: 'the last layer and the head', freeze: { trainLastLayers: 1 } },
       { name: 'the head only', freeze: { headOnly: true } },
+      { name: 'every parameter, with the auxiliary LM loss', freeze: {}, lm: 0.5 },
+      { name: 'the last layer and the head, with the auxiliary LM loss', freeze: { trainLastLayers: 1 }, lm: 0.5 },
     ];
     for (const c of cases) {
       it(`recomputation gives the one-tape gradients (1e-6), ${c.name}, without leaking`, async () => {
@@ -63,7 +66,7 @@ for (const backend of ['cpu', 'wasm'] as const) {
         const batch = randomBatch(model, 3, [40, 27, 33]);
         const gradsOf = (recompute: boolean) => {
           const step = new TrainStep(params, new AdamW(params), { maxGradNorm: 1, recompute });
-          const micro = prmMicroBatch(model, batch, 5, LOSS);
+          const micro = prmMicroBatch(model, batch, 5, LOSS, c.lm ? { weight: c.lm, groupPairs: 120 } : undefined);
           try {
             const { value, grads } = step.gradients(micro);
             const out = { loss: value.dataSync()[0], grads: grads.map((g) => g.dataSync() as Float32Array) };
@@ -86,6 +89,36 @@ for (const backend of ['cpu', 'wasm'] as const) {
         model.dispose();
       });
     }
+
+    it('the auxiliary LM term adds weight x the next-token loss per predicted pair of the group', async () => {
+      const { model } = await loadPrm(FIXTURE);
+      const batch = randomBatch(model, 9, [21, 14]);
+      expect(batch.pairs).to.equal(20 + 13);
+      const lossOf = (lm?: { weight: number; groupPairs: number }) => {
+        const micro = prmMicroBatch(model, batch, 3, LOSS, lm);
+        try {
+          return tf.tidy(() => micro.loss().dataSync()[0]);
+        } finally {
+          micro.dispose();
+        }
+      };
+      const before = tf.memory().numTensors;
+      const prmOnly = lossOf();
+      const withLm = lossOf({ weight: 0.25, groupPairs: 66 });
+      expect(tf.memory().numTensors).to.equal(before);
+      // Reference: the LM loss summed over real pairs, computed independently (pretraining's function).
+      const { ids, mask } = tf.tidy(() => {
+        const c = batch.collated;
+        return { ids: tf.tensor2d(Array.from(c.inputIds), [c.batchSize, c.seqLen], 'int32'), mask: tf.tensor2d(Array.from(c.attentionMask), [c.batchSize, c.seqLen], 'int32') };
+      });
+      const { loss, count } = causalLmLossSum(model, ids, mask);
+      expect(count).to.equal(33);
+      const lmSum = loss.dataSync()[0];
+      tf.dispose([ids, mask, loss]);
+      expect(lmSum).to.be.above(0);
+      expect(Math.abs(withLm - (prmOnly + (0.25 * lmSum) / 66))).to.be.below(1e-5 * Math.max(1, withLm));
+      model.dispose();
+    });
 
     it('a step with clipping folded into AdamW equals clip-then-apply, and holds no tensors after it', async () => {
       const a = (await loadPrm(FIXTURE)).model;
