@@ -37,6 +37,6 @@ export async function recipeMemoryPlan(recipe: Recipe, baseDir: string, modelCon
   const lastLayers = headOnly ? 0 : train.freeze.train_last_layers;
   const trainable = lastLayers === undefined ? counts.total : counts.head + (lastLayers > 0 ? h + lastLayers * counts.perLayer : 0);
   const largest = lastLayers === undefined ? Math.max(counts.embedding, config.intermediateSize * h) : lastLayers > 0 ? config.intermediateSize * h : h * h;
-  const plan = planMemory(config, { rows, tokens }, { recompute: train.recompute, trainableParameters: trainable, largestTrainable: largest });
+  const plan = planMemory(config, { rows, tokens }, { recompute: train.recompute, trainableParameters: trainable, largestTrainable: largest, lmLoss: train.lm_loss_weight > 0 });
   return { plan, text: `${formatMemoryPlan(plan)}\n  (model from ${source}; micro-batch = train.batch_size rows of train.max_length tokens within train.max_tokens_per_batch)`, source };
 }

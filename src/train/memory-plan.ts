@@ -22,6 +22,12 @@ export const ACT_PER_HIDDEN = 148;
 export const ACT_PER_MLP = 14;
 export const ACT_PER_SCORE = 26;
 export const BACKWARD_FACTOR = 2;
+/**
+ * [tokens, vocabulary] float tensors alive at once for the auxiliary LM loss (train.lm_loss_weight):
+ * logits, log-softmax, the one-hot targets and their product in the forward pass, the logits'
+ * gradient and the softmax in the backward. Counted from the ops, not calibrated.
+ */
+export const LM_LOSS_VOCAB_TENSORS = 6;
 
 export interface BatchShape {
   rows: number;
@@ -35,6 +41,8 @@ export interface MemoryPlanOptions {
   /** Largest trainable tensor (the embedding by default). */
   largestTrainable?: number;
   attentionBlockSize?: number;
+  /** The auxiliary LM loss is on (train.lm_loss_weight > 0). */
+  lmLoss?: boolean;
 }
 
 export interface MemoryPlan {
@@ -85,9 +93,10 @@ export function planMemory(cfg: Qwen2Config, batch: BatchShape, opts: MemoryPlan
   const largest = opts.largestTrainable ?? Math.max(counts.embedding, cfg.intermediateSize * cfg.hiddenSize);
   const layer = layerActivationBytes(cfg, batch, opts.attentionBlockSize ?? 256);
   const n = batch.rows * batch.tokens;
-  const activations = opts.recompute
-    ? cfg.numHiddenLayers * n * cfg.hiddenSize * 4 + BACKWARD_FACTOR * layer
-    : BACKWARD_FACTOR * cfg.numHiddenLayers * layer;
+  const lmTerm = opts.lmLoss ? LM_LOSS_VOCAB_TENSORS * 4 * n * cfg.vocabSize : 0;
+  const activations =
+    lmTerm +
+    (opts.recompute ? cfg.numHiddenLayers * n * cfg.hiddenSize * 4 + BACKWARD_FACTOR * layer : BACKWARD_FACTOR * cfg.numHiddenLayers * layer);
   const bytes = {
     weights: 4 * counts.total,
     gradients: 4 * trainable,
