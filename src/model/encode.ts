@@ -240,23 +240,26 @@ export function collateBatch(
 export function bucketByLength(
   items: readonly { inputIds: ArrayLike<number> }[],
   maxTokensPerBatch: number,
-  opts: { maxBatchSize?: number } = {},
+  opts: { maxBatchSize?: number; sortByLength?: boolean } = {},
 ): number[][] {
   if (!(maxTokensPerBatch > 0)) throw new Error(`maxTokensPerBatch must be positive, got ${maxTokensPerBatch}`);
   const maxBatchSize = opts.maxBatchSize ?? Infinity;
   const order: number[] = [];
   for (let i = 0; i < items.length; i++) if (items[i].inputIds.length > 0) order.push(i);
-  order.sort((a, b) => items[a].inputIds.length - items[b].inputIds.length || a - b);
+  if (opts.sortByLength !== false) order.sort((a, b) => items[a].inputIds.length - items[b].inputIds.length || a - b);
   const batches: number[][] = [];
   let current: number[] = [];
+  let longest = 0;
   for (const i of order) {
-    // Sorted ascending, so the newcomer is the longest in the batch.
     const len = items[i].inputIds.length;
-    if (current.length > 0 && ((current.length + 1) * len > maxTokensPerBatch || current.length >= maxBatchSize)) {
+    const padded = Math.max(longest, len);
+    if (current.length > 0 && ((current.length + 1) * padded > maxTokensPerBatch || current.length >= maxBatchSize)) {
       batches.push(current);
       current = [];
+      longest = 0;
     }
     current.push(i);
+    longest = Math.max(longest, len);
   }
   if (current.length > 0) batches.push(current);
   return batches;

@@ -207,6 +207,12 @@ export const TrainSchema = z.strictObject({
   max_shard_bytes: positiveInt.default(5_000_000_000),
   batch_size: positiveInt.default(16),
   max_tokens_per_batch: positiveInt.default(4096),
+  /**
+   * Batches of similar length (little padding; HF's group_by_length). Such batches are not random
+   * samples: length goes with the number of steps and of errors. On the sim world a PRM learns
+   * markedly slower with them (see recipes/sim-base.yaml), so turn it off where padding is cheap.
+   */
+  group_by_length: z.boolean().default(true),
   /** Longest encoded sample; longer ones follow `truncation`. */
   max_length: positiveInt.default(512),
   truncation: z.enum(['drop', 'keep-first-steps']).default('keep-first-steps'),

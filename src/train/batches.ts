@@ -125,6 +125,11 @@ export interface BatchPlanOptions {
   seed: number | string;
   /** Samples are shuffled, then sorted by length within windows of this many batches' worth. */
   windowBatches?: number;
+  /**
+   * Sort by length within the windows (default), so batches carry little padding; false keeps
+   * the shuffled order, so each batch is a random sample (train.group_by_length).
+   */
+  groupByLength?: boolean;
   shuffle?: boolean;
 }
 
@@ -143,7 +148,7 @@ export function planEpoch(lengths: readonly number[], epoch: number, opts: Batch
   for (let start = 0; start < order.length; start += window) {
     const chunk = order.slice(start, start + window);
     const sized = chunk.map((i) => ({ inputIds: { length: lengths[i] } }));
-    for (const group of bucketByLength(sized, opts.maxTokensPerBatch, { maxBatchSize: opts.maxBatchSize })) {
+    for (const group of bucketByLength(sized, opts.maxTokensPerBatch, { maxBatchSize: opts.maxBatchSize, sortByLength: opts.groupByLength })) {
       batches.push(group.map((j) => chunk[j]));
     }
   }

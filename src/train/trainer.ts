@@ -112,6 +112,8 @@ function planFingerprint(items: readonly TrainItem[], cfg: TrainConfig, seed: st
     cfg.grad_accumulation,
     cfg.batch_size,
     cfg.max_tokens_per_batch,
+    // Only when off, so runs planned before the option existed resume with the same fingerprint.
+    ...(cfg.group_by_length ? [] : ['ungrouped']),
     items.length,
     items.map((it) => `${it.id}:${it.inputIds.length}:${it.labels.join('')}`).join('|'),
   ];
@@ -150,7 +152,7 @@ export async function trainModel(opts: TrainerOptions): Promise<TrainResult> {
   }
 
   const lengths = opts.train.map((it) => it.inputIds.length);
-  const batchOpts = { maxTokensPerBatch: cfg.max_tokens_per_batch, maxBatchSize: cfg.batch_size, seed };
+  const batchOpts = { maxTokensPerBatch: cfg.max_tokens_per_batch, maxBatchSize: cfg.batch_size, seed, groupByLength: cfg.group_by_length };
   const plan = new TrainingPlan(lengths, cfg.epochs, cfg.grad_accumulation, batchOpts, cfg.max_steps);
   const totalSteps = plan.totalSteps;
   const schedule: ScheduleOptions = {

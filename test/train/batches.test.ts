@@ -93,6 +93,23 @@ describe('train/batches planning', () => {
     expect(padded / real).to.be.below(1.2);
   });
 
+  it('without group_by_length, batches are runs of the shuffled order, still within the budget', () => {
+    const free = { ...opts, groupByLength: false };
+    for (const epoch of [0, 1]) {
+      const batches = planEpoch(lengths, epoch, free);
+      expect(batches.flat().sort((a, b) => a - b)).to.deep.equal(lengths.map((_, i) => i));
+      for (const b of batches) {
+        expect(b.length).to.be.at.most(8);
+        expect(b.length * Math.max(...b.map((i) => lengths[i]))).to.be.at.most(256);
+      }
+    }
+    // Not sorted: a batch's lengths spread as widely as the data's, where grouped batches barely spread.
+    const spread = (batches: number[][]) => batches.reduce((a, b) => a + Math.max(...b.map((i) => lengths[i])) - Math.min(...b.map((i) => lengths[i])), 0) / batches.length;
+    expect(spread(planEpoch(lengths, 0, free))).to.be.above(20);
+    expect(spread(planEpoch(lengths, 0, opts))).to.be.below(5);
+    expect(planEpoch(lengths, 0, free)).to.deep.equal(planEpoch(lengths, 0, free));
+  });
+
   it('puts an item longer than the token budget in a batch of its own', () => {
     const batches = planEpoch([10, 300, 12], 0, opts);
     expect(batches.find((b) => b.includes(1))).to.deep.equal([1]);
