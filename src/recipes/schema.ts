@@ -209,8 +209,8 @@ export const TrainSchema = z.strictObject({
   max_tokens_per_batch: positiveInt.default(4096),
   /**
    * Batches of similar length (little padding; HF's group_by_length). Such batches are not random
-   * samples: length goes with the number of steps and of errors. On the sim world a PRM learns
-   * markedly slower with them (see recipes/sim-base.yaml), so turn it off where padding is cheap.
+   * samples: length goes with the number of steps and of errors (see recipes/sim-base.yaml, which
+   * turns it off); turn it off where padding is cheap.
    */
   group_by_length: z.boolean().default(true),
   /** Longest encoded sample; longer ones follow `truncation`. */
