@@ -18,14 +18,14 @@ import { shardRows } from './shard.js';
  * one extra element of the last bucket). Takes ownership of `grads`.
  */
 export function gradientReducer(group: CollectiveGroup): GradientReducer {
-  return async (grads, loss) => {
-    const lossTensor = tf.tensor1d([loss], 'float32');
+  return async (grads, losses) => {
+    const lossTensor = tf.tensor1d(losses, 'float32');
     try {
       const reduced = await group.allReduceSum([...grads, lossTensor], 'gradient all-reduce', { consume: true });
-      const lossSum = reduced.pop() as tf.Tensor;
-      const total = (await lossSum.data())[0];
-      lossSum.dispose();
-      return { grads: reduced, loss: total };
+      const lossSums = reduced.pop() as tf.Tensor;
+      const totals = Array.from(await lossSums.data());
+      lossSums.dispose();
+      return { grads: reduced, losses: totals };
     } finally {
       // Freed bucket by bucket by the reduction; this covers a failure before it started.
       tf.dispose([...grads, lossTensor].filter((t) => !t.isDisposed));

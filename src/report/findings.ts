@@ -1,5 +1,6 @@
 import jstat from 'jstat';
 import { markdownTable } from '../eval/markdown.js';
+import { RecipeSchema } from '../recipes/schema.js';
 import type { RunRecord } from './run-data.js';
 import { seedOf } from './seeds.js';
 
@@ -106,10 +107,19 @@ export function labelSource(recipe: Plain): { source: string; threshold: number 
   return { source: method, threshold };
 }
 
+/**
+ * The resolved recipe with the current schema's defaults filled in: a run written before a key
+ * existed (and so without it) pairs with newer runs that hold the key at its default.
+ */
+function withCurrentDefaults(recipe: Plain): Plain {
+  const parsed = RecipeSchema.safeParse(recipe);
+  return parsed.success ? (parsed.data as Plain) : recipe;
+}
+
 function factsOf(run: RunRecord): RunFacts | null {
   const seed = seedOf(run);
-  const recipe = run.recipe;
-  if (seed === null || !recipe) return null;
+  if (seed === null || !run.recipe) return null;
+  const recipe = withCurrentDefaults(run.recipe);
   const label = labelSource(recipe);
   if (!label) return null;
   const train = { ...asPlain(recipe.train) };

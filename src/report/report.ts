@@ -203,7 +203,8 @@ function plotJobs(c: Collected): PlotJob[] {
     if (rows.length > 0) jobs.push({ file: 'headline.svg', title: 'Headline metrics per run', spec: groupedBarSpec(rows, { title: 'Headline metrics', category: 'metric', categoryTitle: '', valueTitle: '%', facet: undefined }) });
   }
 
-  const lossRows: Row[] = runs.flatMap((run) => run.trainCurve.map((t) => ({ run: run.name, step: t.step, loss: t.loss })));
+  // The step loss, so runs with and without an auxiliary LM term compare.
+  const lossRows: Row[] = runs.flatMap((run) => run.trainCurve.map((t) => ({ run: run.name, step: t.step, loss: t.step_loss ?? t.loss })));
   if (lossRows.length > 0) jobs.push({ file: 'training-loss.svg', title: 'Training loss', spec: trainingLossSpec(lossRows) });
 
   const devRows: Row[] = runs.flatMap((run) =>

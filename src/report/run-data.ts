@@ -31,7 +31,12 @@ export interface SweepPointRecord {
 
 export interface TrainRow {
   step: number;
+  /** The whole training objective (with the auxiliary LM term when there is one). */
   loss: number;
+  /** The step-label part of the loss (what dev_loss measures), logged when there is an LM term. */
+  step_loss?: number;
+  /** The weighted auxiliary LM term (train.lm_loss_weight). */
+  lm_loss?: number;
   lr: number;
   grad_norm?: number;
   tokens_per_s?: number;

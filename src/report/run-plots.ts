@@ -55,7 +55,16 @@ function kindRows(scorers: [string, SimEvalSummary | undefined][]): Row[] {
 export function runPlots(run: Pick<RunRecord, 'trainCurve' | 'devCurve' | 'evals' | 'bonCurves'>): RunPlot[] {
   const plots: RunPlot[] = [];
   const name = 'trained PRM';
-  const loss: Row[] = run.trainCurve.map((t) => ({ run: name, step: t.step, loss: t.loss }));
+  // With an auxiliary LM term the objective is drawn as its two parts: the step loss (the one the
+  // dev loss measures) and the LM term.
+  const loss: Row[] = run.trainCurve.flatMap((t) =>
+    t.step_loss === undefined || t.lm_loss === undefined
+      ? [{ run: name, step: t.step, loss: t.loss }]
+      : [
+          { run: 'step loss', step: t.step, loss: t.step_loss },
+          { run: 'LM loss (weighted)', step: t.step, loss: t.lm_loss },
+        ],
+  );
   if (loss.length > 0) plots.push({ file: 'training-loss.svg', title: 'Training loss', section: 'training', spec: trainingLossSpec(loss) });
   const dev: Row[] = run.devCurve.flatMap((d) =>
     (

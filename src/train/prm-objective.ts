@@ -16,6 +16,9 @@ import type { MicroBatch } from './step.js';
  * the sparse step labels teach it to compare what is written with what should be.
  */
 
+/** The name of the auxiliary LM term among a micro-batch's loss parts. */
+export const LM_LOSS_PART = 'lm';
+
 /** What the trainer needs of a model (PrmModel satisfies it). */
 export interface TrainableModel {
   variables: Map<string, tf.Variable>;
@@ -69,12 +72,24 @@ export function prmMicroBatch(model: TrainableModel, batch: HostBatch, groupWeig
   const lossOfRows = (rows: tf.Tensor2D) => tf.div(stepLossSumRows(rows, batch.targets.probs, loss), weight) as tf.Scalar;
   const embed = lm && lm.weight > 0 ? tiedLmHead(model.variables) : null;
   const lmScale = lm ? lm.weight / Math.max(lm.groupPairs, 1) : 0;
+  // The weighted LM term of the last loss computed, kept past the tape for the training log.
+  let lmTerm: tf.Scalar | null = null;
   /** The whole objective from final hidden states [B*T, hidden]. */
   const lossOfHidden = (hidden: tf.Tensor2D, rows: readonly number[]) =>
     tf.tidy(() => {
       const prm = lossOfRows(model.headAt(hidden, rows));
-      return embed ? (tf.add(prm, tf.mul(lmLossSumFromHidden(embed, hidden, ids, mask), lmScale)) as tf.Scalar) : prm;
+      if (!embed) return prm;
+      const term = tf.mul(lmLossSumFromHidden(embed, hidden, ids, mask), lmScale) as tf.Scalar;
+      lmTerm?.dispose();
+      lmTerm = tf.keep(term.clone());
+      return tf.add(prm, term) as tf.Scalar;
     });
+  const takeLmTerm = (): number => {
+    const value = lmTerm ? lmTerm.dataSync()[0] : 0;
+    lmTerm?.dispose();
+    lmTerm = null;
+    return value;
+  };
   return {
     tokens: batch.tokens,
     loss: () => (embed ? lossOfHidden(model.hiddenStates(ids, mask), stepRows(ids.shape, mask, batch.collated.stepPositions)) : lossOfRows(supervisedRows(model, ids, mask, batch))),
@@ -94,6 +109,11 @@ export function prmMicroBatch(model: TrainableModel, batch: HostBatch, groupWeig
         dispose: () => decoder.dispose(),
       };
     },
-    dispose: () => tf.dispose([ids, mask]),
+    takeLossParts: embed ? () => ({ [LM_LOSS_PART]: takeLmTerm() }) : undefined,
+    dispose: () => {
+      tf.dispose([ids, mask]);
+      lmTerm?.dispose();
+      lmTerm = null;
+    },
   };
 }

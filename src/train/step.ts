@@ -19,15 +19,21 @@ export interface MicroBatch {
   loss(): tf.Scalar;
   /** The same loss as a chain of stages, for activation recomputation; dispose() frees what the chain holds. */
   chain(): { chain: ForwardChain; dispose(): void };
+  /**
+   * Named parts of the loss just computed (the auxiliary LM term), in the loss's own scale, read
+   * once after the gradients; absent when the loss has a single part.
+   */
+  takeLossParts?(): Record<string, number>;
   /** Frees the micro-batch's own tensors (ids, masks). */
   dispose(): void;
 }
 
 /**
- * Sums gradients (and the loss) over data-parallel workers. Takes ownership of `grads` and
- * returns the reduced gradients, aligned with them. Absent in a single process.
+ * Sums gradients and loss values (the loss, then its named parts) over data-parallel workers.
+ * Takes ownership of `grads` and returns the reduced gradients, aligned with them, and the
+ * summed values in the same order. Absent in a single process.
  */
-export type GradientReducer = (grads: tf.Tensor[], loss: number) => Promise<{ grads: tf.Tensor[]; loss: number }>;
+export type GradientReducer = (grads: tf.Tensor[], losses: number[]) => Promise<{ grads: tf.Tensor[]; losses: number[] }>;
 
 export interface StepConfig {
   /** Global-norm clipping threshold; 0 disables clipping. */
@@ -39,6 +45,8 @@ export interface StepConfig {
 export interface StepResult {
   /** Sum of the micro-batch losses (the group's loss). */
   loss: number;
+  /** The group's sums of the named loss parts the micro-batches report (empty when none do). */
+  lossParts: Record<string, number>;
   /** Global gradient norm before clipping. */
   gradNorm: number;
   tokens: number;
@@ -79,10 +87,15 @@ export class TrainStep {
     };
   }
 
-  /** One optimizer step over the micro-batches of an accumulation group, at learning rate lr. */
-  async run(micro: readonly MicroBatch[], lr: number): Promise<StepResult> {
+  /**
+   * One optimizer step over the micro-batches of an accumulation group, at learning rate lr.
+   * `lossPartNames` names the parts of the loss to sum beside it; the caller names them, not the
+   * micro-batches, because a data-parallel worker whose share is empty must still reduce them.
+   */
+  async run(micro: readonly MicroBatch[], lr: number, lossPartNames: readonly string[] = []): Promise<StepResult> {
     const accumulator = new GradientAccumulator();
     let loss = 0;
+    let lossParts: Record<string, number> = Object.fromEntries(lossPartNames.map((n) => [n, 0]));
     let tokens = 0;
     try {
       for (const m of micro) {
@@ -91,6 +104,8 @@ export class TrainStep {
           loss += (await value.data())[0];
           value.dispose();
           accumulator.add(grads);
+          const parts = m.takeLossParts?.() ?? {};
+          for (const name of lossPartNames) lossParts[name] += parts[name] ?? 0;
         } finally {
           m.dispose();
         }
@@ -98,14 +113,19 @@ export class TrainStep {
       }
       // A data-parallel worker whose share of this step is empty still takes part in the reduction.
       let summed = accumulator.microBatches > 0 ? accumulator.take() : this.variables.map((v) => tf.zerosLike(v));
-      if (this.reduce) ({ grads: summed, loss } = await this.reduce(summed, loss));
+      if (this.reduce) {
+        const reduced = await this.reduce(summed, [loss, ...lossPartNames.map((n) => lossParts[n])]);
+        summed = reduced.grads;
+        loss = reduced.losses[0];
+        lossParts = Object.fromEntries(lossPartNames.map((n, i) => [n, reduced.losses[i + 1]]));
+      }
       const gradNorm = globalNorm(summed);
       if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) {
         tf.dispose(summed);
-        return { loss, gradNorm, tokens, applied: false };
+        return { loss, lossParts, gradNorm, tokens, applied: false };
       }
       this.optimizer.apply(summed, lr, { gradScale: clipCoefficient(gradNorm, this.config.maxGradNorm), consume: true });
-      return { loss, gradNorm, tokens, applied: true };
+      return { loss, lossParts, gradNorm, tokens, applied: true };
     } finally {
       accumulator.reset();
     }

@@ -22,7 +22,7 @@ import { evaluateDev } from './evaluate.js';
 import { stepWeightTotal, type LossConfig } from './loss.js';
 import { IntervalMean, MetricsLog } from './metrics-log.js';
 import { AdamW, type NamedVariable } from './optimizer.js';
-import { hostBatch, prmMicroBatch, type TrainableModel } from './prm-objective.js';
+import { hostBatch, LM_LOSS_PART, prmMicroBatch, type TrainableModel } from './prm-objective.js';
 import { learningRateAt, warmupStepsFromRatio, type ScheduleOptions } from './schedule.js';
 import { TrainStep, type GradientReducer } from './step.js';
 import { openTensorBoard, type ScalarWriter } from './tensorboard.js';
@@ -298,7 +298,7 @@ export async function trainModel(opts: TrainerOptions): Promise<TrainResult> {
       const lm = cfg.lm_loss_weight > 0 ? { weight: cfg.lm_loss_weight, groupPairs: globalHosts.reduce((a, h) => a + h.pairs, 0) } : undefined;
       const micro = hosts.map((h) => prmMicroBatch(opts.model, h, groupWeight, loss, lm));
       const lr = learningRateAt(step, schedule);
-      const result = await trainStep.run(micro, lr);
+      const result = await trainStep.run(micro, lr, lm ? [LM_LOSS_PART] : []);
       const { loss: stepLoss, gradNorm: norm } = result;
       if (!result.applied) {
         const cursor = plan.cursorAt(step);
@@ -312,7 +312,11 @@ export async function trainModel(opts: TrainerOptions): Promise<TrainResult> {
       step++;
       tokensSeen += stepTokens;
       const seconds = (Date.now() - t0) / 1000;
-      interval.add({ loss: stepLoss, grad_norm: norm, tokens_per_s: stepTokens / Math.max(seconds, 1e-6) }, stepTokens);
+      // With the auxiliary LM term, `loss` is the whole objective; `step_loss` is the part the dev
+      // loss measures, so the two curves compare.
+      const lmPart = result.lossParts[LM_LOSS_PART];
+      const parts: Record<string, number> = lmPart === undefined ? {} : { step_loss: stepLoss - lmPart, lm_loss: lmPart };
+      interval.add({ loss: stepLoss, ...parts, grad_norm: norm, tokens_per_s: stepTokens / Math.max(seconds, 1e-6) }, stepTokens);
       if (writes && (step % cfg.log_every === 0 || step === 1 || step === totalSteps)) {
         const { means, steps: covered } = interval.take();
         const record = {
@@ -321,6 +325,7 @@ export async function trainModel(opts: TrainerOptions): Promise<TrainResult> {
           epoch: plan.steps[step - 1].epoch,
           // Tokens-weighted means over the steps since the previous record (`steps` of them).
           loss: means.loss,
+          ...(lmPart === undefined ? {} : { step_loss: means.step_loss, lm_loss: means.lm_loss }),
           grad_norm: means.grad_norm,
           tokens_per_s: means.tokens_per_s,
           steps: covered,
@@ -331,7 +336,8 @@ export async function trainModel(opts: TrainerOptions): Promise<TrainResult> {
           num_tensors: tf.memory().numTensors,
         };
         metrics.write(record);
-        tb?.scalars(step, { 'train/loss': record.loss, 'train/lr': lr, 'train/grad_norm': record.grad_norm, 'train/tokens_per_s': record.tokens_per_s });
+        const lmScalars: Record<string, number> = lmPart === undefined ? {} : { 'train/step_loss': means.step_loss, 'train/lm_loss': means.lm_loss };
+        tb?.scalars(step, { 'train/loss': record.loss, ...lmScalars, 'train/lr': lr, 'train/grad_norm': record.grad_norm, 'train/tokens_per_s': record.tokens_per_s });
       }
       bar.tick(1, { loss: stepLoss, lr });
       let stop = false;

@@ -89,9 +89,21 @@ describe('data-parallel training through `prmkit run --workers 2`', function () 
     console.log(`      largest weight difference, 2 workers vs 1 process: ${diff.toExponential(2)}`);
     expect(diff).to.be.below(1e-5);
     // Rank 0 alone writes the metrics: one train record per logged step, none twice.
-    const steps = readFileSync(join(root, 'dp', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { kind: string; step: number }).filter((r) => r.kind === 'train').map((r) => r.step);
+    type TrainRecord = { kind: string; step: number; loss: number; step_loss?: number; lm_loss?: number };
+    const trainRecords = (dir: string) =>
+      readFileSync(join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as TrainRecord).filter((r) => r.kind === 'train');
+    const steps = trainRecords(join(root, 'dp')).map((r) => r.step);
     expect(new Set(steps).size).to.equal(steps.length);
     expect(steps.at(-1)).to.equal(STEPS);
+    // The loss and its parts (the recipe keeps the LM term) are summed over the workers: the
+    // logged values are the single process's.
+    const [one, two] = [trainRecords(join(root, 'single')), trainRecords(join(root, 'dp'))];
+    expect(two.map((r) => r.step)).to.deep.equal(one.map((r) => r.step));
+    one.forEach((r, i) => {
+      expect(r.lm_loss, `lm_loss at step ${r.step}`).to.be.a('number').above(0);
+      expect(r.step_loss! + r.lm_loss!).to.be.closeTo(r.loss, 1e-6 * r.loss);
+      for (const key of ['loss', 'step_loss', 'lm_loss'] as const) expect(two[i][key], `${key} at step ${r.step}`).to.be.closeTo(r[key]!, 1e-4 * r.loss);
+    });
   });
 
   it('a worker killed with SIGKILL stops the other, naming its rank; --resume then ends with the uninterrupted weights', async () => {

@@ -172,3 +172,25 @@ describe('report/findings: the paper findings from sweep directories', () => {
     expect(f.verdict).to.equal('too few seeds');
   });
 });
+
+describe('report/findings: runs from before a schema key existed', () => {
+  it('pairs a run without a newer key with runs that hold it at its default', () => {
+    const root = tempDir();
+    fakeSweep(root, {
+      'mc-hard': (_s, i) => ({ ...base, f1: 40 + i, method: 'mc' }),
+      'consensus-hard': (_s, i) => ({ ...base, f1: 45 + i, method: 'consensus' }),
+    });
+    // One run written by a newer prmkit: its resolved recipe names a key the others predate.
+    const newer = collectInputs([root]).runs.find((r) => r.name.startsWith('consensus-hard') && r.name.endsWith('seed-11'))!;
+    const path = join(newer.dir, 'recipe.resolved.yaml');
+    writeFileSync(path, readFileSync(path, 'utf8').replace('train:\n', 'train:\n  group_by_length: true\n'));
+    expect(readFileSync(path, 'utf8')).to.contain('group_by_length: true');
+    const [f] = paperFindings(collectInputs([root]).runs).filter((x) => x.id === 'filter-beats-mc');
+    expect(f.values).to.deep.equal([5, 5, 5, 5, 5]);
+
+    // A key set away from its default still splits the runs.
+    writeFileSync(path, readFileSync(path, 'utf8').replace('group_by_length: true', 'group_by_length: false'));
+    const split = paperFindings(collectInputs([root]).runs).filter((x) => x.id === 'filter-beats-mc');
+    expect(split.map((x) => x.values.length)).to.deep.equal([4]);
+  });
+});

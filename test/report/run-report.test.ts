@@ -52,6 +52,17 @@ describe('report: a run report with pictures', () => {
     expect(loess.groupby).to.include.members(['series', 'run', 'metric']);
   });
 
+  it('draws a run with the auxiliary LM term as its step loss and its LM term', () => {
+    const run = loadRun(fakeRunDir());
+    const trainCurve = run.trainCurve.map((t) => ({ ...t, step_loss: 0.7 * t.loss, lm_loss: 0.3 * t.loss }));
+    const plot = runPlots({ ...run, trainCurve }).find((p) => p.file === 'training-loss.svg')!;
+    const values = (plot.spec as unknown as { data: { values: { run: string; step: number; loss: number }[] } }).data.values;
+    expect(values).to.have.length(2 * trainCurve.length);
+    const series = (name: string) => values.filter((v) => v.run === name).map((v) => [v.step, v.loss]);
+    expect(series('step loss')).to.deep.equal(trainCurve.map((t) => [t.step, t.step_loss]));
+    expect(series('LM loss (weighted)')).to.deep.equal(trainCurve.map((t) => [t.step, t.lm_loss]));
+  });
+
   it('builds the plots from what the run has: curves, step scores, recall per kind, Best-of-N', () => {
     const plots = runPlots(loadRun(fakeRunDir()));
     expect(plots.map((p) => [p.file, p.section])).to.deep.equal([

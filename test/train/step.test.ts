@@ -120,6 +120,38 @@ for (const backend of ['cpu', 'wasm'] as const) {
       model.dispose();
     });
 
+    for (const recompute of [false, true]) {
+      it(`a step reports the LM term beside the loss, summed over its micro-batches (${recompute ? 'recomputation' : 'one tape'})`, async () => {
+        const { model } = await loadPrm(FIXTURE);
+        const batches = [randomBatch(model, 9, [21, 14]), randomBatch(model, 10, [17, 30])];
+        const lm = { weight: 0.25, groupPairs: batches.reduce((a, b) => a + b.pairs, 0) };
+        const lossOf = (i: number, term?: typeof lm) => {
+          const micro = prmMicroBatch(model, batches[i], 4, LOSS, term);
+          try {
+            return tf.tidy(() => micro.loss().dataSync()[0]);
+          } finally {
+            micro.dispose();
+          }
+        };
+        // Before the step changes the weights: the whole loss, and the LM part as the difference.
+        const whole = lossOf(0, lm) + lossOf(1, lm);
+        const lmPart = whole - lossOf(0) - lossOf(1);
+        expect(lmPart).to.be.above(0);
+        const params = model.trainableVariables({}).map((variable, i) => ({ name: String(i), variable }));
+        const step = new TrainStep(params, new AdamW(params), { maxGradNorm: 1, recompute });
+        const before = tf.memory().numTensors;
+        const result = await step.run(batches.map((b) => prmMicroBatch(model, b, 4, LOSS, lm)), 1e-3, ['lm']);
+        expect(tf.memory().numTensors, 'tensors after the step').to.equal(before);
+        expect(result.loss).to.be.closeTo(whole, 1e-5 * whole);
+        expect(result.lossParts.lm).to.be.closeTo(lmPart, 1e-5 * whole);
+        // Without LM parts asked for, none are reported.
+        const plain = await step.run([prmMicroBatch(model, batches[0], 4, LOSS)], 1e-3);
+        expect(plain.lossParts).to.deep.equal({});
+        step.optimizer.dispose();
+        model.dispose();
+      });
+    }
+
     it('a step with clipping folded into AdamW equals clip-then-apply, and holds no tensors after it', async () => {
       const a = (await loadPrm(FIXTURE)).model;
       const b = (await loadPrm(FIXTURE)).model;
