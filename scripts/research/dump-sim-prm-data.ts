@@ -8,9 +8,12 @@
  *
  * Training: N problems of the paper world (recipes/paper/base.yaml), one policy solution each,
  * truth labels (seed 7). Test: the sim step-error set of 2,000 (seed 1001). The tokenizer is the
- * word-level one with separate spaces (the prototype's --nospace drops them).
+ * word-level one with separate spaces (the prototype's --nospace drops them), or the one in
+ * TOKENIZER_DIR when given (the shipped base LM's, to fine-tune that base in the prototype with
+ * --load_hf).
  */
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { encodeSample } from '../../src/model/encode.js';
 import { PrmTokenizer } from '../../src/model/tokenizer.js';
@@ -20,9 +23,9 @@ import { simWorldOptions } from '../../src/run/data-stage.js';
 import type { StepSample } from '../../src/data/types.js';
 import { simProblems, simProcessBench, simSolutions } from '../../src/sim/world.js';
 
-const [count, out] = process.argv.slice(2);
+const [count, out, tokenizerDir] = process.argv.slice(2);
 if (!count || !out) {
-  console.error('usage: dump-sim-prm-data.ts N_PROBLEMS OUT.json');
+  console.error('usage: dump-sim-prm-data.ts N_PROBLEMS OUT.json [TOKENIZER_DIR]');
   process.exit(2);
 }
 const { recipe } = loadRecipe(fileURLToPath(new URL('../../recipes/paper/base.yaml', import.meta.url)));
@@ -30,7 +33,9 @@ const world = simWorldOptions(recipe.data!.world);
 const train = simSolutions(simProblems(Number(count), 7, world), 1, 7, world);
 const test = simProcessBench(2000, 1001, world);
 const corpus = [...train, ...simSolutions(simProblems(3000, 99, world), 1, 99, world)].flatMap((s) => [s.problem, ...s.steps]);
-const files = buildWordLevelTokenizer(corpus);
+const files = tokenizerDir
+  ? { tokenizerJson: readFileSync(join(tokenizerDir, 'tokenizer.json'), 'utf8'), tokenizerConfigJson: readFileSync(join(tokenizerDir, 'tokenizer_config.json'), 'utf8') }
+  : buildWordLevelTokenizer(corpus);
 const tokenizer = PrmTokenizer.fromFiles(files.tokenizerJson, files.tokenizerConfigJson);
 const encoded = (s: StepSample) => {
   const e = encodeSample(tokenizer, s, { maxLength: 512 });

@@ -10,6 +10,8 @@ the step-error F1 at the best threshold and the recall per error kind.
   --lmaux W        add W x the next-token loss (tied embedding as LM head): train.lm_loss_weight
   --lm_only N      the first N steps train the LM loss only (a base LM), --save/--load a state
   --numemb KIND    initialise digit embeddings with their value (linear) or Fourier features
+  --load_hf DIR    start the decoder from a prmkit/HF checkpoint (model.safetensors), e.g. the
+                   shipped checkpoints/sim-base-lm, on data dumped with its tokenizer
 """
 import json, math, sys, time, random, argparse
 import torch, torch.nn as nn, torch.nn.functional as F
@@ -22,7 +24,7 @@ ap.add_argument('--heads', type=int, default=4); ap.add_argument('--kv', type=in
 ap.add_argument('--lr', type=float, default=2e-3); ap.add_argument('--bs', type=int, default=16); ap.add_argument('--steps', type=int, default=450)
 ap.add_argument('--secs', type=float, default=600); ap.add_argument('--init', type=float, default=0.1); ap.add_argument('--wd', type=float, default=0.0)
 ap.add_argument('--numemb', default='none'); ap.add_argument('--nospace', action='store_true'); ap.add_argument('--seed', type=int, default=0)
-ap.add_argument('--eval_every', type=int, default=200); ap.add_argument('--cut', action='store_true'); ap.add_argument('--lmaux', type=float, default=0); ap.add_argument('--lm_only', type=int, default=0); ap.add_argument('--save', default=''); ap.add_argument('--load', default='')
+ap.add_argument('--eval_every', type=int, default=200); ap.add_argument('--cut', action='store_true'); ap.add_argument('--lmaux', type=float, default=0); ap.add_argument('--lm_only', type=int, default=0); ap.add_argument('--save', default=''); ap.add_argument('--load', default=''); ap.add_argument('--load_hf', default='')
 a = ap.parse_args()
 torch.manual_seed(a.seed); random.seed(a.seed)
 d = json.load(open(a.data)); vocab = d['vocabList']; inv = {i: w for w, i in vocab.items()}
@@ -60,6 +62,11 @@ if a.numemb != 'none':
                         feats += [math.cos(2 * math.pi * v / T), math.sin(2 * math.pi * v / T)]
                     E[i, :8] = torch.tensor(feats)
 if a.load: model.load_state_dict(torch.load(a.load))
+if a.load_hf:
+    from safetensors.torch import load_file
+    hf = load_file(f'{a.load_hf}/model.safetensors')
+    missing, unexpected = model.m.load_state_dict({k[len('model.'):]: v for k, v in hf.items() if k.startswith('model.')}, strict=False)
+    assert not missing and not unexpected, (missing, unexpected)
 print('params', sum(p.numel() for p in model.parameters()), 'avg len', sum(len(t['ids']) for t in train) / len(train), flush=True)
 opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=a.wd)
 def batch(xs):

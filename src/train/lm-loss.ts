@@ -13,18 +13,38 @@ export function predictedPairCount(lengths: Iterable<number>): number {
   return count;
 }
 
-/** The summed next-token loss from final hidden states [B*T, hidden], the tied embedding as LM head. */
+/**
+ * log sum_j exp(logits[i, j]) per row, with a hand-written gradient (softmax(logits) * dy). tfjs
+ * composes logSumExp of max, subtract, exp and sum and keeps their [N, V] tensors on the tape
+ * until the backward pass; this keeps the logits alone and makes the softmax once, in the
+ * backward. At Qwen's 151,936-token vocabulary each [N, V] float tensor is 0.6 GB per 1,024 tokens.
+ */
+const rowLogSumExp = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+  const [logits, save] = args as [tf.Tensor2D, tf.GradSaveFunc];
+  save([logits]);
+  return {
+    value: tf.tidy(() => tf.logSumExp(logits, 1)),
+    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.tidy(() => tf.mul(tf.softmax(saved[0]), tf.expandDims(dy, 1))),
+  };
+}) as (logits: tf.Tensor2D) => tf.Tensor1D;
+
+/**
+ * The summed next-token loss from final hidden states [B*T, hidden], the tied embedding as LM
+ * head: per predicted position, logsumexp of the logits minus the target's logit. The target
+ * logit is the hidden state dotted with the target's embedding row (a gather), not a pick from
+ * the [N, V] logits through a one-hot, so the loss holds only three [N, V] tensors at its peak:
+ * the logits, their softmax and its gradient (train/memory-plan.ts counts them).
+ */
 export function lmLossSumFromHidden(embed: tf.Variable, hiddenFlat: tf.Tensor2D, ids: tf.Tensor2D, mask: tf.Tensor2D): tf.Scalar {
   const [batch, seqLen] = ids.shape;
   return tf.tidy(() => {
     const hidden = hiddenFlat.reshape([batch, seqLen, -1]);
     const inputs = hidden.slice([0, 0, 0], [batch, seqLen - 1, -1]).reshape([batch * (seqLen - 1), -1]) as tf.Tensor2D;
-    const logits = tf.matMul(inputs, embed as tf.Tensor2D, false, true);
-    const targets = ids.slice([0, 1], [batch, seqLen - 1]).reshape([-1]);
+    const targets = ids.slice([0, 1], [batch, seqLen - 1]).reshape([-1]).toInt();
     const pairMask = tf.mul(mask.slice([0, 0], [batch, seqLen - 1]), mask.slice([0, 1], [batch, seqLen - 1])).reshape([-1]).toFloat();
-    const logProbs = tf.logSoftmax(logits);
-    const picked = tf.sum(tf.mul(logProbs, tf.oneHot(targets.toInt(), embed.shape[0] as number)), 1);
-    return tf.neg(tf.sum(tf.mul(picked, pairMask))) as tf.Scalar;
+    const logNormaliser = rowLogSumExp(tf.matMul(inputs, embed as tf.Tensor2D, false, true));
+    const targetLogit = tf.sum(tf.mul(inputs, tf.gather(embed, targets)), 1);
+    return tf.sum(tf.mul(tf.sub(logNormaliser, targetLogit), pairMask)) as tf.Scalar;
   });
 }
 

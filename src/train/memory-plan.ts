@@ -24,10 +24,11 @@ export const ACT_PER_SCORE = 26;
 export const BACKWARD_FACTOR = 2;
 /**
  * [tokens, vocabulary] float tensors alive at once for the auxiliary LM loss (train.lm_loss_weight):
- * logits, log-softmax, the one-hot targets and their product in the forward pass, the logits'
- * gradient and the softmax in the backward. Counted from the ops, not calibrated.
+ * the logits, their softmax and its product with the upstream gradient in the backward pass, and
+ * one more the engine holds there. Measured with tf.profile's peak bytes (test/train/lm-loss.test.ts,
+ * 4.04; the one-hot form it replaced peaked at 11).
  */
-export const LM_LOSS_VOCAB_TENSORS = 6;
+export const LM_LOSS_VOCAB_TENSORS = 4;
 
 export interface BatchShape {
   rows: number;
