@@ -57,7 +57,9 @@ export function buildWordLevelTokenizer(
     if (!/[0-9A-Za-z]/.test(ch)) base.push(ch);
   }
   // The template's fixed text (roles, newlines, the default system prompt) must never be [UNK].
-  for (const text of ['system user assistant \n\t\r', DEFAULT_SYSTEM_PROMPT]) base.push(...pieces(text));
+  // Each role word on its own: the template writes it straight after <|im_start|>, with no space
+  // before it, which is a different piece from ' user' when spaces are joined to the next word.
+  for (const text of ['system', 'user', 'assistant', ' \n\t\r', DEFAULT_SYSTEM_PROMPT]) base.push(...pieces(text));
   // With spaces joined, a digit or sign after a space is its own piece: those must never be [UNK] either.
   if (opts.spaces === 'prefix') base.push(...base.filter((t) => t.length === 1 && !/\s/.test(t)).map((t) => ` ${t}`));
 

@@ -110,6 +110,15 @@ describe('model/word-tokenizer with spaces joined to the next piece (spaces: pre
     expect(tok.encodeText(' has')).to.have.length(1);
   });
 
+  it('encodes a PRM sample with the chat template without [UNK]: the role words follow <|im_start|> with no space', () => {
+    const e = encodeSample(tok, { problem: corpus[0], steps: corpus.slice(1, 5) });
+    expect(e.inputIds).to.not.include(unk);
+    expect(tok.decode(e.inputIds)).to.equal(
+      `<|im_start|>system\n${DEFAULT_SYSTEM_PROMPT}<|im_end|>\n<|im_start|>user\n${corpus[0]}<|im_end|>\n` +
+        `<|im_start|>assistant\n${corpus.slice(1, 5).join('<extra_0>')}<extra_0><|im_end|>\n`,
+    );
+  });
+
   it('spells numbers after a space without [UNK], even digits the corpus never put there', () => {
     for (const text of [' 0', ' 8 + 1 = 90', 'Mia = 7', ' 5 - 3 = 2']) {
       const ids = tok.encodeText(text);

@@ -8,6 +8,7 @@ import { loadPrm } from '../../src/model/checkpoint.js';
 import { encodeSample } from '../../src/model/encode.js';
 import type { PrmModel } from '../../src/model/prm.js';
 import { PrmTokenizer } from '../../src/model/tokenizer.js';
+import { WORD_UNK_TOKEN } from '../../src/model/word-tokenizer.js';
 import { simWorldOptions } from '../../src/run/data-stage.js';
 import { SimWorldSchema } from '../../src/recipes/schema.js';
 import { goldSteps } from '../../src/sim/steps.js';
@@ -40,6 +41,15 @@ describe('the shipped sim base LM (checkpoints/sim-base-lm)', function () {
     expect(provenance.result.steps).to.equal(config.lm.max_steps);
     expect(model.config.numHiddenLayers).to.equal(config.model.num_hidden_layers);
     expect(model.config.vocabSize).to.equal(tokenizer.vocabSize);
+  });
+
+  it('reads the PRM encoding of a solution without [UNK] (chat template roles included)', () => {
+    const world = simWorldOptions(SimWorldSchema.parse(config.world));
+    const [p] = simProblems(1, 20261206, world, 'held-out');
+    const ids = Array.from(encodeSample(tokenizer, { problem: p.text, steps: goldSteps(p) }).inputIds);
+    const unk = tokenizer.tokenToId(WORD_UNK_TOKEN);
+    expect(unk).to.be.a('number');
+    expect(ids.filter((id) => id === unk).map((_, i) => i), tokenizer.decode(ids)).to.deep.equal([]);
   });
 
   it('predicts the result of gold steps it has not seen from their operands (>= 95% of result tokens)', () => {
