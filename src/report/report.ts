@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { markdownTable, pct } from '../eval/markdown.js';
 import { collectInputs, type Collected } from './collect.js';
@@ -9,6 +9,7 @@ import { meanSd, seedGroups, seedOf } from './seeds.js';
 import type { TopLevelSpec } from 'vega-lite';
 import type { SummaryEntry } from '../sweep/summary.js';
 import { percent } from '../util/format.js';
+import { AtomicOutputSet } from '../util/durable-fs.js';
 
 /**
  * `prmkit report`: one markdown report with SVG plots over any number of runs and sweeps
@@ -403,33 +404,43 @@ function renderMarkdown(c: Collected, plots: { file: string; title: string }[], 
   return parts.join('\n');
 }
 
-/** Writes OUT/report.md, OUT/plots/*.svg and OUT/summary.json (the merged `{name, params, metrics}` list). */
+/**
+ * Writes OUT/report.md, OUT/plots/*.svg, OUT/findings.json and OUT/summary.json (the merged
+ * `{name, params, metrics}` list), all committed together: a report that fails or is killed
+ * midway leaves the previous report whole.
+ */
 export async function writeReport(inputs: readonly string[], opts: ReportOptions): Promise<ReportResult> {
   const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const out = resolve(opts.out);
   const collected = collectInputs(inputs);
   mkdirSync(join(out, 'plots'), { recursive: true });
+  const outputs = new AtomicOutputSet();
   const written: { file: string; title: string }[] = [];
-  for (const job of plotJobs(collected)) {
-    const svg = await renderSvg(job.spec);
-    writeFileSync(join(out, 'plots', job.file), svg);
-    written.push({ file: job.file, title: job.title });
-  }
-  const title = opts.title ?? (collected.sweeps.length > 0 ? `prmkit sweep report: ${[...new Set(collected.sweeps.map((s) => s.recipeName))].join(', ')}` : 'prmkit report');
   const markdownPath = join(out, 'report.md');
-  const findings = paperFindings(collected.runs);
-  writeFileSync(markdownPath, renderMarkdown(collected, written, title, findings));
-  writeFileSync(join(out, 'findings.json'), `${JSON.stringify(findings, null, 2)}\n`);
   const summaryPath = join(out, 'summary.json');
-  const summary: SummaryEntry[] = collected.runs.map((r) => ({
-    name: r.name,
-    variant: r.variant,
-    params: r.params,
-    metrics: r.metrics,
-    run_dir: relative(out, r.dir),
-    seconds: collected.seconds[r.name] ?? null,
-  }));
-  writeFileSync(summaryPath, `${JSON.stringify(summary, null, 2)}\n`);
+  try {
+    for (const job of plotJobs(collected)) {
+      await outputs.addFile(join(out, 'plots', job.file), await renderSvg(job.spec));
+      written.push({ file: job.file, title: job.title });
+    }
+    const title = opts.title ?? (collected.sweeps.length > 0 ? `prmkit sweep report: ${[...new Set(collected.sweeps.map((s) => s.recipeName))].join(', ')}` : 'prmkit report');
+    const findings = paperFindings(collected.runs);
+    await outputs.addFile(markdownPath, renderMarkdown(collected, written, title, findings));
+    await outputs.addFile(join(out, 'findings.json'), `${JSON.stringify(findings, null, 2)}\n`);
+    const summary: SummaryEntry[] = collected.runs.map((r) => ({
+      name: r.name,
+      variant: r.variant,
+      params: r.params,
+      metrics: r.metrics,
+      run_dir: relative(out, r.dir),
+      seconds: collected.seconds[r.name] ?? null,
+    }));
+    await outputs.addFile(summaryPath, `${JSON.stringify(summary, null, 2)}\n`);
+  } catch (err) {
+    await outputs.discard();
+    throw err;
+  }
+  await outputs.commit();
   for (const w of collected.warnings) log(`report: warning: ${w}`);
   log(`report: ${collected.runs.length} run(s), ${written.length} plot(s) -> ${markdownPath}`);
   return { markdownPath, summaryPath, plots: written.map((p) => join('plots', p.file)), runs: collected.runs.length, missing: collected.missing.length };
