@@ -20,7 +20,7 @@ const ConfigSchema = z.strictObject({
   problems: z.number().int().nonnegative(),
   policy: z.number().int().nonnegative().default(0),
   reflective: z.number().int().nonnegative().default(0),
-  spaces: z.enum(['separate', 'prefix']).default('separate'),
+  spaces: z.enum(['separate', 'prefix', 'prefix-words']).default('separate'),
   world: SimWorldSchema,
   model: ModelSchema.shape.config,
   lm: LmPretrainSchema,

@@ -11,16 +11,23 @@ import { DEFAULT_SYSTEM_PROMPT } from './encode.js';
 export const WORD_PIECE_PATTERN = String.raw`\s|\p{N}|\p{L}+|[^\s\p{L}\p{N}]`;
 
 /**
- * The same pieces with a single space joined to the piece after it (" has", " 4"), as BPE
- * tokenizers such as Qwen's do. Sequences are about half as long as with separate spaces, so a
- * step is half as far from the numbers it checks and a training step costs half as much.
+ * The same pieces with a single space joined to the piece after it (" has", " 4"), as GPT-2-style
+ * BPE does. Sequences are about half as long as with separate spaces, so a step is half as far
+ * from the numbers it checks and a training step costs half as much.
  */
 export const WORD_PIECE_PATTERN_PREFIX_SPACE = String.raw` ?\p{N}| ?\p{L}+| ?[^\s\p{L}\p{N}]|\s`;
 
-/** How spaces become tokens: each its own token, or joined to the word (or digit, or sign) after it. */
-export type WordSpaces = 'separate' | 'prefix';
+/**
+ * A space joined to the word or sign after it but never to a digit, as Qwen2's pre-tokenizer
+ * does: " 47" is " " "4" "7", so a digit is the same token wherever it stands in a number (with
+ * `prefix`, the first digit " 4" and an inner "4" are two different tokens to learn as one).
+ */
+export const WORD_PIECE_PATTERN_PREFIX_WORDS = String.raw` ?\p{L}+| ?[^\s\p{L}\p{N}]|\p{N}|\s`;
 
-const PATTERNS: Record<WordSpaces, string> = { separate: WORD_PIECE_PATTERN, prefix: WORD_PIECE_PATTERN_PREFIX_SPACE };
+/** How spaces become tokens: each its own token, joined to the piece after it, or joined to words and signs only. */
+export type WordSpaces = 'separate' | 'prefix' | 'prefix-words';
+
+const PATTERNS: Record<WordSpaces, string> = { separate: WORD_PIECE_PATTERN, prefix: WORD_PIECE_PATTERN_PREFIX_SPACE, 'prefix-words': WORD_PIECE_PATTERN_PREFIX_WORDS };
 
 export const WORD_UNK_TOKEN = '[UNK]';
 
@@ -60,8 +67,9 @@ export function buildWordLevelTokenizer(
   // Each role word on its own: the template writes it straight after <|im_start|>, with no space
   // before it, which is a different piece from ' user' when spaces are joined to the next word.
   for (const text of ['system', 'user', 'assistant', ' \n\t\r', DEFAULT_SYSTEM_PROMPT]) base.push(...pieces(text));
-  // With spaces joined, a digit or sign after a space is its own piece: those must never be [UNK] either.
-  if (opts.spaces === 'prefix') base.push(...base.filter((t) => t.length === 1 && !/\s/.test(t)).map((t) => ` ${t}`));
+  // With spaces joined, a sign (or, with `prefix`, a digit) after a space is one piece: never [UNK] either.
+  const joinsSpaceTo = opts.spaces === 'prefix' ? /\S/ : opts.spaces === 'prefix-words' ? /[^\s0-9]/ : null;
+  if (joinsSpaceTo) base.push(...base.filter((t) => t.length === 1 && joinsSpaceTo.test(t)).map((t) => ` ${t}`));
 
   const maxVocab = opts.maxVocab ?? 4096;
   const vocab = new Map<string, number>();

@@ -128,8 +128,11 @@ export const TokenizerSchema = z.strictObject({
   step_token: z.string().default('<extra_0>'),
   /** word-level: upper bound on the vocabulary. */
   max_vocab: positiveInt.default(4096),
-  /** word-level: spaces as their own tokens, or joined to the next word as BPE does (half the sequence length). */
-  spaces: z.enum(['separate', 'prefix']).default('separate'),
+  /**
+   * word-level: spaces as their own tokens, joined to the next piece as BPE does (half the
+   * sequence length), or joined to words and signs only, never digits, as Qwen2's pre-tokenizer.
+   */
+  spaces: z.enum(['separate', 'prefix', 'prefix-words']).default('separate'),
 });
 
 export const LmPretrainSchema = z.strictObject({

@@ -178,3 +178,41 @@ print(json.dumps({
     rmSync(dir, { recursive: true, force: true });
   }
 }
+
+describe('model/word-tokenizer with spaces joined to words and signs, never digits (spaces: prefix-words)', () => {
+  const files = buildWordLevelTokenizer(corpus, { spaces: 'prefix-words' });
+  const tok = PrmTokenizer.fromFiles(files.tokenizerJson, files.tokenizerConfigJson);
+  const unk = tok.tokenToId(WORD_UNK_TOKEN)!;
+  const digitIds = Array.from({ length: 10 }, (_, d) => tok.tokenToId(String(d))!);
+
+  it('encodes its corpus without [UNK] and decodes it back exactly', () => {
+    for (const text of corpus) {
+      const ids = tok.encodeText(text);
+      expect(ids).to.not.include(unk);
+      expect(tok.decode(ids)).to.equal(text);
+    }
+    expect(tok.encodeText(' has')).to.have.length(1);
+  });
+
+  it('spells every number with the same 10 digit ids, the space before it a token of its own (as Qwen2)', () => {
+    const ids = tok.encodeText(' 47 + 7 = 54');
+    expect(ids.map((id) => tok.decode([id]))).to.deep.equal([' ', '4', '7', ' +', ' ', '7', ' =', ' ', '5', '4']);
+    for (const d of [0, 4, 7, 9]) expect(tok.tokenToId(` ${d}`), `" ${d}" is no token`).to.equal(undefined);
+    expect(ids.filter((id) => digitIds.includes(id))).to.have.length(5);
+  });
+
+  it('encodes a PRM sample with the chat template without [UNK]', () => {
+    const e = encodeSample(tok, { problem: corpus[0], steps: corpus.slice(1, 5) });
+    expect(e.inputIds).to.not.include(unk);
+    expect(e.stepPositions.map((p) => e.inputIds[p])).to.deep.equal([3, 3, 3, 3]);
+  });
+
+  it('loads in Python tokenizers and transformers with identical ids and template', function () {
+    const missing = pythonTokenizersMissing();
+    if (missing) {
+      console.warn(`    SKIP: ${missing}`);
+      this.skip();
+    }
+    expectPythonParity(files, tok, unk);
+  });
+});
