@@ -44,10 +44,10 @@ function hostLoss(p: ReturnType<typeof problem>): number {
 }
 
 /** The textbook form the hand-written gradient replaces. */
-function oneHotLoss(embed: tf.Tensor2D, hiddenFlat: tf.Tensor2D, ids: tf.Tensor2D, mask: tf.Tensor2D): tf.Scalar {
+function oneHotLoss(embed: tf.Variable, hiddenFlat: tf.Tensor2D, ids: tf.Tensor2D, mask: tf.Tensor2D): tf.Scalar {
   return tf.tidy(() => {
     const inputs = hiddenFlat.reshape([BATCH, SEQ, HIDDEN]).slice([0, 0, 0], [BATCH, SEQ - 1, HIDDEN]).reshape([-1, HIDDEN]) as tf.Tensor2D;
-    const logProbs = tf.logSoftmax(tf.matMul(inputs, embed, false, true));
+    const logProbs = tf.logSoftmax(tf.matMul(inputs, embed as tf.Tensor2D, false, true));
     const picked = tf.sum(tf.mul(logProbs, tf.oneHot(ids.slice([0, 1], [BATCH, SEQ - 1]).reshape([-1]).toInt(), VOCAB)), 1);
     const pairMask = tf.mul(mask.slice([0, 0], [BATCH, SEQ - 1]), mask.slice([0, 1], [BATCH, SEQ - 1])).reshape([-1]).toFloat();
     return tf.neg(tf.sum(tf.mul(picked, pairMask))) as tf.Scalar;
