@@ -231,7 +231,8 @@ export function paperFindings(runs: readonly RunRecord[]): Finding[] {
       for (const seed of new Set(mcHard.map((f) => f.seed))) {
         const byT = new Map<number, number>();
         for (const f of mcHard) if (f.seed === seed && !byT.has(f.threshold)) byT.set(f.threshold, metricOf(key)(f) as number);
-        if (byT.size < 3) continue;
+        // Two thresholds give their difference; more give the least-squares trend over all of them.
+        if (byT.size < 2) continue;
         const ts = [...byT.keys()];
         const span = Math.max(...ts) - Math.min(...ts);
         slopes.push({ seed, value: slope([...byT].map(([x, y]) => ({ x, y }))) * span });

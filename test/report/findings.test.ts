@@ -138,6 +138,18 @@ describe('report/findings: the paper findings from sweep directories', () => {
     expect(rises.verdict).to.equal('reversed');
   });
 
+  it('states the threshold finding from two thresholds as their paired difference', () => {
+    const root = tempDir();
+    fakeSweep(join(root, 'two'), {
+      t0: (_s, i) => ({ ...base, f1: 50 + i, method: 'mc' as const, threshold: 0 }),
+      't0.75': (_s, i) => ({ ...base, f1: 58 + i + (i % 2), method: 'mc' as const, threshold: 0.75 }),
+    });
+    const [f] = paperFindings(collectInputs([join(root, 'two')]).runs).filter((x) => x.id === 'f1-falls-with-threshold');
+    expect(f.values).to.deep.equal([8, 9, 8, 9, 8]);
+    expect(f.verdict).to.equal('reversed');
+    expect(f.difference).to.contain('over 2 thresholds');
+  });
+
   it('keeps runs on different data apart: one finding per source size, named by it', () => {
     const root = tempDir();
     for (const problems of [2000, 8000]) {
