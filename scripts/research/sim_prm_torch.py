@@ -16,7 +16,6 @@ the step-error F1 at the best threshold and the recall per error kind.
 import json, math, sys, time, random, argparse
 import torch, torch.nn as nn, torch.nn.functional as F
 from transformers import Qwen2Config, Qwen2Model
-torch.set_num_threads(2)
 ap = argparse.ArgumentParser()
 ap.add_argument('--data', default='/tmp/p/data.json')
 ap.add_argument('--hidden', type=int, default=64); ap.add_argument('--layers', type=int, default=2)
@@ -24,8 +23,9 @@ ap.add_argument('--heads', type=int, default=4); ap.add_argument('--kv', type=in
 ap.add_argument('--lr', type=float, default=2e-3); ap.add_argument('--bs', type=int, default=16); ap.add_argument('--steps', type=int, default=450)
 ap.add_argument('--secs', type=float, default=600); ap.add_argument('--init', type=float, default=0.1); ap.add_argument('--wd', type=float, default=0.0)
 ap.add_argument('--numemb', default='none'); ap.add_argument('--nospace', action='store_true'); ap.add_argument('--seed', type=int, default=0)
-ap.add_argument('--eval_every', type=int, default=200); ap.add_argument('--cut', action='store_true'); ap.add_argument('--lmaux', type=float, default=0); ap.add_argument('--lm_only', type=int, default=0); ap.add_argument('--save', default=''); ap.add_argument('--load', default=''); ap.add_argument('--load_hf', default='')
+ap.add_argument('--eval_every', type=int, default=200); ap.add_argument('--cut', action='store_true'); ap.add_argument('--lmaux', type=float, default=0); ap.add_argument('--lm_only', type=int, default=0); ap.add_argument('--save', default=''); ap.add_argument('--load', default=''); ap.add_argument('--load_hf', default=''); ap.add_argument('--threads', type=int, default=2)
 a = ap.parse_args()
+torch.set_num_threads(a.threads)
 torch.manual_seed(a.seed); random.seed(a.seed)
 d = json.load(open(a.data)); vocab = d['vocabList']; inv = {i: w for w, i in vocab.items()}
 space = vocab.get(' ')
