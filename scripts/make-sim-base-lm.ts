@@ -14,13 +14,14 @@ import { selectBackend, type BackendName } from '../src/backend/backend.js';
 import { LmPretrainSchema, ModelSchema, SimWorldSchema } from '../src/recipes/schema.js';
 import { simWorldOptions } from '../src/run/data-stage.js';
 import { pretrainSimBaseLm } from '../src/sim/base-lm.js';
+import { WORD_SPACES_MODES } from '../src/model/word-tokenizer.js';
 
 const ConfigSchema = z.strictObject({
   seed: z.number().int(),
   problems: z.number().int().nonnegative(),
   policy: z.number().int().nonnegative().default(0),
   reflective: z.number().int().nonnegative().default(0),
-  spaces: z.enum(['separate', 'prefix', 'prefix-words']).default('separate'),
+  spaces: z.enum(WORD_SPACES_MODES).default('separate'),
   world: SimWorldSchema,
   model: ModelSchema.shape.config,
   lm: LmPretrainSchema,

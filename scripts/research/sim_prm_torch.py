@@ -6,7 +6,7 @@ about 2x faster than prmkit here); what worked was then built in prmkit and meas
 Prints, every --eval_every steps, the test step AUROC (right steps against first wrong steps),
 the step-error F1 at the best threshold and the recall per error kind.
 
-  --nospace        drop the space tokens (what tokenizer.spaces: prefix does in prmkit)
+  --nospace        drop the space tokens (what tokenizer.spaces: drop does in prmkit)
   --lmaux W        add W x the next-token loss (tied embedding as LM head): train.lm_loss_weight
   --lm_only N      the first N steps train the LM loss only (a base LM), --save/--load a state
   --numemb KIND    initialise digit embeddings with their value (linear) or Fourier features

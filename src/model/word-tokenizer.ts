@@ -1,5 +1,8 @@
 import { CHATML_TEMPLATE, DEFAULT_STEP_TOKEN } from './tokenizer.js';
 import { DEFAULT_SYSTEM_PROMPT } from './encode.js';
+import type { WordSpaces } from './word-spaces.js';
+
+export { WORD_SPACES_MODES, type WordSpaces } from './word-spaces.js';
 
 /**
  * Pieces of the word-level tokenizer: single whitespace characters (a run of them is never
@@ -24,10 +27,25 @@ export const WORD_PIECE_PATTERN_PREFIX_SPACE = String.raw` ?\p{N}| ?\p{L}+| ?[^\
  */
 export const WORD_PIECE_PATTERN_PREFIX_WORDS = String.raw` ?\p{L}+| ?[^\s\p{L}\p{N}]|\p{N}|\s`;
 
-/** How spaces become tokens: each its own token, joined to the piece after it, or joined to words and signs only. */
-export type WordSpaces = 'separate' | 'prefix' | 'prefix-words';
+/**
+ * The same pieces with whitespace as a delimiter only, never a token: a digit is one token
+ * wherever it stands and a sequence is as short as with `prefix`. Decoding joins the pieces
+ * without spaces, so it reads back the tokens, not the text.
+ */
+export const WORD_PIECE_PATTERN_DROP_SPACE = String.raw`\p{N}|\p{L}+|[^\s\p{L}\p{N}]`;
 
-const PATTERNS: Record<WordSpaces, string> = { separate: WORD_PIECE_PATTERN, prefix: WORD_PIECE_PATTERN_PREFIX_SPACE, 'prefix-words': WORD_PIECE_PATTERN_PREFIX_WORDS };
+const PATTERNS: Record<WordSpaces, string> = {
+  separate: WORD_PIECE_PATTERN,
+  prefix: WORD_PIECE_PATTERN_PREFIX_SPACE,
+  'prefix-words': WORD_PIECE_PATTERN_PREFIX_WORDS,
+  drop: WORD_PIECE_PATTERN_DROP_SPACE,
+};
+
+/** tokenizer.json's pre_tokenizer: the pieces, after whitespace is cut out when spaces are dropped. */
+function preTokenizerFor(spaces: WordSpaces, pattern: string): Record<string, unknown> {
+  const split = { type: 'Split', pattern: { Regex: pattern }, behavior: 'Isolated', invert: false };
+  return spaces === 'drop' ? { type: 'Sequence', pretokenizers: [{ type: 'WhitespaceSplit' }, split] } : split;
+}
 
 export const WORD_UNK_TOKEN = '[UNK]';
 
@@ -52,7 +70,8 @@ export function buildWordLevelTokenizer(
   opts: WordTokenizerOptions = {},
 ): { tokenizerJson: string; tokenizerConfigJson: string } {
   const stepToken = opts.stepToken ?? DEFAULT_STEP_TOKEN;
-  const pattern = PATTERNS[opts.spaces ?? 'separate'];
+  const spaces = opts.spaces ?? 'separate';
+  const pattern = PATTERNS[spaces];
   const pieces = (text: string): string[] => text.match(new RegExp(pattern, 'gu')) ?? [];
   const specials = ['<|endoftext|>', '<|im_start|>', '<|im_end|>', stepToken, WORD_UNK_TOKEN];
   if (new Set(specials).size !== specials.length) throw new Error(`step token ${stepToken} collides with another special token`);
@@ -68,7 +87,7 @@ export function buildWordLevelTokenizer(
   // before it, which is a different piece from ' user' when spaces are joined to the next word.
   for (const text of ['system', 'user', 'assistant', ' \n\t\r', DEFAULT_SYSTEM_PROMPT]) base.push(...pieces(text));
   // With spaces joined, a sign (or, with `prefix`, a digit) after a space is one piece: never [UNK] either.
-  const joinsSpaceTo = opts.spaces === 'prefix' ? /\S/ : opts.spaces === 'prefix-words' ? /[^\s0-9]/ : null;
+  const joinsSpaceTo = spaces === 'prefix' ? /\S/ : spaces === 'prefix-words' ? /[^\s0-9]/ : null;
   if (joinsSpaceTo) base.push(...base.filter((t) => t.length === 1 && joinsSpaceTo.test(t)).map((t) => ` ${t}`));
 
   const maxVocab = opts.maxVocab ?? 4096;
@@ -105,7 +124,7 @@ export function buildWordLevelTokenizer(
     padding: null,
     added_tokens: addedTokens,
     normalizer: null,
-    pre_tokenizer: { type: 'Split', pattern: { Regex: pattern }, behavior: 'Isolated', invert: false },
+    pre_tokenizer: preTokenizerFor(spaces, pattern),
     post_processor: null,
     decoder: { type: 'Fuse' },
     model: { type: 'WordLevel', vocab: Object.fromEntries(vocab), unk_token: WORD_UNK_TOKEN },

@@ -3,6 +3,7 @@ import { CLIENT_DEFAULTS, MC_DEFAULTS, MC_LABEL_KINDS, MC_SEARCHES } from '../la
 import { BACKEND_NAMES } from '../backend/backend-names.js';
 import { SIM_JUDGE_MODEL, SIM_POLICY_MODEL } from '../sim/server.js';
 import { SweepSchema } from '../sweep/schema.js';
+import { WORD_SPACES_MODES } from '../model/word-spaces.js';
 
 /**
  * The recipe schema: one YAML file drives a run through the stages data -> labels -> train ->
@@ -130,9 +131,10 @@ export const TokenizerSchema = z.strictObject({
   max_vocab: positiveInt.default(4096),
   /**
    * word-level: spaces as their own tokens, joined to the next piece as BPE does (half the
-   * sequence length), or joined to words and signs only, never digits, as Qwen2's pre-tokenizer.
+   * sequence length), joined to words and signs only, never digits, as Qwen2's pre-tokenizer,
+   * or dropped (delimiters only: short sequences and one token per digit).
    */
-  spaces: z.enum(['separate', 'prefix', 'prefix-words']).default('separate'),
+  spaces: z.enum(WORD_SPACES_MODES).default('separate'),
 });
 
 export const LmPretrainSchema = z.strictObject({

@@ -216,3 +216,44 @@ describe('model/word-tokenizer with spaces joined to words and signs, never digi
     expectPythonParity(files, tok, unk);
   });
 });
+
+describe('model/word-tokenizer with spaces as delimiters only (spaces: drop)', () => {
+  const files = buildWordLevelTokenizer(corpus, { spaces: 'drop' });
+  const tok = PrmTokenizer.fromFiles(files.tokenizerJson, files.tokenizerConfigJson);
+  const unk = tok.tokenToId(WORD_UNK_TOKEN)!;
+  const pieceOf = (id: number) => tok.decode([id]);
+
+  it('spells every number with the same 10 digit ids and makes no token of whitespace', () => {
+    const ids = tok.encodeText(' 47 + 7 = 54');
+    expect(ids.map(pieceOf)).to.deep.equal(['4', '7', '+', '7', '=', '5', '4']);
+    expect(tok.encodeText('Mia  has\n\n\t9 zorbs').map(pieceOf)).to.deep.equal(['Mia', 'has', '9', WORD_UNK_TOKEN]);
+    const vocab = (JSON.parse(files.tokenizerJson) as { model: { vocab: Record<string, number> } }).model.vocab;
+    expect(Object.keys(vocab).filter((t) => /\s/.test(t))).to.deep.equal([]);
+  });
+
+  it('encodes its corpus without [UNK], as long as with spaces joined to the next piece', () => {
+    const prefix = buildWordLevelTokenizer(corpus, { spaces: 'prefix' });
+    const prefixTok = PrmTokenizer.fromFiles(prefix.tokenizerJson, prefix.tokenizerConfigJson);
+    for (const text of corpus) {
+      const ids = tok.encodeText(text);
+      expect(ids).to.not.include(unk);
+      expect(tok.decode(ids)).to.equal(text.replace(/\s/g, ''));
+      expect(ids.length, text).to.equal(prefixTok.encodeText(text).length);
+    }
+  });
+
+  it('encodes a PRM sample with the chat template without [UNK]', () => {
+    const e = encodeSample(tok, { problem: corpus[0], steps: corpus.slice(1, 5) });
+    expect(e.inputIds).to.not.include(unk);
+    expect(e.stepPositions.map((p) => e.inputIds[p])).to.deep.equal([3, 3, 3, 3]);
+  });
+
+  it('loads in Python tokenizers and transformers with identical ids and template', function () {
+    const missing = pythonTokenizersMissing();
+    if (missing) {
+      console.warn(`    SKIP: ${missing}`);
+      this.skip();
+    }
+    expectPythonParity(files, tok, unk);
+  });
+});

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -8,6 +8,7 @@ import { loadRecipe } from '../../src/recipes/load.js';
 import { MissingInputError } from '../../src/run/preflight.js';
 import { runRecipe } from '../../src/run/run.js';
 import { sweepPlanFor } from '../../src/sweep/run.js';
+import { testBackend } from '../support/backend.js';
 
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 const recipe = (name: string) => join(repoRoot, 'recipes', name);
@@ -36,6 +37,31 @@ describe('recipes/paper and the real recipe', () => {
     const thresholds = sweepPlanFor({ recipePath: recipe('paper/threshold-sweep.yaml') });
     expect(thresholds.base.labels?.method).to.equal('mc');
     expect(thresholds.plan.points[1].params).to.deep.equal({ 'labels.threshold': 0.125 });
+  });
+
+  it('sim-truth: truth labels on the paper world, a 6-layer PRM from scratch on word-level tokens without spaces, end to end', async function () {
+    this.timeout(240_000);
+    const { recipe: r } = loadRecipe(recipe('sim-truth.yaml'));
+    const { recipe: paper } = loadRecipe(recipe('paper/base.yaml'));
+    expect(r.labels?.method).to.equal('truth');
+    expect(r.data?.world).to.deep.equal(paper.data?.world);
+    expect(r.tokenizer).to.include({ kind: 'word-level', spaces: 'drop' });
+    expect(r.tokenizer?.path, 'no leftover path of the shipped base').to.equal(undefined);
+    expect(r.model).to.deep.include({ init: 'scratch' });
+    expect(r.model?.path).to.equal(undefined);
+    expect(r.model?.config.num_hidden_layers).to.equal(6);
+    expect(r.train?.lm_loss_weight).to.be.above(0);
+
+    const parent = mkdtempSync(join(tmpdir(), 'prmkit-sim-truth-'));
+    made.push(parent);
+    const out = join(parent, 'run');
+    const tiny = ['data.problems=40', 'train.max_steps=2', 'train.batch_size=4', 'train.eval_every=2', 'train.save_every=2', 'eval.sim.samples=8', 'eval.sim.n=2', `backend=${testBackend()}`];
+    await runRecipe({ recipePath: recipe('sim-truth.yaml'), overrides: tiny, out, log: () => {}, progress: false });
+    const vocab = Object.keys((JSON.parse(readFileSync(join(out, 'tokenizer', 'tokenizer.json'), 'utf8')) as { model: { vocab: Record<string, number> } }).model.vocab);
+    expect(vocab.filter((t) => /\s/.test(t)), 'whitespace tokens').to.deep.equal([]);
+    const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as Record<string, number>;
+    expect(summary).to.include({ train_steps: 2, label_first_error_precision: 1, retained: 1 });
+    expect(summary.sim_processbench_f1).to.be.a('number');
   });
 
   it('the Qwen2.5-Math-1.5B recipe validates: pretrained model, <extra_0>, consensus labels, 4 ProcessBench subsets, 7 BoN sets', () => {
