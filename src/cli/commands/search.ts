@@ -15,6 +15,8 @@ interface SearchArgs extends SplitArgs {
   model?: string;
   reward?: string;
   'reward-token'?: string;
+  'reward-tokenizer'?: string;
+  'reward-model'?: string;
   problems: string;
   'problem-field'?: string;
   'answer-field'?: string;
@@ -77,7 +79,7 @@ export async function runSearchCommand(args: SearchArgs): Promise<void> {
   const { ResponseCache } = await import('../../labels/cache.js');
   const { OpenAIClient } = await import('../../labels/client.js');
   const { PolicySampler } = await import('../../search/policy.js');
-  const { localReward, remoteReward } = await import('../../search/reward.js');
+  const { localReward, openRemoteReward } = await import('../../search/reward.js');
   const { runSearch } = await import('../../search/run.js');
   // Policy completions (and remote PRM scores) are cached in the output folder: a killed run,
   // started again with the same options, re-sends nothing it already has.
@@ -93,7 +95,13 @@ export async function runSearchCommand(args: SearchArgs): Promise<void> {
       const { simTruthScorer } = await import('../../sim/truth-scorer.js');
       reward = localReward(simTruthScorer(), 'the sim truth (a perfect process verifier)');
     } else {
-      reward = remoteReward(args.reward as string, { token: args['reward-token'] ?? process.env.PRMKIT_SERVE_TOKEN, cache, concurrency: args.concurrency });
+      reward = await openRemoteReward(args.reward as string, {
+        token: args['reward-token'] ?? process.env.PRMKIT_SERVE_TOKEN,
+        cache,
+        concurrency: args.concurrency,
+        tokenizerDir: args['reward-tokenizer'],
+        model: args['reward-model'],
+      });
     }
     const client = new OpenAIClient({ endpoints, apiKey: args['api-key'] ?? process.env.OPENAI_API_KEY, cache, concurrency: positiveInt(args.concurrency, '--concurrency') });
     const policy = new PolicySampler(client, {
@@ -140,8 +148,10 @@ export const searchCommand: CommandModule<object, SearchArgs> = {
       .option('policy-model', { type: 'string', default: 'sim-policy', describe: 'model name sent to the policy endpoint' })
       .option('api-key', { type: 'string', describe: 'bearer token of the policy endpoint (or OPENAI_API_KEY)' })
       .option('model', optionalModelOption(': the PRM, run here'))
-      .option('reward', { type: 'string', describe: 'URL of a prmkit serve reward server instead of --model; "sim-truth": the sim world\'s truth (a perfect verifier, the ceiling of a sim PRM)' })
+      .option('reward', { type: 'string', describe: 'URL of a prmkit serve reward server (or of vLLM\'s /pooling endpoint) instead of --model; "sim-truth": the sim world\'s truth (a perfect verifier, the ceiling of a sim PRM)' })
       .option('reward-token', { type: 'string', describe: 'its bearer token (or PRMKIT_SERVE_TOKEN)' })
+      .option('reward-tokenizer', { type: 'string', describe: "with a vLLM .../pooling URL: the PRM's directory (its chat template and step token)" })
+      .option('reward-model', { type: 'string', describe: 'with a vLLM .../pooling URL: the served model name, when vLLM serves several' })
       .conflicts('model', 'reward')
       .option('problems', { type: 'string', demandOption: true, describe: 'problems with gold answers: JSONL/JSON/Parquet of {problem|question, answer|gt} (bon-eval sets, sim problems.jsonl)' })
       .option('problem-field', { type: 'string', describe: 'default problem|question' })
