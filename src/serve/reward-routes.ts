@@ -121,7 +121,15 @@ export async function handleGetReward(ctx: ScoringContext, req: IncomingMessage,
     }
     return steps;
   });
-  const scores = items.length === 0 ? [] : await ctx.score({ items, split: items.map(() => true), batch: true });
+  let scores: number[][] = [];
+  try {
+    if (items.length > 0) scores = await ctx.score({ items, split: items.map(() => true), batch: true });
+  } catch (e) {
+    // The scorer names items by their place among the scored ones; the client knows its queries.
+    if (!(e instanceof HttpError)) throw e;
+    const queryOf = (k: number): number => itemOf.indexOf(k);
+    throw new HttpError(e.status, e.message.replace(/items\[(\d+)\]/g, (_, k: string) => `query[${queryOf(Number(k))}]`), e.headers);
+  }
   const stepScores = stepsOf.map((steps, i) => (steps.length === 0 ? [] : scores[itemOf[i]]));
   const rewards = stepScores.map((s) => (s.length === 0 ? 0 : aggregateScore(s, aggregate)));
   // OpenRLHF reads "rewards"; its newer versions also read "scores" (for filtering by score).

@@ -88,6 +88,11 @@ describe('serve: reward protocols (/get_reward, aggregate, id)', function () {
     const many = await post(`${server.url}/get_reward`, { query: [queryOf(problems[3]), queryOf(problems[3]), queryOf(problems[3]), queryOf(problems[0])] }, { token: TOKEN });
     expect(many.status).to.equal(413);
     expect((many.body as { error: string }).error).to.match(/too many steps: 15/);
+    // An item the scorer refuses is named by its place in "query" (the empty first one is not scored).
+    const long = { problem: 'apples '.repeat(300), steps: ['She buys 4, so 3 + 4 = 7.'] };
+    const context = await post(`${server.url}/get_reward`, { query: [`${promptOf('x')}<|im_end|>`, queryOf(long)] }, { token: TOKEN });
+    expect(context.status).to.equal(413);
+    expect((context.body as { error: string }).error).to.match(/^query\[1\]: .*tokens exceed the model's context of 512$/);
   });
 
   it('batches /get_reward with /v1/score requests in shared forward passes', async () => {

@@ -3,7 +3,7 @@ import { readJsonl, RecordError, writeJsonlAtomically } from '../../data/jsonl.j
 import { spliceJsonFields } from '../../data/splice.js';
 import { refuseOutputOverInput } from '../outputs.js';
 import type { ScoreInput } from '../../eval/score.js';
-import { backendOption, batchTokensOption, optionalModelOption, optionalPositiveInt, parseBackend } from '../options.js';
+import { backendOption, batchTokensOption, optionalModelOption, optionalPositiveInt, parseBackend, REMOTE_REWARD_OPTIONS, remoteRewardOptions, type RemoteRewardArgs } from '../options.js';
 import { UsageError } from '../errors.js';
 import type { BackendName } from '../../backend/backend-names.js';
 import { addSplitOptions, splitOptionsOf, type SplitArgs } from '../split-options.js';
@@ -11,12 +11,9 @@ import { createStepSplitter, describeSplitStats, type StepSplitter } from '../..
 
 // TensorFlow.js is imported only when the command runs, so `prmkit --help` stays quick.
 
-interface ScoreArgs extends Partial<SplitArgs> {
+interface ScoreArgs extends Partial<SplitArgs>, RemoteRewardArgs {
   model?: string;
   reward?: string;
-  'reward-token'?: string;
-  'reward-tokenizer'?: string;
-  'reward-model'?: string;
   input: string;
   out: string;
   backend: string;
@@ -117,11 +114,7 @@ async function scoreLocally(args: ScoreArgs, dir: string, lines: InputLine[], ba
 /** Scores from a reward server (prmkit serve, or vLLM's /pooling); a line it refuses as too long gets null. */
 async function scoreRemotely(args: ScoreArgs, url: string, lines: InputLine[]): Promise<Scored> {
   const { openRemoteReward } = await import('../../search/reward.js');
-  const reward = await openRemoteReward(url, {
-    token: args['reward-token'] ?? process.env.PRMKIT_SERVE_TOKEN,
-    tokenizerDir: args['reward-tokenizer'],
-    model: args['reward-model'],
-  });
+  const reward = await openRemoteReward(url, remoteRewardOptions(args));
   try {
     const stepScores = await reward.score(lines);
     const tooLong = stepScores.flatMap((s, i) => (s === null && lines[i].steps.length > 0 ? [i] : []));
@@ -138,9 +131,7 @@ export const scoreCommand: CommandModule<object, ScoreArgs> = {
     addSplitOptions(y)
       .option('model', optionalModelOption(' (or --reward URL)'))
       .option('reward', { type: 'string', describe: "URL of a reward server instead of --model: prmkit serve, or vLLM's .../pooling endpoint" })
-      .option('reward-token', { type: 'string', describe: 'its bearer token (or PRMKIT_SERVE_TOKEN)' })
-      .option('reward-tokenizer', { type: 'string', describe: "with a vLLM .../pooling URL: the PRM's directory (its chat template and step token)" })
-      .option('reward-model', { type: 'string', describe: 'with a vLLM .../pooling URL: the served model name, when vLLM serves several' })
+      .options(REMOTE_REWARD_OPTIONS)
       .conflicts('model', 'reward')
       .option('input', { type: 'string', demandOption: true, describe: 'JSONL with "problem" and "steps" (or a "response" text, split into steps) per line; other fields are kept' })
       .option('out', { type: 'string', demandOption: true, describe: 'output JSONL: the input lines plus "step_scores" (null when too long)' })
