@@ -316,6 +316,18 @@ export const EvalSchema = z.strictObject({
 
 export const ReportSchema = z.strictObject({
   title: z.string().optional(),
+  /**
+   * Log the finished run to an MLflow tracking server (src/report/mlflow.ts): the resolved recipe
+   * as params, train/dev metrics per step, the headline metrics, the report files as artifacts.
+   */
+  mlflow: z
+    .strictObject({
+      tracking_uri: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL of an MLflow tracking server' }),
+      experiment: z.string().min(1),
+      /** Default: the recipe's name. */
+      run_name: z.string().min(1).optional(),
+    })
+    .optional(),
 });
 
 export const RecipeSchema = z.strictObject({
