@@ -173,6 +173,19 @@ export async function runRecipe(opts: RunOptions): Promise<RunResult> {
   }
   const headline = await runReportStage(ctx);
   await updateManifest(runDir, manifest, []);
+  {
+    // TensorBoard: the run's hyperparameters and final metrics beside the training curves.
+    const { flattenParams } = await import('../report/mlflow.js');
+    const { hparamsOf, writeTensorBoardSummary } = await import('../report/tb-hparams.js');
+    const file = await writeTensorBoardSummary(join(runDir, 'tensorboard'), {
+      hparams: hparamsOf(flattenParams(recipe)),
+      metrics: Object.fromEntries(Object.entries(headline).map(([k, v]) => [`final/${k}`, v as number | null | undefined])),
+      step: headline.train_steps ?? 0,
+      startTime: t0,
+      endTime: Date.now(),
+    });
+    log(`report: hparams and final metrics for TensorBoard in ${file}`);
+  }
   if (recipe.report?.mlflow) {
     const { logRunToMlflow } = await import('../report/mlflow.js');
     await logRunToMlflow(recipe.report.mlflow, { runDir, recipe, final: { ...headline }, finalStep: headline.train_steps ?? 0, runName: recipe.name, log });
