@@ -2,7 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { detectFormat } from './read.js';
 import type { DataFormat } from './formats.js';
-import { downloadFile, MANIFEST_NAME, readManifest, sha256OfFile, writeManifest, type Manifest, type ManifestEntry } from './hub.js';
+import { downloadFile, MANIFEST_NAME, readManifest, sha256OfFile, writeManifest, type DownloadOptions, type Manifest, type ManifestEntry } from './hub.js';
 import { describeFetchError, describeHttpStatus } from '../util/net-errors.js';
 
 /**
@@ -56,16 +56,8 @@ export function parseListing(json: unknown, where: string): ParquetFile[] {
   return files;
 }
 
-export interface HubGetOptions {
-  to?: string;
-  endpoint?: string;
-  token?: string;
-  force?: boolean;
-  progress?: boolean;
-  attempts?: number;
-  retryDelayMs?: number;
-  log?: (line: string) => void;
-}
+/** The options of the named datasets' download; the revision is part of the hf:// reference. */
+export type HubGetOptions = Omit<DownloadOptions, 'revision'>;
 
 export interface HubGetResult {
   dir: string;
