@@ -102,12 +102,16 @@ function seedTable(runs: readonly RunRecord[]): string | null {
   const n = simN(runs);
   const cell = (values: (number | null | undefined)[], scale = 1) => {
     const s = meanSd(values.map((v) => (typeof v === 'number' ? v * scale : v)));
-    return s === null ? '-' : `${s.mean.toFixed(1)} ± ${s.sd.toFixed(1)}`;
+    if (s === null) return '-';
+    // A figure only some replicates have has no spread worth a ± when one run has it.
+    const partial = s.n < values.length ? ` (n=${s.n})` : '';
+    return s.sd === null ? `${s.mean.toFixed(1)}${partial}` : `${s.mean.toFixed(1)} ± ${s.sd.toFixed(1)}${partial}`;
   };
   const metric = (g: (typeof groups)[number], key: string) => g.runs.map((r) => r.metrics[key]);
-  const header = ['configuration', 'seeds', 'train samples', 'label precision %', 'retained %', ...(hasSim ? ['sim step-error F1', `sim prm@${n} (prod)`, `sim prm@${n} (min)`] : []), ...(runs.some((r) => r.evals?.processbench) ? ['ProcessBench avg F1'] : [])];
+  const header = ['configuration', 'n', 'seeds', 'train samples', 'label precision %', 'retained %', ...(hasSim ? ['sim step-error F1', `sim prm@${n} (prod)`, `sim prm@${n} (min)`] : []), ...(runs.some((r) => r.evals?.processbench) ? ['ProcessBench avg F1'] : [])];
   const rows = groups.map((g) => [
     g.label,
+    String(g.runs.length),
     g.seeds.join(', '),
     cell(metric(g, 'train_samples')).replace(/\.0 ± /, ' ± '),
     cell(metric(g, 'label_first_error_precision'), 100),
@@ -306,7 +310,7 @@ function renderMarkdown(c: Collected, plots: { file: string; title: string }[], 
     parts.push(
       '## Over seeds',
       '',
-      'Configurations run with several seeds (the seed sets the sim data, the train/dev split, the initial weights and the batch order; the test sets stay fixed): mean ± sample standard deviation.',
+      'Runs whose resolved recipes are equal but for the seed are replicates of one configuration (the seed sets the sim data, the train/dev split, the initial weights and the batch order; the test sets stay fixed): mean ± sample standard deviation over the n runs; a figure that only one of them has is shown alone with (n=1).',
       '',
       seeds,
       '',

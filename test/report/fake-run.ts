@@ -34,6 +34,8 @@ export interface FakeRunOptions {
   /** Sim prm@8 with the last and min aggregators (default prod - 6 and prod - 3). */
   bonLast?: number;
   bonMin?: number;
+  /** Recipe keys to set over the default recipe (a different configuration). */
+  recipe?: Record<string, unknown>;
 }
 
 function marker<T>(dir: string, stage: StageName, summary: T): void {
@@ -86,6 +88,7 @@ export function writeFakeRun(dir: string, o: FakeRunOptions): void {
     labels: { method, mc_labels: mcLabels, threshold: o.threshold ?? 0 },
     train: { epochs: 1, label_mode: mcLabels },
     eval: { sim: { samples: 100, n: 8 } },
+    ...o.recipe,
   };
   writeFileSync(join(dir, 'recipe.resolved.yaml'), YAML.stringify(recipe));
   marker(dir, 'data', { source: 'sim', path: 'data/samples.jsonl', samples: 100, problems: 100, with_error: 50 });
