@@ -241,8 +241,12 @@ export const TrainSchema = z.strictObject({
   /** Checkpoint every N optimizer steps (0: only at the end and when the dev metric improves). */
   save_every: nonNegativeInt.default(50),
   keep_last: positiveInt.default(2),
-  /** The dev metric that picks the best checkpoint and drives early stopping. */
-  metric: z.enum(['first_error_f1', 'step_auroc', 'step_accuracy', 'dev_loss']).default('first_error_f1'),
+  /**
+   * The dev metric that picks the best checkpoint and drives early stopping. dev_loss by default:
+   * it moves with every improvement, where F1 and accuracy at a threshold can sit still while the
+   * model learns (first_error_f1 is taken at the threshold that maximises it on the dev split).
+   */
+  metric: z.enum(['first_error_f1', 'step_auroc', 'step_accuracy', 'dev_loss']).default('dev_loss'),
   /** Stop when the metric has not improved for this many evaluations (0: never). */
   patience: nonNegativeInt.default(0),
   /** Which weights become checkpoints/final: the best dev checkpoint or the last step. */
@@ -282,7 +286,11 @@ export const EvalSchema = z.strictObject({
     .strictObject({
       path: z.string(),
       subsets: z.array(z.string()).optional(),
-      threshold: z.union([z.number(), z.literal('auto')]).default(0.5),
+      /**
+       * A number; `dev`: chosen on the run's dev split; `auto`: chosen on the gsm8k subset of the
+       * test (ProcessBench's practice). Absent: as `eval.threshold`.
+       */
+      threshold: z.union([z.number(), z.literal('auto'), z.literal('dev')]).optional(),
     })
     .optional(),
   /**
@@ -292,7 +300,8 @@ export const EvalSchema = z.strictObject({
   prmbench: z
     .strictObject({
       path: z.string(),
-      threshold: z.number().default(0.5),
+      /** A number, or `dev`: chosen on the run's dev split. Absent: as `eval.threshold` (0.5 where that is `auto`). */
+      threshold: z.union([z.number(), z.literal('dev')]).optional(),
     })
     .optional(),
   /** Real Best-of-N candidate files (relative to the recipe). */
@@ -304,9 +313,11 @@ export const EvalSchema = z.strictObject({
     })
     .optional(),
   /**
-   * Threshold of first-error predictions on the sim step-error set: a number; `dev` = the one that
-   * maximises first-error F1 on the run's dev split (scored by the final model); `auto` = the one
-   * that maximises F1 on the test set itself (ProcessBench's practice for scalar PRMs).
+   * Threshold of first-error predictions on the sim step-error set, and of ProcessBench and
+   * PRMBench unless they set their own: a number; `dev` = the one that maximises first-error F1
+   * on the run's dev split (scored by the final model; 0.5 when the dev split lacks erroneous or
+   * correct samples); `auto` = the one that maximises F1 on the test set itself (ProcessBench's
+   * practice for scalar PRMs).
    */
   threshold: z.union([z.number(), z.literal('auto'), z.literal('dev')]).default('dev'),
   max_tokens_per_batch: positiveInt.default(8192),

@@ -60,12 +60,12 @@ function summaryTable(runs: readonly RunRecord[], seconds: Record<string, number
   const hasPb = runs.some((r) => r.evals?.processbench);
   const hasBon = runs.some((r) => r.evals?.bon);
   const n = simN(runs);
+  const hasTruth = runs.some((r) => typeof r.metrics.label_first_error_precision === 'number');
   const header = [
     'run',
     ...keys,
-    'train samples',
-    'label precision %',
-    'label F1 %',
+    'train / dev samples',
+    ...(hasTruth ? ['label precision %', 'label F1 %'] : []),
     'retained %',
     'dev F1',
     ...(hasSim ? ['sim step-error F1', `sim prm@${n} (prod)`, 'best baseline F1'] : []),
@@ -80,9 +80,8 @@ function summaryTable(runs: readonly RunRecord[], seconds: Record<string, number
       r.name,
       // A point that did not set the seed ran with the recipe's.
       ...keys.map((k) => (k in r.params ? valueText(r.params[k]) : k === 'seed' ? String(seedOf(r) ?? '-') : '-')),
-      m.train_samples === null || m.train_samples === undefined ? '-' : String(m.train_samples),
-      fraction(m.label_first_error_precision),
-      fraction(m.label_first_error_f1),
+      typeof m.train_samples === 'number' ? `${m.train_samples} / ${m.dev_samples ?? '-'}` : '-',
+      ...(hasTruth ? [fraction(m.label_first_error_precision), fraction(m.label_first_error_f1)] : []),
       fraction(m.retained),
       pct(m.dev_first_error_f1),
       ...(hasSim ? [pct(m.sim_processbench_f1), pct(m.sim_bon_prm_at_n), pct(m.sim_baseline_best_f1)] : []),
@@ -264,7 +263,9 @@ function plotJobs(c: Collected): PlotJob[] {
       .filter(([, v]) => typeof v === 'number')
       .map(([metric, v]) => ({ run: l.source, source: l.source, metric, value: 100 * (v as number) })),
   );
-  if (labelPlotRows.length > 0) {
+  // Without a truth there is no precision to compare, and one retention bar says nothing a table does not.
+  const labelSources = labelRows(runs);
+  if (labelSources.some((l) => l.precision !== null) && labelSources.length > 1) {
     jobs.push({
       file: 'labels.svg',
       title: 'Label first-error precision (against the sim truth) and retention, per label source',
@@ -298,10 +299,15 @@ function renderMarkdown(c: Collected, plots: { file: string; title: string }[], 
   if (runs.length === 0) return parts.join('\n');
 
   parts.push('## Summary', '', summaryTable(runs, c.seconds), '');
+  const simWords = runs.some((r) => r.evals?.sim);
   parts.push(
-    'Label precision = share of flagged first errors at the true step (sim truth); label F1 = the labels\' own step-error F1 against the truth ' +
-      '(harmonic mean of their accuracy on erroneous and on correct samples); retained = share of samples kept for training. ' +
-      'Sim step-error F1: the trained PRM on the truth-labelled sim test (ProcessBench metric); the best baseline is the best of constant and random scores.',
+    'Train / dev samples = samples trained on and held out for dev evaluation; retained = share of labelled samples kept for training; ' +
+      'dev F1 = first-error F1 on the dev split at the threshold that maximises it there. ' +
+      (simWords
+        ? 'Label precision = share of flagged first errors at the true step (sim truth); label F1 = the labels\' own step-error F1 against the truth ' +
+          '(harmonic mean of their accuracy on erroneous and on correct samples). ' +
+          'Sim step-error F1: the trained PRM on the truth-labelled sim test (ProcessBench metric); the best baseline is the best of constant and random scores.'
+        : ''),
     '',
   );
 
@@ -341,12 +347,13 @@ function renderMarkdown(c: Collected, plots: { file: string; title: string }[], 
 
   const labels = labelRows(runs);
   if (labels.length > 0) {
+    const withTruth = labels.some((l) => l.precision !== null || l.recall !== null);
     parts.push(
       '## Label sources',
       '',
       markdownTable(
-        ['source', 'runs', 'samples in', 'samples out', 'retention %', 'precision %', 'recall %', 'F1 %'],
-        labels.map((l) => [l.source, l.runs.join(', '), String(l.input), String(l.output), fraction(l.retention), fraction(l.precision), fraction(l.recall), fraction(l.f1)]),
+        ['source', 'runs', 'samples in', 'samples out', 'retention %', ...(withTruth ? ['precision %', 'recall %', 'F1 %'] : [])],
+        labels.map((l) => [l.source, l.runs.join(', '), String(l.input), String(l.output), fraction(l.retention), ...(withTruth ? [fraction(l.precision), fraction(l.recall), fraction(l.f1)] : [])]),
       ),
       '',
     );

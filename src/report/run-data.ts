@@ -160,7 +160,7 @@ export function runMetrics(labels: LabelsSummary | null, train: TrainSummary | n
     out.label_first_error_recall = used?.recall ?? null;
     // The labels' own ProcessBench-style F1 against the sim truth (accuracy on erroneous and on correct samples).
     out.label_first_error_f1 = used?.f1 ?? null;
-    out.train_samples = used?.output ?? null;
+    out.labelled_samples = used?.output ?? null;
   }
   if (evals?.sim) {
     const pb = evals.sim.prm.processbench;

@@ -271,7 +271,7 @@ export async function trainModel(opts: TrainerOptions): Promise<TrainResult> {
       metrics.write({ kind: 'dev', step: s, ...dev, best: best?.value ?? null, improved });
       tb?.scalars(s, { 'dev/loss': dev.dev_loss, 'dev/step_accuracy': dev.step_accuracy, 'dev/step_auroc': dev.step_auroc, 'dev/first_error_f1': dev.first_error_f1 });
       log(
-        `dev @${s}: loss ${fmt(dev.dev_loss)} step_acc ${fmt(dev.step_accuracy)} auroc ${fmt(dev.step_auroc)} first_error_f1 ${fmt(dev.first_error_f1)}` +
+        `dev @${s}: loss ${fmt(dev.dev_loss)} step_acc@0.5 ${fmt(dev.step_accuracy)} auroc ${fmt(dev.step_auroc)} first_error_f1 ${fmt(dev.first_error_f1)} (threshold ${fmt(dev.first_error_threshold, 3)})` +
           (improved ? ` (best ${cfg.metric})` : ` (best ${fmt(best?.value)} @${best?.step})`),
       );
     }

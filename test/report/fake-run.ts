@@ -52,6 +52,8 @@ function curve(top: number): BonCurvePoint[] {
     prm_at_n: { min: top - 6 + i, prod: top - 3 + i, last: top - 9 + 2 * i, mean: top - 4 + i },
     rm_at_n: null,
     weighted_vote: 50 + 4 * i,
+    random_pick: 40 + i,
+    constant_score: 41,
   }));
 }
 

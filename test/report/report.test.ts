@@ -48,7 +48,9 @@ describe('report/run-data', () => {
     expect(run.metrics.sim_bon_prm_at_n_last).to.equal(60);
     expect(run.metrics.label_first_error_precision).to.equal(0.9);
     expect(run.metrics.retained).to.equal(0.55);
-    expect(run.metrics.train_samples).to.equal(55);
+    expect(run.metrics.train_samples).to.equal(90);
+    expect(run.metrics.dev_samples).to.equal(10);
+    expect(run.metrics.labelled_samples).to.equal(55);
     expect(run.metrics.processbench_avg_f1).to.equal(45);
     expect(run.metrics.processbench_f1_math).to.equal(40);
     expect(run.metrics.bon_prm_at_n_prod).to.equal(62.5);
@@ -95,7 +97,7 @@ describe('report/report', () => {
     const md = readFileSync(result.markdownPath, 'utf8');
     expect(md).to.contain('3 finished run(s) of 3 planned');
     expect(md).to.match(/\| run \| labels\.threshold \|/);
-    expect(md).to.match(/\| threshold-0\.25 \| 0\.25 \| 100 \| 70\.0 \| 85\.0 \| 100\.0 \| 35\.0 \| 30\.0 \| 59\.0 \|/);
+    expect(md).to.match(/\| threshold-0\.25 \| 0\.25 \| 90 \/ 10 \| 70\.0 \| 85\.0 \| 100\.0 \| 35\.0 \| 30\.0 \| 59\.0 \|/);
     const svgs = referencedSvgs(sweep);
     expect(svgs.map((s) => s.file)).to.include.members(['plots/metrics-vs-labels_threshold.svg', 'plots/training-loss.svg', 'plots/dev-curves.svg', 'plots/bon-vs-n-sim.svg', 'plots/f1-by-subset.svg', 'plots/labels.svg']);
     expect(result.plots).to.have.length(svgs.length);

@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import type { StepSample } from '../../src/data/types.js';
 import { planEpoch, prepareItems, TrainingPlan, formatPrepareReport, type EncodeFn } from '../../src/train/batches.js';
 import { auroc, devMetrics } from '../../src/train/dev-metrics.js';
+import { TrainSchema } from '../../src/recipes/schema.js';
 
 /**
  * A stand-in encoder with the contract of encodeSample: one token per word, a step token after
@@ -146,5 +147,24 @@ describe('train/dev-metrics', () => {
     // acc_error 50, acc_correct 100 -> F1 66.67
     expect(m.first_error_f1).to.be.closeTo(200 / 3, 1e-9);
     expect(m.n_samples).to.equal(3);
+  });
+
+  it('first-error F1 of an uncalibrated PRM at the dev-chosen threshold, not 0 at 0.5', () => {
+    // Every score in 0.619-0.624 (above 0.5), ranked right: wrong first steps score lowest.
+    const samples = [
+      { scores: [0.623, 0.6195], labels: [1, 0] },
+      { scores: [0.6235, 0.624], labels: [1, 1] },
+      { scores: [0.619, 0.622], labels: [0, 0] },
+      { scores: [0.6225, 0.6232], labels: [1, 1] },
+    ];
+    const atHalf = devMetrics(samples, 0.6, 0.5);
+    expect(atHalf.first_error_f1).to.equal(0);
+    const m = devMetrics(samples, 0.6);
+    expect(m.first_error_f1).to.be.closeTo(100, 1e-9);
+    expect(m.first_error_threshold).to.be.within(0.6195, 0.6225);
+  });
+
+  it('picks checkpoints by dev loss unless the recipe says otherwise', () => {
+    expect(TrainSchema.parse({}).metric).to.equal('dev_loss');
   });
 });
