@@ -106,6 +106,8 @@ function namedParams(model: TrainableModel, vars: readonly tf.Variable[]): Named
 
 function planFingerprint(items: readonly TrainItem[], cfg: TrainConfig, seed: string): string {
   const parts = [
+    // The plan's algorithm: a checkpoint planned otherwise (micro-batches cut before steps) does not resume here.
+    'rows-per-step',
     seed,
     cfg.epochs,
     cfg.max_steps ?? '',
@@ -208,9 +210,12 @@ export async function trainModel(opts: TrainerOptions): Promise<TrainResult> {
   }
   if (resumedFrom === null && writes) metrics.truncateAfter(-1);
 
+  const microPerStep = plan.steps.reduce((a, st) => a + st.end - st.start, 0) / Math.max(1, totalSteps);
+  const tokensPerStep = plan.steps.reduce((a, _, k) => a + plan.microBatches(k).reduce((t, mb) => t + mb.length * Math.max(...mb.map((i) => lengths[i])), 0), 0) / Math.max(1, totalSteps);
   log(
     `train: ${opts.train.length} items, ${opts.dev?.length ?? 0} dev items, ${plan.epochs.length} epoch(s), ` +
-      `${totalSteps} optimizer steps of ${cfg.grad_accumulation} micro-batch(es), ${nParams} trainable parameters, ` +
+      `${totalSteps} optimizer steps of ${plan.rowsPerStep} rows (batch_size ${cfg.batch_size} x grad_accumulation ${cfg.grad_accumulation}; ` +
+      `~${Math.round(tokensPerStep)} padded tokens in ${microPerStep.toFixed(1)} micro-batches of <= ${cfg.max_tokens_per_batch} tokens a step), ${nParams} trainable parameters, ` +
       `lr ${cfg.lr} ${cfg.schedule} (warmup ${schedule.warmupSteps}), loss ${loss.kind}` +
       (cfg.recompute ? ', activation recomputation' : '') +
       (parallel ? `, worker ${parallel.rank} of ${parallel.worldSize}` : ''),

@@ -89,7 +89,7 @@ describe('evaluation with a model (tiny random PRM, cpu backend)', function () {
     // Dev samples labelled from the sim truth: every step right up to the first wrong one.
     const dev = simProcessBench(12, 9).map((s) => ({
       ...s,
-      labels: s.steps.slice(0, s.firstError === -1 ? s.steps.length : s.firstError + 1).map((_, j) => (j === s.firstError ? 0 : 1)),
+      labels: s.steps.slice(0, s.firstError === -1 ? s.steps.length : (s.firstError ?? -1) + 1).map((_, j) => (j === s.firstError ? 0 : 1)),
     }));
     const runDir = join(tmp, 'run-eval');
     const lines: string[] = [];

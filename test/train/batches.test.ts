@@ -116,13 +116,39 @@ describe('train/batches planning', () => {
     expect(batches.find((b) => b.includes(1))).to.deep.equal([1]);
   });
 
-  it('groups micro-batches into optimizer steps and maps cursors both ways', () => {
+  it('trains batch_size x grad_accumulation rows every optimizer step; the token cap adds micro-batches, never drops rows', () => {
+    // batch_size 16, grad_accumulation 2, and rows long enough that 16 of them exceed the token cap.
+    const long = Array.from({ length: 330 }, (_, i) => 100 + ((i * 53) % 200));
+    for (const groupByLength of [true, false]) {
+      const plan = new TrainingPlan(long, 2, 2, { maxTokensPerBatch: 2048, maxBatchSize: 16, seed: 3, groupByLength });
+      expect(plan.rowsPerStep).to.equal(32);
+      const perEpoch = Math.ceil(330 / 32);
+      expect(plan.totalSteps).to.equal(2 * perEpoch);
+      const sizes = Array.from({ length: plan.totalSteps }, (_, k) => plan.microBatches(k).flat().length);
+      // Every step is full but one remainder per epoch.
+      expect(sizes.filter((n) => n !== 32)).to.deep.equal([330 - 32 * (perEpoch - 1), 330 - 32 * (perEpoch - 1)]);
+      for (let k = 0; k < plan.totalSteps; k++) {
+        const micro = plan.microBatches(k);
+        for (const mb of micro) {
+          expect(mb.length).to.be.at.most(16);
+          expect(mb.length * Math.max(...mb.map((i) => long[i]))).to.be.at.most(2048);
+        }
+      }
+      // More micro-batches than grad_accumulation where the cap cut them: the cap shows, rows do not move.
+      expect(Math.max(...plan.steps.map((st) => st.end - st.start))).to.be.above(2);
+      for (const e of [0, 1]) {
+        const seen = plan.steps.filter((st) => st.epoch === e).flatMap((_, k) => plan.microBatches(k + e * perEpoch).flat());
+        expect(seen.sort((a, b) => a - b)).to.deep.equal(long.map((_, i) => i));
+      }
+    }
+  });
+
+  it('maps cursors to optimizer steps both ways', () => {
     const plan = new TrainingPlan(lengths, 2, 3, opts);
-    const perEpoch = plan.epochs.map((e) => Math.ceil(e.length / 3));
-    expect(plan.totalSteps).to.equal(perEpoch[0] + perEpoch[1]);
+    expect(plan.totalSteps).to.equal(2 * Math.ceil(200 / 24));
     for (let s = 0; s <= plan.totalSteps; s++) expect(plan.stepOf(plan.cursorAt(s))).to.equal(s);
-    expect(plan.microBatches(0)).to.have.length(3);
-    expect(() => plan.stepOf({ epoch: 0, batch: 1 })).to.throw(/not a step boundary/);
+    const second = plan.steps[1];
+    if (second.start > 1) expect(() => plan.stepOf({ epoch: 0, batch: 1 })).to.throw(/not a step boundary/);
     expect(new TrainingPlan(lengths, 5, 1, opts, 7).totalSteps).to.equal(7);
   });
 });
