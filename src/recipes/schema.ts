@@ -57,6 +57,8 @@ export const DataSchema = z
     format: z.string().default('auto'),
     /** Optional cap on samples read or generated. */
     limit: positiveInt.optional(),
+    /** file: stop at bad records (naming file:line), or skip them into RUN/data/rejects.jsonl and go on. */
+    on_bad_record: z.enum(['fail', 'skip']).default('fail'),
   })
   .superRefine((d, ctx) => {
     if (d.source === 'file' && !d.path) ctx.addIssue({ code: 'custom', path: ['path'], message: 'required when source is file' });

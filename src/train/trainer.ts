@@ -128,6 +128,9 @@ function isImprovement(metric: TrainConfig['metric'], value: number | null, best
   return HIGHER_IS_BETTER[metric] ? value > best.value : value < best.value;
 }
 
+/** Fewest milliseconds between two console loss lines (HF's logger prints at most every logging_steps). */
+const LOG_LINE_MIN_MS = 5000;
+
 function fmt(x: number | null | undefined, digits = 4): string {
   return x === null || x === undefined ? 'n/a' : Number(x).toPrecision(digits);
 }
@@ -284,7 +287,9 @@ export async function trainModel(opts: TrainerOptions): Promise<TrainResult> {
     return cfg.patience > 0 && evalsWithoutImprovement >= cfg.patience;
   };
 
-  const bar = progressBar('train', totalSteps, { enabled: opts.progress && writes });
+  const barShown = Boolean(opts.progress) && writes && !process.env.PRMKIT_NO_PROGRESS;
+  const bar = progressBar('train', totalSteps, { enabled: barShown });
+  let lastLogLine = 0;
   if (step > 0) bar.tick(step);
   const interval = new IntervalMean();
   let stoppedEarly = false;
@@ -344,7 +349,12 @@ export async function trainModel(opts: TrainerOptions): Promise<TrainResult> {
         const lmScalars: Record<string, number> = lmPart === undefined ? {} : { 'train/step_loss': means.step_loss, 'train/lm_loss': means.lm_loss };
         tb?.scalars(step, { 'train/loss': record.loss, ...lmScalars, 'train/lr': lr, 'train/grad_norm': record.grad_norm, 'train/tokens_per_s': record.tokens_per_s });
       }
-      bar.tick(1, { loss: stepLoss, lr });
+      bar.tick(1, { loss: stepLoss, lr, 'tokens/s': Math.round(stepTokens / Math.max(seconds, 1e-6)) });
+      if (!barShown && writes && (step % cfg.log_every === 0 || step === totalSteps) && (Date.now() - lastLogLine >= LOG_LINE_MIN_MS || step === totalSteps)) {
+        // Without a progress bar (PRMKIT_NO_PROGRESS, --no-progress) the loss still reaches the console, throttled.
+        lastLogLine = Date.now();
+        log(`train: step ${step}/${totalSteps} loss ${fmt(stepLoss)} lr ${fmt(lr, 3)} ${Math.round(stepTokens / Math.max(seconds, 1e-6))} tokens/s`);
+      }
       let stop = false;
       if (cfg.eval_every > 0 && step % cfg.eval_every === 0 && step < totalSteps) stop = await evaluate(step);
       if (cfg.save_every > 0 && step % cfg.save_every === 0 && lastSavedStep !== step) await save(step);

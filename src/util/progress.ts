@@ -46,6 +46,7 @@ function plainProgress(label: string, initialTotal: number): Progress {
   let total = initialTotal;
   let value = 0;
   let lastPrint = 0;
+  let info = '';
   const print = (force: boolean) => {
     const now = Date.now();
     if (!force && now - lastPrint < 5000) return;
@@ -53,11 +54,13 @@ function plainProgress(label: string, initialTotal: number): Progress {
     const elapsed = (now - start) / 1000;
     const rate = value / Math.max(1e-3, elapsed);
     const eta = rate > 0 && total > value ? ((total - value) / rate).toFixed(0) : '0';
-    process.stderr.write(`${label}: ${value}/${total} (${rate.toFixed(1)}/s, ETA ${eta}s)\n`);
+    process.stderr.write(`${label}: ${value}/${total} (${rate.toFixed(1)}/s, ETA ${eta}s)${info ? ` ${info}` : ''}\n`);
   };
   return {
-    tick(n = 1) {
+    tick(n = 1, payload = {}) {
       value += n;
+      // The latest payload (loss, lr, ...) rides on the next printed line, as on the TTY bar.
+      if (Object.keys(payload).length > 0) info = formatPayload(payload);
       print(false);
     },
     setTotal(t) {
