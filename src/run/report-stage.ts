@@ -127,7 +127,7 @@ function hyperparameterRows(recipe: Recipe, train: TrainSummary): (string | numb
     ['gradient clipping', t.max_grad_norm > 0 ? `global norm ${t.max_grad_norm}` : 'off'],
     ['loss', `${t.loss.kind}, ${t.label_mode} labels${t.lm_loss_weight > 0 ? `, + ${t.lm_loss_weight} x next-token loss` : ''}`],
     ['max length', `${t.max_length} tokens (${t.truncation})`],
-    ['checkpoint choice', `${t.final === 'best' ? `best dev ${t.metric}` : 'last step'}, dev every ${t.eval_every} steps${t.patience > 0 ? `, patience ${t.patience}` : ''}`],
+    ['checkpoint choice', `${t.final === 'best' ? `best ${t.metric} on the dev split` : 'last step'}, dev every ${t.eval_every} steps${t.patience > 0 ? `, patience ${t.patience}` : ''}`],
     ['seed', t.seed ?? recipe.seed],
   ];
   if (t.recompute) rows.push(['activation recomputation', 'on']);
@@ -191,7 +191,7 @@ export function renderReport(runDir: string, recipe: Recipe, plots: readonly Rep
     // Label quality is known only where there is a truth to hold the labels against (the sim).
     const sources = Object.entries(labels.sources);
     const withTruth = sources.some(([, s]) => s.precision !== null || s.recall !== null);
-    const endpoint = labels.endpoint ? `, endpoint: ${labels.endpoint}` : '';
+    const endpoint = labels.endpoint && labels.endpoint !== 'none' ? `, endpoint: ${labels.endpoint}` : '';
     parts.push(
       '## Labels',
       '',

@@ -47,10 +47,13 @@ function plainProgress(label: string, initialTotal: number): Progress {
   let value = 0;
   let lastPrint = 0;
   let info = '';
+  let printedValue = -1;
   const print = (force: boolean) => {
     const now = Date.now();
     if (!force && now - lastPrint < 5000) return;
+    if (force && printedValue === value) return; // the last line already said it
     lastPrint = now;
+    printedValue = value;
     const elapsed = (now - start) / 1000;
     const rate = value / Math.max(1e-3, elapsed);
     const eta = rate > 0 && total > value ? ((total - value) / rate).toFixed(0) : '0';
