@@ -201,6 +201,12 @@ export interface BonMetrics extends BonPoint {
   n_problems: number;
   /** Percent of scored step lists (first n responses) whose first minimum is the last step. */
   min_at_last_step: number | null;
+  /**
+   * Per aggregator: percent of the picked responses (prm@n) whose first minimum step score is on
+   * their last step (Zhang et al. 2025 §3.2: a PRM whose picks hinge on the last step grades the
+   * answer, as an outcome RM does, not the process).
+   */
+  picked_min_at_last_step: Partial<Record<Aggregator, number | null>>;
   /** Responses among the first n without a usable score. */
   n_unscored: number;
   /** What the scores are: one per response (scalar), per step (steps), or absent (none). */
@@ -345,6 +351,19 @@ export function bonMetrics(problems: readonly GradedProblem[], opts: BonMetricsO
   });
 
   const last = curve[curve.length - 1];
+  const pickedMinAtLast: Partial<Record<Aggregator, number | null>> = {};
+  if (!scalar && anyScored) {
+    const outcomes = problems.map((p) => problemOutcome(p, n, outcomeOpts));
+    for (const agg of aggregators) {
+      const flags = outcomes
+        .map((o, i) => {
+          const pick = o.prm[agg]?.pick ?? -1;
+          return pick === -1 ? null : minIsOnLastStep(problems[i].responses[pick].score ?? null);
+        })
+        .filter((f): f is boolean => f !== null);
+      pickedMinAtLast[agg] = flags.length === 0 ? null : meanPercent(flags);
+    }
+  }
   return {
     n_problems: problems.length,
     n,
@@ -356,6 +375,7 @@ export function bonMetrics(problems: readonly GradedProblem[], opts: BonMetricsO
     random_pick: last.random_pick,
     constant_score: last.constant_score,
     min_at_last_step: nStepLists === 0 ? null : (100 * nMinLast) / nStepLists,
+    picked_min_at_last_step: pickedMinAtLast,
     n_unscored: nUnscored,
     score_kind: profile.kind,
     score_range: profile.kind === 'none' ? null : [profile.min, profile.max],

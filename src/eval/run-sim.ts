@@ -35,6 +35,9 @@ export interface SimEvalSummary {
     acc_error: number | null;
     acc_correct: number | null;
     threshold: number;
+    /** Accuracy on erroneous samples whose final answer is right ("extracted ProcessBench", §3.2), and their count. */
+    extracted_accuracy?: number | null;
+    n_extracted?: number;
     /** 95% bootstrap interval of f1 (runs before it was added lack it). */
     f1_ci?: [number, number] | null;
     /** Recall of the first error per error kind (runs before these were added lack it). */
@@ -43,7 +46,7 @@ export interface SimEvalSummary {
     step_scores?: StepScoreDistribution;
   };
   bon: Pick<BonMetrics, 'n_problems' | 'n' | 'pass_at_n' | 'maj_at_n' | 'prm_at_n' | 'weighted_vote' | 'min_at_last_step'> &
-    Partial<Pick<BonMetrics, 'random_pick' | 'constant_score'>>;
+    Partial<Pick<BonMetrics, 'random_pick' | 'constant_score' | 'picked_min_at_last_step'>>;
 }
 
 /**
@@ -97,6 +100,8 @@ async function evaluateSim(opts: SimEvalOptions, outputs: AtomicOutputSet): Prom
       acc_correct: sim.acc_correct,
       threshold: report.threshold,
       f1_ci: report.ci?.subsets.sim ?? null,
+      extracted_accuracy: report.extracted_accuracy,
+      n_extracted: report.n_extracted,
       by_kind: recallByKind(pbSamples, predictions),
       step_scores: stepScoreDistribution(pbSamples, pbScores.stepScores),
     },
@@ -110,6 +115,7 @@ async function evaluateSim(opts: SimEvalOptions, outputs: AtomicOutputSet): Prom
       random_pick: metrics.random_pick,
       constant_score: metrics.constant_score,
       min_at_last_step: metrics.min_at_last_step,
+      picked_min_at_last_step: metrics.picked_min_at_last_step,
     },
   };
   await outputs.addFile(join(opts.out, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`);

@@ -375,6 +375,29 @@ function renderMarkdown(c: Collected, plots: { file: string; title: string }[], 
       ),
       '',
     );
+    parts.push(
+      "### The paper's §3.2 analyses",
+      '',
+      'Do the PRMs grade the process or the answer? **Extracted step-error accuracy**: the share of erroneous sim test samples whose final answer is ' +
+        'nevertheless right that the PRM flags at the true first wrong step (a PRM that grades answers misses them). **Picks with the minimum on the ' +
+        `last step**: the share of prm@${n} picks whose lowest step score is their last step (a PRM that grades answers puts its doubt there).`,
+      '',
+      markdownTable(
+        ['run', 'sim step-error F1', 'extracted step-error acc. % (n)', ...aggs.map((a) => `picks with min on last step % (${a})`), 'all responses with min on last step %'],
+        simRuns.map((r) => {
+          const pb = r.evals!.sim!.prm.processbench;
+          const b = r.evals!.sim!.prm.bon;
+          return [
+            r.name,
+            pct(pb.f1),
+            pb.extracted_accuracy === undefined ? '-' : `${pct(pb.extracted_accuracy)} (${pb.n_extracted})`,
+            ...aggs.map((a) => pct(b.picked_min_at_last_step?.[a as keyof typeof b.picked_min_at_last_step])),
+            pct(b.min_at_last_step),
+          ];
+        }),
+      ),
+      '',
+    );
     const baselines = simRuns[0].evals!.sim!.baselines;
     if (Object.keys(baselines).length > 0) {
       parts.push(

@@ -281,6 +281,20 @@ export function renderReport(runDir: string, recipe: Recipe, plots: readonly Rep
       table(['scorer', `pass@${sim.prm.bon.n}`, `maj@${sim.prm.bon.n}`, ...aggs.map((a) => `prm@${sim.prm.bon.n} ${a}`), 'weighted vote'], all.map(([name, s]) => [name, ...bonCells(s, aggs)])),
       '',
     );
+    const picked = sim.prm.bon.picked_min_at_last_step;
+    const pb = sim.prm.processbench;
+    if (picked || pb.extracted_accuracy !== undefined) {
+      // The paper's §3.2: a PRM that grades the answer rather than the process shows it here.
+      parts.push(
+        [
+          picked ? `Of the trained PRM's picks, ${aggs.filter((a) => a in picked).map((a) => `${f1(picked[a as keyof typeof picked])}% (${a})`).join(', ')} have their lowest step score on the last step.` : '',
+          pb.extracted_accuracy !== undefined ? `On erroneous test samples whose final answer is right (n=${pb.n_extracted}) it names the first wrong step ${f1(pb.extracted_accuracy)}% of the time.` : '',
+        ]
+          .filter(Boolean)
+          .join(' '),
+        '',
+      );
+    }
     embed('sim-bon');
   }
   if (evals?.processbench) {

@@ -355,4 +355,16 @@ describe('picks and baselines', () => {
     const lines = belowBaselineLines([{ name: 'set', row: summary.sets.set }], ['min']);
     expect(lines.join('\n')).to.contain('set: prm@N min 0.0 at or below a random pick (50.0)');
   });
+
+  it('counts the picks whose lowest step score is their last step (§3.2)', () => {
+    const problems: GradedProblem[] = [
+      // min picks response 1 ([0.8, 0.7]: its minimum is the last step); last picks response 0.
+      { id: 'a', responses: [r('1', true, [0.2, 0.95]), r('2', false, [0.8, 0.7])] },
+      // both pick response 0, whose minimum is its first step.
+      { id: 'b', responses: [r('5', true, [0.6, 0.9]), r('6', false, [0.1, 0.5])] },
+    ];
+    const m = bonMetrics(problems, { aggregators: ['min', 'last'], equivalent: numericEq, bootstrap: { resamples: 0 } });
+    expect(m.picked_min_at_last_step).to.deep.equal({ min: 50, last: 0 });
+    expect(m.min_at_last_step).to.equal(25);
+  });
 });
