@@ -6,6 +6,7 @@ import { findingsMarkdown, paperFindings, type Finding } from './findings.js';
 import { bonCurveSpec, bonRules, devCurvesSpec, groupedBarSpec, metricsVsParamSpec, renderSvg, trainingLossSpec } from './plots.js';
 import type { BonCurve, RunRecord } from './run-data.js';
 import { meanSd, seedGroups, seedOf } from './seeds.js';
+import { coverage } from '../util/format.js';
 import type { TopLevelSpec } from 'vega-lite';
 import type { SummaryEntry } from '../sweep/summary.js';
 import { percent } from '../util/format.js';
@@ -85,12 +86,17 @@ function summaryTable(runs: readonly RunRecord[], seconds: Record<string, number
       fraction(m.retained),
       pct(m.dev_first_error_f1),
       ...(hasSim ? [pct(m.sim_processbench_f1), pct(m.sim_bon_prm_at_n), pct(m.sim_baseline_best_f1)] : []),
-      ...(hasPb ? [pct(m.processbench_avg_f1)] : []),
-      ...(hasBon ? [pct(m.bon_prm_at_n)] : []),
+      ...(hasPb ? [`${pct(m.processbench_avg_f1)}${partialCoverage(m.processbench_n, m.processbench_n_total)}`] : []),
+      ...(hasBon ? [`${pct(m.bon_prm_at_n)}${typeof m.bon_random_pick === 'number' ? ` (random ${pct(m.bon_random_pick)})` : ''}`] : []),
       secs > 0 ? `${(secs / 60).toFixed(1)} min` : '-',
     ];
   });
   return markdownTable(header, rows);
+}
+
+/** " (over 354 of 400)" when an average leaves samples out; nothing when it covers them all. */
+function partialCoverage(n: number | null | undefined, total: number | null | undefined): string {
+  return typeof n === 'number' && typeof total === 'number' && n < total ? ` (over ${coverage(n, total)})` : '';
 }
 
 /** Mean ± sd over seeds per configuration, when some configuration ran with several seeds. */
