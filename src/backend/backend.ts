@@ -287,6 +287,13 @@ function describe(name: ConcreteBackend): string {
   return `${name} (${parts.join(', ')})`;
 }
 
+/** A load failure in a few words: the reason without its package prefix and parenthesised detail. */
+function briefReason(reason: string | undefined): string {
+  if (!reason) return 'unavailable';
+  const withoutPackage = reason.replace(/^@[^:]+:\s*/, '');
+  return withoutPackage.replace(/\s*\(.*$/s, '').trim() || 'unavailable';
+}
+
 /**
  * Selects and initialises a backend. `auto` stands for the backend named by PRMKIT_BACKEND when
  * that is set, else takes the first of AUTO_ORDER that loads; an explicit name that cannot load
@@ -313,13 +320,15 @@ export async function selectBackend(
     attempts.push(attempt);
     if (!attempt.ok) {
       if (requested !== 'auto') throw new BackendUnavailableError(name, attempt.reason ?? 'unknown');
-      log(`backend: ${name} unavailable: ${attempt.reason}`);
       continue;
     }
     prepareForTraining(name);
     const selection: BackendSelection = { name, tfBackend: tfBackendOf(name), attempts };
     current = { requested, selection };
-    log(`backend: using ${describe(name)}${requested === 'auto' ? ' [auto]' : viaEnv ? ` [${BACKEND_ENV}]` : ''}`);
+    // One line: the backend in use, and in brief what auto passed over (the full reasons are in the run manifest).
+    const skipped = attempts.filter((a) => !a.ok).map((a) => `${a.name}: ${briefReason(a.reason)}`);
+    const how = requested === 'auto' ? `auto${skipped.length > 0 ? `; skipped ${skipped.join(', ')}` : ''}` : viaEnv ? BACKEND_ENV : '';
+    log(`backend: using ${describe(name)}${how ? ` [${how}]` : ''}`);
     return selection;
   }
   // cpu is pure JS and always loads, so auto only gets here if tfjs itself is broken.

@@ -5,16 +5,19 @@ export const MAX_REPORTED_PROBLEMS = 5;
 /** How far past the first bad record a failing read keeps looking for more to report. */
 const LOOKAHEAD_RECORDS = 10_000;
 
+/** What a command with an --on-bad-record option advises. */
+export const SKIP_FLAG_REMEDY = 'Fix them, or pass --on-bad-record skip to write them to a rejects file and go on.';
+
 /** A read stopped by bad records: the first one's location, and all found in the report. */
 export class BadRecordsError extends RecordError {
   override name = 'BadRecordsError';
-  constructor(readonly problems: RecordError[], truncatedSearch: boolean) {
+  constructor(readonly problems: RecordError[], truncatedSearch: boolean, remedy: string = SKIP_FLAG_REMEDY) {
     const first = problems[0];
     super(first.file, first.line, first.field, first.reason, first.unit);
     const more = truncatedSearch ? ` (search stopped after ${problems.length}; there may be more)` : '';
     this.message = `${problems.length} bad record${problems.length === 1 ? '' : 's'}${more}:\n${problems
       .map((p) => `  ${p.message}`)
-      .join('\n')}\nFix them, or pass --on-bad-record skip to write them to a rejects file and go on.`;
+      .join('\n')}\n${remedy}`;
   }
 }
 
@@ -25,6 +28,8 @@ export interface BadRecordOptions {
   rejectsPath?: string;
   /** Called once per rejected record in skip mode (e.g. to print a warning). */
   onReject?: (err: RecordError) => void;
+  /** What the error advises, for callers whose way to skip is not the --on-bad-record flag (default: that flag). */
+  remedy?: string;
 }
 
 /**
@@ -53,7 +58,7 @@ export class BadRecordPolicy {
   /** Call for every record read; ends a failing read once it has looked far enough ahead. */
   countRecord(): void {
     if (!this.failing) return;
-    if (++this.sinceFirstProblem > LOOKAHEAD_RECORDS) throw new BadRecordsError(this.problems, true);
+    if (++this.sinceFirstProblem > LOOKAHEAD_RECORDS) throw new BadRecordsError(this.problems, true, this.opts.remedy);
   }
 
   /** Handles one bad record (its raw value goes to the rejects file). */
@@ -69,12 +74,12 @@ export class BadRecordPolicy {
       return;
     }
     this.problems.push(err);
-    if (this.problems.length >= MAX_REPORTED_PROBLEMS) throw new BadRecordsError(this.problems, true);
+    if (this.problems.length >= MAX_REPORTED_PROBLEMS) throw new BadRecordsError(this.problems, true, this.opts.remedy);
   }
 
   /** At the end of the input: throws the collected problems of a failing read. */
   finish(): void {
-    if (this.failing) throw new BadRecordsError(this.problems, false);
+    if (this.failing) throw new BadRecordsError(this.problems, false, this.opts.remedy);
   }
 
   /**

@@ -131,3 +131,44 @@ export function minIsOnLastStep(score: ResponseScore): boolean | null {
   for (let i = 1; i < score.length; i++) if (score[i] < score[argmin]) argmin = i;
   return argmin === score.length - 1;
 }
+
+/**
+ * Relative difference below which two aggregated scores are a tie. A PRM computes in float32
+ * (7 significant digits), and the same model scores a step a few units in the last place apart
+ * in-process and behind `prmkit serve` (a different batch, a JSON round trip); picks must not
+ * turn on that noise.
+ */
+export const SCORE_TIE_RELATIVE = 1e-5;
+
+/** True when a and b are equal up to float32 noise (both -Infinity, the unscored mark, tie too). */
+export function scoresTie(a: number, b: number): boolean {
+  if (a === b) return true;
+  return Math.abs(a - b) <= SCORE_TIE_RELATIVE * Math.max(Math.abs(a), Math.abs(b));
+}
+
+/**
+ * Index of the best value: the earliest of those that tie with the largest (scoresTie), so a
+ * pick does not depend on float noise; -1 for an empty list.
+ */
+export function bestIndex(values: readonly number[], among?: readonly number[]): number {
+  const indices = among ?? values.map((_, i) => i);
+  if (indices.length === 0) return -1;
+  // The plain argmax (earliest on exact ties; a NaN never replaces the first)...
+  let best = indices[0];
+  for (const i of indices) if (values[i] > values[best]) best = i;
+  // ...then the earliest index that ties with it up to float noise.
+  for (const i of indices) if (i === best || scoresTie(values[i], values[best])) return i;
+  return best;
+}
+
+/** Indices of the k best values, best first; ties (scoresTie) keep the earlier index first. */
+export function topIndices(values: readonly number[], k: number): number[] {
+  const left = values.map((_, i) => i);
+  const out: number[] = [];
+  while (out.length < k && left.length > 0) {
+    const best = bestIndex(values, left);
+    out.push(best);
+    left.splice(left.indexOf(best), 1);
+  }
+  return out;
+}

@@ -12,7 +12,8 @@
  *   to, else opens a new cluster. Responses without an extracted answer do not vote.
  * - maj@N: the largest cluster wins; ties go to the cluster whose first member comes first.
  *   It is correct when its representative response was graded correct.
- * - prm@N: the response with the highest aggregated score; ties go to the earliest response.
+ * - prm@N: the response with the highest aggregated score; ties go to the earliest response,
+ *   and scores within float32 noise of each other (aggregate.ts SCORE_TIE_RELATIVE) tie.
  * - weighted vote: a cluster's weight is the sum of its members' weights; ties go to the
  *   earliest cluster; unscored members add 0. A response's vote value is its aggregated score
  *   (vote aggregator, default prod) or, with one score per response, that score. Weights
@@ -28,7 +29,7 @@
  *   RM) is reported once as rm@N: the response with the highest score, earliest on ties.
  */
 import { isEquivalent } from '../math/index.js';
-import { aggregateScore, inapplicableReason, minIsOnLastStep, scoreProfile, type Aggregator, type ResponseScore } from './aggregate.js';
+import { aggregateScore, bestIndex, inapplicableReason, minIsOnLastStep, scoreProfile, type Aggregator, type ResponseScore } from './aggregate.js';
 import { bootstrapCounts, bootstrapInterval, type BootstrapOptions, type Interval } from './bootstrap.js';
 
 export interface GradedResponse {
@@ -74,11 +75,9 @@ export function clusterAnswers(answers: readonly (string | null)[], equivalent: 
   });
 }
 
-/** Index of the largest value, the earliest on ties; -1 for an empty list. */
+/** Index of the largest value, the earliest on ties (up to float noise: aggregate.ts bestIndex); -1 for an empty list. */
 function argmaxFirst(values: readonly number[]): number {
-  let best = -1;
-  for (let i = 0; i < values.length; i++) if (best === -1 || values[i] > values[best]) best = i;
-  return best;
+  return bestIndex(values);
 }
 
 export interface ProblemOutcome {
@@ -177,6 +176,13 @@ export interface BonPoint {
   /** With one score per response: accuracy of the response with the best score; else null. */
   rm_at_n: number | null;
   weighted_vote: number | null;
+  /**
+   * Baselines a PRM pick must beat: the expected accuracy of a uniformly random pick (the mean
+   * share of right responses among the first N), and a constant score (every response ties, so
+   * the first is picked).
+   */
+  random_pick: number;
+  constant_score: number;
 }
 
 export interface BonIntervals {
@@ -195,6 +201,12 @@ export interface BonMetrics extends BonPoint {
   n_problems: number;
   /** Percent of scored step lists (first n responses) whose first minimum is the last step. */
   min_at_last_step: number | null;
+  /**
+   * Per aggregator: percent of the picked responses (prm@n) whose first minimum step score is on
+   * their last step (Zhang et al. 2025 §3.2: a PRM whose picks hinge on the last step grades the
+   * answer, as an outcome RM does, not the process).
+   */
+  picked_min_at_last_step: Partial<Record<Aggregator, number | null>>;
   /** Responses among the first n without a usable score. */
   n_unscored: number;
   /** What the scores are: one per response (scalar), per step (steps), or absent (none). */
@@ -322,6 +334,8 @@ export function bonMetrics(problems: readonly GradedProblem[], opts: BonMetricsO
       prm_at_n: anyScored ? Object.fromEntries(aggregators.map((agg) => [agg, meanPercent(prmFlags[agg])])) : {},
       rm_at_n: scalar ? meanPercent(rm) : null,
       weighted_vote: voteWeights !== null ? meanPercent(weighted) : null,
+      random_pick: problems.reduce((a, p) => a + p.responses.slice(0, size).filter((r) => r.correct).length / size, 0) * (100 / problems.length),
+      constant_score: meanPercent(problems.map((p) => p.responses[0].correct)),
     };
     if (draws.length > 0) {
       const interval = (flags: boolean[]) => bootstrapInterval(flags.map(Number), draws, level);
@@ -337,6 +351,19 @@ export function bonMetrics(problems: readonly GradedProblem[], opts: BonMetricsO
   });
 
   const last = curve[curve.length - 1];
+  const pickedMinAtLast: Partial<Record<Aggregator, number | null>> = {};
+  if (!scalar && anyScored) {
+    const outcomes = problems.map((p) => problemOutcome(p, n, outcomeOpts));
+    for (const agg of aggregators) {
+      const flags = outcomes
+        .map((o, i) => {
+          const pick = o.prm[agg]?.pick ?? -1;
+          return pick === -1 ? null : minIsOnLastStep(problems[i].responses[pick].score ?? null);
+        })
+        .filter((f): f is boolean => f !== null);
+      pickedMinAtLast[agg] = flags.length === 0 ? null : meanPercent(flags);
+    }
+  }
   return {
     n_problems: problems.length,
     n,
@@ -345,7 +372,10 @@ export function bonMetrics(problems: readonly GradedProblem[], opts: BonMetricsO
     prm_at_n: last.prm_at_n,
     rm_at_n: last.rm_at_n,
     weighted_vote: last.weighted_vote,
+    random_pick: last.random_pick,
+    constant_score: last.constant_score,
     min_at_last_step: nStepLists === 0 ? null : (100 * nMinLast) / nStepLists,
+    picked_min_at_last_step: pickedMinAtLast,
     n_unscored: nUnscored,
     score_kind: profile.kind,
     score_range: profile.kind === 'none' ? null : [profile.min, profile.max],

@@ -157,6 +157,9 @@ export interface BonSummaryRow {
   prm_at_n: Partial<Record<Aggregator, number>>;
   rm_at_n?: number | null;
   weighted_vote: number | null;
+  /** Baselines (bon-metrics.ts BonPoint): expected accuracy of a random pick, and of a constant score. */
+  random_pick?: number;
+  constant_score?: number;
   min_at_last_step: number | null;
   not_applicable?: Partial<Record<Aggregator, string>>;
 }
@@ -176,6 +179,8 @@ function summaryRow(m: BonMetrics): BonSummaryRow {
     prm_at_n: m.prm_at_n,
     rm_at_n: m.rm_at_n,
     weighted_vote: m.weighted_vote,
+    random_pick: m.random_pick,
+    constant_score: m.constant_score,
     min_at_last_step: m.min_at_last_step,
     not_applicable: m.not_applicable,
   };
@@ -203,6 +208,8 @@ export function summarizeBonSets(sets: readonly { name: string; metrics: BonMetr
       prm_at_n: prm,
       rm_at_n: meanOf(rows.map((r) => r.rm_at_n)),
       weighted_vote: meanOf(rows.map((r) => r.weighted_vote)),
+      random_pick: meanOf(rows.map((r) => r.random_pick)) ?? undefined,
+      constant_score: meanOf(rows.map((r) => r.constant_score)) ?? undefined,
       min_at_last_step: meanOf(rows.map((r) => r.min_at_last_step)),
     },
   };
@@ -211,7 +218,7 @@ export function summarizeBonSets(sets: readonly { name: string; metrics: BonMetr
 /** Table of one or more sets (rows) with pass/maj/prm per aggregator/weighted vote columns. */
 export function bonMarkdown(rows: readonly { name: string; row: Omit<BonSummaryRow, 'n_problems' | 'n'> & { n_problems?: number; n?: number } }[], aggregators: readonly Aggregator[]): string {
   const withRm = rows.some(({ row }) => typeof row.rm_at_n === 'number');
-  const header = ['set', 'problems', 'N', 'pass@N', 'maj@N', ...(withRm ? ['rm@N'] : []), ...aggregators.map((a) => `prm@N ${a}`), 'weighted vote', 'min at last step'];
+  const header = ['set', 'problems', 'N', 'pass@N', 'maj@N', ...(withRm ? ['rm@N'] : []), ...aggregators.map((a) => `prm@N ${a}`), 'weighted vote', 'random pick', 'constant score', 'min at last step'];
   const table = markdownTable(
     header,
     rows.map(({ name, row }) => [
@@ -223,10 +230,28 @@ export function bonMarkdown(rows: readonly { name: string; row: Omit<BonSummaryR
       ...(withRm ? [pct(row.rm_at_n)] : []),
       ...aggregators.map((a) => (row.not_applicable?.[a] !== undefined ? 'n/a' : pct(row.prm_at_n[a]))),
       pct(row.weighted_vote),
+      pct(row.random_pick),
+      pct(row.constant_score),
       pct(row.min_at_last_step),
     ]),
   );
-  return [table, ...notApplicableLines(rows)].join('\n');
+  return [table, ...belowBaselineLines(rows, aggregators), ...notApplicableLines(rows)].join('\n');
+}
+
+/** Picks no better than chance, said in words: a table alone lets them pass as results. */
+export function belowBaselineLines(
+  rows: readonly { name: string; row: { prm_at_n: Partial<Record<Aggregator, number>>; rm_at_n?: number | null; random_pick?: number } }[],
+  aggregators: readonly Aggregator[],
+): string[] {
+  const lines: string[] = [];
+  for (const { name, row } of rows) {
+    if (row.random_pick === undefined) continue;
+    const random = row.random_pick;
+    const picks: [string, number | null | undefined][] = [...aggregators.map((a): [string, number | undefined] => [`prm@N ${a}`, row.prm_at_n[a]]), ['rm@N', row.rm_at_n]];
+    const below = picks.filter(([, v]) => typeof v === 'number' && v <= random).map(([label, v]) => `${label} ${pct(v)}`);
+    if (below.length > 0) lines.push(`- ${name}: ${below.join(', ')} at or below a random pick (${pct(random)}): these picks are no better than chance.`);
+  }
+  return lines.length === 0 ? [] : ['', 'Below the random-pick baseline:', ...lines];
 }
 
 /** "n/a" explained: each aggregator that does not apply to some set, with the reason. */
@@ -250,7 +275,7 @@ export function bonCurveMarkdown(metrics: BonMetrics): string {
     ci ? `${pct(v)} [${pct(ci[0])}, ${pct(ci[1])}]` : pct(v);
   const withRm = metrics.rm_at_n !== null;
   return markdownTable(
-    ['N', 'pass@N', 'maj@N', ...(withRm ? ['rm@N'] : []), ...aggs.map((a) => `prm@N ${a}`), 'weighted vote'],
+    ['N', 'pass@N', 'maj@N', ...(withRm ? ['rm@N'] : []), ...aggs.map((a) => `prm@N ${a}`), 'weighted vote', 'random pick', 'constant score'],
     metrics.curve.map((p) => [
       String(p.n),
       cell(p.pass_at_n, p.ci?.pass_at_n),
@@ -258,6 +283,8 @@ export function bonCurveMarkdown(metrics: BonMetrics): string {
       ...(withRm ? [cell(p.rm_at_n, p.ci?.rm_at_n)] : []),
       ...aggs.map((a) => cell(p.prm_at_n[a], p.ci?.prm_at_n[a])),
       cell(p.weighted_vote, p.ci?.weighted_vote),
+      pct(p.random_pick),
+      pct(p.constant_score),
     ]),
   );
 }

@@ -13,6 +13,8 @@
  *   right (label != -1 and final_answer_correct), the "extracted ProcessBench" of Zhang et al. 2025 §3.2.
  */
 
+import { bootstrapCounts, quantile, type BootstrapOptions, type Interval } from './bootstrap.js';
+
 export interface ProcessBenchItem {
   subset: string;
   /** 0-based index of the first wrong step, -1 when every step is right. */
@@ -240,4 +242,58 @@ function countBelow(sortedAsc: readonly number[], x: number): number {
     else hi = mid;
   }
   return lo;
+}
+
+export interface F1Intervals {
+  /** Per subset: the percentile interval of its F1 (null when a class is empty). */
+  subsets: Record<string, Interval | null>;
+  /** Of the average F1 over subsets, each resampled within itself on the same draw. */
+  avg: Interval | null;
+  level: number;
+  resamples: number;
+  seed: number;
+}
+
+/**
+ * Percentile bootstrap intervals of first-error F1: samples are redrawn with replacement within
+ * each subset (a subset's size is fixed by the benchmark), and F1 is recomputed per draw. F1 is
+ * a ratio of counts, not a mean of per-sample outcomes, so each draw recounts both accuracies.
+ */
+export function f1Intervals(items: readonly ProcessBenchItem[], opts: BootstrapOptions = {}): F1Intervals {
+  const resamples = opts.resamples ?? 1000;
+  const seed = opts.seed ?? 0;
+  const level = opts.level ?? 95;
+  const perSubset = [...groupBySubset(items)].map(([name, group], k) => {
+    const draws = bootstrapCounts(group.length, resamples, seed + k);
+    const f1s = draws.map((counts) => {
+      let nE = 0, hE = 0, nC = 0, hC = 0;
+      group.forEach((it, i) => {
+        const c = counts[i];
+        if (c === 0) return;
+        if (it.label === -1) {
+          nC += c;
+          if (it.predicted === -1) hC += c;
+        } else {
+          nE += c;
+          if (it.predicted === it.label) hE += c;
+        }
+      });
+      return harmonicF1(percent(hE, nE), percent(hC, nC));
+    });
+    return { name, f1s };
+  });
+  const alpha = (100 - level) / 200;
+  const interval = (values: (number | null)[]): Interval | null => {
+    const finite = values.filter((v): v is number => v !== null);
+    if (finite.length < values.length / 2) return null;
+    const sorted = Float64Array.from(finite).sort();
+    return [quantile(sorted, alpha), quantile(sorted, 1 - alpha)];
+  };
+  const subsets: Record<string, Interval | null> = {};
+  for (const s of perSubset) subsets[s.name] = interval(s.f1s);
+  const avgs = Array.from({ length: resamples }, (_, b) => {
+    const vals = perSubset.map((s) => s.f1s[b]).filter((v): v is number => v !== null);
+    return vals.length === 0 ? null : vals.reduce((a, v) => a + v, 0) / vals.length;
+  });
+  return { subsets, avg: resamples > 0 ? interval(avgs) : null, level, resamples, seed };
 }

@@ -1,9 +1,12 @@
 import type { StepSample } from '../data/types.js';
+import { coverage } from '../util/format.js';
 import { markdownTable, pct } from './markdown.js';
 import {
   chooseThreshold,
+  f1Intervals,
   predictFirstError,
   processBenchMetrics,
+  type F1Intervals,
   type ProcessBenchItem,
   type ProcessBenchMetrics,
 } from './processbench-metrics.js';
@@ -20,6 +23,8 @@ export interface ProcessBenchReport extends ProcessBenchMetrics {
   n: number;
   n_too_long: number;
   too_long_ids: string[];
+  /** 95% percentile bootstrap intervals of each subset's F1 and of the average. */
+  ci?: F1Intervals;
 }
 
 export interface ProcessBenchPrediction {
@@ -124,28 +129,31 @@ export function evaluateProcessBench(
     n: items.length,
     n_too_long: tooLongIds.length,
     too_long_ids: tooLongIds,
+    ci: f1Intervals(items),
   };
   return { report, predictions };
 }
 
 /** The per-subset table, the confusion table and the headline figures as markdown. */
 export function processBenchMarkdown(report: ProcessBenchReport): string {
+  const ci = (interval: [number, number] | null | undefined) => (interval ? `[${pct(interval[0])}, ${pct(interval[1])}]` : '-');
   const rows = Object.entries(report.subsets).map(([name, m]) => [
     name,
     String(m.n),
     pct(m.acc_error),
     pct(m.acc_correct),
     pct(m.f1),
+    ci(report.ci?.subsets[name]),
   ]);
-  rows.push(['**average**', String(report.n), '', '', pct(report.avg_f1)]);
+  rows.push([`**average** (over ${coverage(report.n, report.n + report.n_too_long)} samples)`, String(report.n), '', '', pct(report.avg_f1), ci(report.ci?.avg)]);
   const parts = [
     `ProcessBench (threshold ${formatThreshold(report)})`,
     '',
-    markdownTable(['subset', 'n', 'acc_error', 'acc_correct', 'F1'], rows),
+    markdownTable(['subset', 'n', 'acc_error', 'acc_correct', 'F1', `F1 ${report.ci?.level ?? 95}% interval`], rows),
     '',
     `Extracted ProcessBench (wrong process, right answer; n=${report.n_extracted}): accuracy ${pct(report.extracted_accuracy)}`,
   ];
-  if (report.n_too_long > 0) parts.push(`Left out as longer than the model context: ${report.n_too_long} samples`);
+  if (report.n_too_long > 0) parts.push('', `Left out as longer than the model context: ${report.n_too_long} of ${report.n + report.n_too_long} samples; the figures above are over the rest only.`);
   const c = report.confusion;
   parts.push(
     '',

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { addJsonlOutput } from '../data/jsonl.js';
 import { AtomicOutputSet } from '../util/durable-fs.js';
+import { coverage } from '../util/format.js';
 import { markdownTable, pct } from './markdown.js';
 import { loadPrmBench, type PrmBenchItem } from './prmbench-data.js';
 import { prmBenchMetrics, stepCounts, type PrmBenchMetrics } from './prmbench-metrics.js';
@@ -106,7 +107,7 @@ export function prmBenchMarkdown(report: PrmBenchReport): string {
   });
   for (const [group, score] of Object.entries(report.groups)) rows.push([`*${group}* (mean)`, '', '', '', pct(score)]);
   const o = report.overall;
-  rows.push(['**overall**', String(o.n), pct(o.f1), pct(o.negative_f1), pct(report.prmscore)]);
+  rows.push([`**overall** (over ${coverage(report.n, report.n_items)} items)`, String(o.n), pct(o.f1), pct(o.negative_f1), pct(report.prmscore)]);
   const parts = [
     `PRMBench (a step is valid when its score > ${report.threshold}; PRMScore = 0.5 F1 + 0.5 negative F1, multi_solutions F1 only)`,
     '',
@@ -114,6 +115,6 @@ export function prmBenchMarkdown(report: PrmBenchReport): string {
   ];
   const correct = report.class_details.correct;
   if (correct) parts.push('', `Error-free originals ("correct", ${correct.n} items, not in the overall figures): F1 ${pct(correct.f1)}`);
-  if (report.n_too_long > 0) parts.push(`Left out as longer than the model context: ${report.n_too_long} items`);
+  if (report.n_too_long > 0) parts.push('', `Left out as longer than the model context: ${report.n_too_long} of ${report.n_items} items; the figures above are over the rest only.`);
   return parts.join('\n');
 }

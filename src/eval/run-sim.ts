@@ -35,12 +35,18 @@ export interface SimEvalSummary {
     acc_error: number | null;
     acc_correct: number | null;
     threshold: number;
+    /** Accuracy on erroneous samples whose final answer is right ("extracted ProcessBench", §3.2), and their count. */
+    extracted_accuracy?: number | null;
+    n_extracted?: number;
+    /** 95% bootstrap interval of f1 (runs before it was added lack it). */
+    f1_ci?: [number, number] | null;
     /** Recall of the first error per error kind (runs before these were added lack it). */
     by_kind?: Record<string, KindRecall>;
     /** Scores of right steps against first wrong steps (histogram and AUROC). */
     step_scores?: StepScoreDistribution;
   };
-  bon: Pick<BonMetrics, 'n_problems' | 'n' | 'pass_at_n' | 'maj_at_n' | 'prm_at_n' | 'weighted_vote' | 'min_at_last_step'>;
+  bon: Pick<BonMetrics, 'n_problems' | 'n' | 'pass_at_n' | 'maj_at_n' | 'prm_at_n' | 'weighted_vote' | 'min_at_last_step'> &
+    Partial<Pick<BonMetrics, 'random_pick' | 'constant_score' | 'picked_min_at_last_step'>>;
 }
 
 /**
@@ -93,6 +99,9 @@ async function evaluateSim(opts: SimEvalOptions, outputs: AtomicOutputSet): Prom
       acc_error: sim.acc_error,
       acc_correct: sim.acc_correct,
       threshold: report.threshold,
+      f1_ci: report.ci?.subsets.sim ?? null,
+      extracted_accuracy: report.extracted_accuracy,
+      n_extracted: report.n_extracted,
       by_kind: recallByKind(pbSamples, predictions),
       step_scores: stepScoreDistribution(pbSamples, pbScores.stepScores),
     },
@@ -103,7 +112,10 @@ async function evaluateSim(opts: SimEvalOptions, outputs: AtomicOutputSet): Prom
       maj_at_n: metrics.maj_at_n,
       prm_at_n: metrics.prm_at_n,
       weighted_vote: metrics.weighted_vote,
+      random_pick: metrics.random_pick,
+      constant_score: metrics.constant_score,
       min_at_last_step: metrics.min_at_last_step,
+      picked_min_at_last_step: metrics.picked_min_at_last_step,
     },
   };
   await outputs.addFile(join(opts.out, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`);

@@ -4,6 +4,7 @@ import YAML from 'yaml';
 import { z } from 'zod';
 import { RecipeSchema, type Recipe } from './schema.js';
 import { applyOverrides, parseOverride, type Override } from './overrides.js';
+import { keysAt, nearestKey } from './suggest.js';
 
 /** A recipe that failed to load or validate; the message names the file and every bad key. */
 export class RecipeError extends Error {
@@ -103,13 +104,23 @@ export function readRecipeTree(file: string, stack: string[] = [], rootDir = dir
   return { raw: deepMerge(merged, rest), files };
 }
 
-/** One line per problem: `train.lr: expected number, received string`. */
-export function formatIssues(issues: readonly z.core.$ZodIssue[]): string {
+/**
+ * One line per problem: `train.lr: expected number, received string`. Unknown keys name the
+ * nearest valid key of that place in `schema` (the recipe schema by default).
+ */
+export function formatIssues(issues: readonly z.core.$ZodIssue[], schema: z.core.$ZodType = RecipeSchema): string {
   return issues
     .map((issue) => {
       const key = issue.path.length === 0 ? '(top level)' : issue.path.map(String).join('.');
       let message = issue.message.replace(/^Invalid input: /, '');
-      if (issue.code === 'unrecognized_keys') message = `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
+      if (issue.code === 'unrecognized_keys') {
+        const valid = keysAt(schema, issue.path);
+        const named = issue.keys.map((k) => {
+          const near = nearestKey(k, valid);
+          return near ? `"${k}" (did you mean ${near}?)` : `"${k}"`;
+        });
+        message = `unknown key${issue.keys.length > 1 ? 's' : ''} ${named.join(', ')}`;
+      }
       return `  ${key}: ${message}`;
     })
     .join('\n');

@@ -20,14 +20,21 @@ const probability = z.number().min(0).max(1);
 const endpoint = z.union([z.literal('sim'), z.url()]);
 
 export const SimWorldSchema = z.strictObject({
-  /** Difficulty knobs of the sim problems (src/sim/problems.ts ProblemOptions). */
+  /** Fewest operations (gold steps) per problem. */
   min_steps: positiveInt.optional(),
+  /** Most operations per problem. */
   max_steps: positiveInt.optional(),
+  /** Smallest starting count. */
   start_min: positiveInt.optional(),
+  /** Largest starting count. */
   start_max: positiveInt.optional(),
+  /** Largest number added or taken away. */
   add_max: positiveInt.optional(),
+  /** Largest factor or divisor. */
   mul_max: positiveInt.optional(),
+  /** Largest gold running value. */
   max_value: positiveInt.optional(),
+  /** Operations the problems use. */
   ops: z.array(z.enum(['+', '-', '*', '/'])).min(1).optional(),
   /** Policy strength in [0,1]: slips scale with 2*(1-strength) (src/sim/policy.ts). */
   policy_strength: probability.optional(),
@@ -50,6 +57,7 @@ export const DataSchema = z
     problems: positiveInt.default(1000),
     /** sim: policy solutions per problem. */
     responses_per_problem: positiveInt.default(1),
+    /** sim: difficulty knobs of the problems and the policy (src/sim/problems.ts, src/sim/policy.ts); absent knobs take the sim's defaults. */
     world: SimWorldSchema.prefault({}),
     /** file: path of the data (JSON, JSONL, Arrow IPC, Parquet), relative to the recipe. */
     path: z.string().optional(),
@@ -57,6 +65,8 @@ export const DataSchema = z
     format: z.string().default('auto'),
     /** Optional cap on samples read or generated. */
     limit: positiveInt.optional(),
+    /** file: stop at bad records (naming file:line), or skip them into RUN/data/rejects.jsonl and go on. */
+    on_bad_record: z.enum(['fail', 'skip']).default('fail'),
   })
   .superRefine((d, ctx) => {
     if (d.source === 'file' && !d.path) ctx.addIssue({ code: 'custom', path: ['path'], message: 'required when source is file' });
@@ -64,11 +74,20 @@ export const DataSchema = z
 
 /** Options of every method that asks a model server. */
 const serverOptions = {
+  /** An OpenAI-compatible base URL (vLLM, SGLang, ...), or `sim`: the built-in sim server, started in-process on loopback. */
   endpoint: endpoint.default('sim'),
+  /** Requests in flight at once. */
   concurrency: positiveInt.default(CLIENT_DEFAULTS.concurrency),
   /** Sim server fault injection (testing the client), only with endpoint sim. */
   sim_faults: z
-    .strictObject({ error_rate: probability.default(0), latency_ms: nonNegativeInt.default(0), malformed_rate: probability.default(0) })
+    .strictObject({
+      /** Share of requests answered 500 or 429. */
+      error_rate: probability.default(0),
+      /** Each reply waits up to this long. */
+      latency_ms: nonNegativeInt.default(0),
+      /** Share of replies with a broken JSON body. */
+      malformed_rate: probability.default(0),
+    })
     .optional(),
 };
 
@@ -76,6 +95,7 @@ const serverOptions = {
 const mcOptions = {
   /** Model name sent to the policy endpoint. */
   policy_model: z.string().default(SIM_POLICY_MODEL),
+  /** Policy completions per step prefix (the paper's 8). */
   rollouts: positiveInt.default(MC_DEFAULTS.rollouts),
   /** Evaluate every prefix up to the first negative (linear) or binary-search it (OmegaPRM). */
   search: z.enum(MC_SEARCHES).default(MC_DEFAULTS.search),
@@ -98,11 +118,33 @@ const judgeOptions = {
  * consensus: keep samples where MC and the judge agree on the first error; truth: the sim's
  * known labels; given: labels already in the data.
  */
-export const McLabelsSchema = z.strictObject({ method: z.literal('mc'), ...serverOptions, ...mcOptions });
-export const JudgeLabelsSchema = z.strictObject({ method: z.literal('judge'), ...serverOptions, ...judgeOptions });
-export const ConsensusLabelsSchema = z.strictObject({ method: z.literal('consensus'), ...serverOptions, ...mcOptions, ...judgeOptions });
-export const TruthLabelsSchema = z.strictObject({ method: z.literal('truth') });
-export const GivenLabelsSchema = z.strictObject({ method: z.literal('given') });
+export const McLabelsSchema = z.strictObject({
+  /** How step labels are made: mc, judge, consensus (both, kept where they agree), truth (the sim's), given (the data's own). */
+  method: z.literal('mc'),
+  ...serverOptions,
+  ...mcOptions,
+});
+export const JudgeLabelsSchema = z.strictObject({
+  /** How step labels are made: mc, judge, consensus (both, kept where they agree), truth (the sim's), given (the data's own). */
+  method: z.literal('judge'),
+  ...serverOptions,
+  ...judgeOptions,
+});
+export const ConsensusLabelsSchema = z.strictObject({
+  /** How step labels are made: mc, judge, consensus (both, kept where they agree), truth (the sim's), given (the data's own). */
+  method: z.literal('consensus'),
+  ...serverOptions,
+  ...mcOptions,
+  ...judgeOptions,
+});
+export const TruthLabelsSchema = z.strictObject({
+  /** How step labels are made: mc, judge, consensus (both, kept where they agree), truth (the sim's), given (the data's own). */
+  method: z.literal('truth'),
+});
+export const GivenLabelsSchema = z.strictObject({
+  /** How step labels are made: mc, judge, consensus (both, kept where they agree), truth (the sim's), given (the data's own). */
+  method: z.literal('given'),
+});
 
 const LABEL_METHODS = [McLabelsSchema, JudgeLabelsSchema, ConsensusLabelsSchema, TruthLabelsSchema, GivenLabelsSchema] as const;
 const LABEL_OPTIONS = new Set(LABEL_METHODS.flatMap((m) => Object.keys(m.shape)));
@@ -125,7 +167,9 @@ export const LabelsSchema = z.preprocess(ownOptionsOnly, z.discriminatedUnion('m
 export const TokenizerSchema = z.strictObject({
   /** word-level: build a small tokenizer from the training corpus; file: a tokenizer.json directory. */
   kind: z.enum(['word-level', 'file']).default('word-level'),
+  /** file: directory holding tokenizer.json (and tokenizer_config.json). */
   path: z.string().optional(),
+  /** The token placed after every step; the PRM's score is read at it. */
   step_token: z.string().default('<extra_0>'),
   /** word-level: upper bound on the vocabulary. */
   max_vocab: positiveInt.default(4096),
@@ -138,14 +182,21 @@ export const TokenizerSchema = z.strictObject({
 });
 
 export const LmPretrainSchema = z.strictObject({
+  /** Passes over the run's unlabelled solutions. */
   epochs: positiveInt.default(1),
   /** Stop after this many optimizer steps (all epochs when absent). */
   max_steps: positiveInt.optional(),
+  /** Peak learning rate (cosine schedule). */
   lr: z.number().positive().default(3e-3),
+  /** Share of the steps spent warming up the learning rate. */
   warmup_ratio: z.number().min(0).max(1).default(0.05),
+  /** Rows per optimizer step (split into micro-batches by max_tokens_per_batch). */
   batch_size: positiveInt.default(16),
+  /** Padded tokens (rows x longest row) per micro-batch. */
   max_tokens_per_batch: positiveInt.default(8192),
+  /** AdamW weight decay. */
   weight_decay: z.number().min(0).default(0.01),
+  /** Global-norm gradient clipping. */
   max_grad_norm: z.number().positive().default(1),
   /** Activation recomputation (as train.recompute). */
   recompute: z.boolean().default(false),
@@ -154,17 +205,28 @@ export const LmPretrainSchema = z.strictObject({
 export const ModelSchema = z.strictObject({
   /** scratch: a new model of `config`; pretrained: a checkpoint or causal-LM directory at `path`. */
   init: z.enum(['scratch', 'pretrained']).default('scratch'),
+  /** pretrained: a prmkit checkpoint, or a Hugging Face causal-LM directory (config.json, *.safetensors) that gets a new value head. */
   path: z.string().optional(),
+  /** scratch: the Qwen2 architecture of the new model (Hugging Face config.json names). */
   config: z
     .strictObject({
+      /** Width of the decoder. */
       hidden_size: positiveInt.default(64),
+      /** Decoder layers. */
       num_hidden_layers: positiveInt.default(2),
+      /** Query heads. */
       num_attention_heads: positiveInt.default(4),
+      /** Key/value heads (grouped-query attention when fewer than the query heads). */
       num_key_value_heads: positiveInt.default(2),
+      /** Width of the SwiGLU MLP. */
       intermediate_size: positiveInt.default(128),
+      /** Longest sequence the model is built for. */
       max_position_embeddings: positiveInt.default(512),
+      /** RoPE base. */
       rope_theta: z.number().positive().default(10000),
+      /** RMSNorm epsilon. */
       rms_norm_eps: z.number().positive().default(1e-6),
+      /** Share the input embedding with the LM head. */
       tie_word_embeddings: z.boolean().default(true),
       /** Std of the normal initialiser of new weights (HF initializer_range). */
       initializer_range: z.number().positive().default(0.02),
@@ -181,20 +243,31 @@ export const ModelSchema = z.strictObject({
 export const TrainSchema = z.strictObject({
   /** Share of problems held out as the dev split (split by problem, seeded); 0 = no dev split. */
   dev_fraction: z.number().min(0).max(0.9).default(0.1),
+  /** Passes over the training samples. */
   epochs: positiveInt.default(1),
   /** Stops after this many optimizer steps even if epochs remain. */
   max_steps: positiveInt.optional(),
+  /** Peak learning rate. */
   lr: z.number().positive().default(1e-3),
+  /** Learning-rate decay after warmup. */
   schedule: z.enum(['cosine', 'linear', 'constant']).default('cosine'),
+  /** Warmup in optimizer steps (overrides warmup_ratio). */
   warmup_steps: nonNegativeInt.optional(),
+  /** Share of the optimizer steps spent warming up. */
   warmup_ratio: probability.default(0.05),
+  /** AdamW decoupled weight decay. */
   weight_decay: z.number().nonnegative().default(0.01),
+  /** Regular expressions of parameter names that get no weight decay (biases and norms). */
   no_decay: z.array(z.string()).default(['\\.bias$', 'norm\\.weight$', '(^|\\.)norm$']),
+  /** AdamW beta1. */
   beta1: probability.default(0.9),
+  /** AdamW beta2. */
   beta2: probability.default(0.999),
+  /** AdamW epsilon. */
   eps: z.number().positive().default(1e-8),
   /** Global-norm clipping; 0 turns it off. */
   max_grad_norm: z.number().nonnegative().default(1),
+  /** Micro-batches of batch_size rows per optimizer step: each step trains batch_size x grad_accumulation rows. */
   grad_accumulation: positiveInt.default(1),
   /**
    * Activation recomputation: keep only each decoder layer's input in the forward pass and
@@ -210,7 +283,9 @@ export const TrainSchema = z.strictObject({
   lm_loss_weight: z.number().nonnegative().default(0),
   /** Largest safetensors file a checkpoint writes, in bytes (Hugging Face's 5 GB by default). */
   max_shard_bytes: positiveInt.default(5_000_000_000),
+  /** Rows per micro-batch before the token cap; an optimizer step trains batch_size x grad_accumulation rows over all workers, split into more micro-batches where max_tokens_per_batch requires it. */
   batch_size: positiveInt.default(16),
+  /** Padded tokens (rows x longest row) per micro-batch: caps memory, never the rows of a step. */
   max_tokens_per_batch: positiveInt.default(4096),
   /**
    * Batches of similar length (little padding; HF's group_by_length). Such batches are not random
@@ -220,17 +295,23 @@ export const TrainSchema = z.strictObject({
   group_by_length: z.boolean().default(true),
   /** Longest encoded sample; longer ones follow `truncation`. */
   max_length: positiveInt.default(512),
+  /** A sample longer than max_length: dropped, or cut to the steps that fit. */
   truncation: z.enum(['drop', 'keep-first-steps']).default('keep-first-steps'),
+  /** hard: 0/1 step labels; soft: MC's share of successful rollouts as the target. */
   label_mode: z.enum(['hard', 'soft']).default('hard'),
+  /** The step loss. */
   loss: z
     .strictObject({
+      /** ce: 2-class cross-entropy on the step token (the paper's); bce: one logit; mse: regression on the probability. */
       kind: z.enum(['ce', 'bce', 'mse']).default('ce'),
       /** [weight of wrong steps, weight of correct steps]. */
       class_weights: z.tuple([z.number().nonnegative(), z.number().nonnegative()]).default([1, 1]),
     })
     .prefault({}),
+  /** Which weights train. */
   freeze: z
     .strictObject({
+      /** Train only the value head. */
       head_only: z.boolean().default(false),
       /** Train only the last N decoder layers (plus the head and final norm). */
       train_last_layers: nonNegativeInt.optional(),
@@ -240,19 +321,27 @@ export const TrainSchema = z.strictObject({
   eval_every: nonNegativeInt.default(50),
   /** Checkpoint every N optimizer steps (0: only at the end and when the dev metric improves). */
   save_every: nonNegativeInt.default(50),
+  /** Step checkpoints kept (plus the best). */
   keep_last: positiveInt.default(2),
-  /** The dev metric that picks the best checkpoint and drives early stopping. */
-  metric: z.enum(['first_error_f1', 'step_auroc', 'step_accuracy', 'dev_loss']).default('first_error_f1'),
+  /**
+   * The dev metric that picks the best checkpoint and drives early stopping. dev_loss by default:
+   * it moves with every improvement, where F1 and accuracy at a threshold can sit still while the
+   * model learns (first_error_f1 is taken at the threshold that maximises it on the dev split).
+   */
+  metric: z.enum(['first_error_f1', 'step_auroc', 'step_accuracy', 'dev_loss']).default('dev_loss'),
   /** Stop when the metric has not improved for this many evaluations (0: never). */
   patience: nonNegativeInt.default(0),
   /** Which weights become checkpoints/final: the best dev checkpoint or the last step. */
   final: z.enum(['best', 'last']).default('best'),
+  /** A metrics.jsonl train line (and TensorBoard point) every N optimizer steps. */
   log_every: positiveInt.default(10),
+  /** Seed of the data order (default: the recipe's seed). */
   seed: z.number().int().optional(),
 });
 
 /** How free-text responses are cut into steps for the PRM (src/data/step-split.ts). */
 export const StepSplitSchema = z.strictObject({
+  /** Cut on blank lines (the paper's), lines or sentences. */
   mode: z.enum(['paragraphs', 'lines', 'sentences']).default('paragraphs'),
   /** Cut on this string instead of the mode. */
   separator: z.string().min(1).optional(),
@@ -271,18 +360,28 @@ export const EvalSchema = z.strictObject({
    */
   sim: z
     .strictObject({
+      /** Samples in the sim step-error test (half with a process error). */
       samples: positiveInt.default(400),
+      /** Policy samples per Best-of-N problem. */
       n: positiveInt.default(8),
+      /** Seed of the test sets (fixed across runs, so runs compare). */
       seed: z.number().int().default(1001),
+      /** Also score constant and random scorers. */
       baselines: z.boolean().default(true),
     })
     .optional(),
   /** Real ProcessBench: a folder of <subset>.json files or one file (relative to the recipe). */
   processbench: z
     .strictObject({
+      /** Folder of <subset>.json files or one file, relative to the recipe. */
       path: z.string(),
+      /** Subsets to evaluate (default: all present). */
       subsets: z.array(z.string()).optional(),
-      threshold: z.union([z.number(), z.literal('auto')]).default(0.5),
+      /**
+       * A number; `dev`: chosen on the run's dev split; `auto`: chosen on the gsm8k subset of the
+       * test (ProcessBench's practice). Absent: as `eval.threshold`.
+       */
+      threshold: z.union([z.number(), z.literal('auto'), z.literal('dev')]).optional(),
     })
     .optional(),
   /**
@@ -291,30 +390,39 @@ export const EvalSchema = z.strictObject({
    */
   prmbench: z
     .strictObject({
+      /** Folder of PRMBench *.jsonl files, relative to the recipe. */
       path: z.string(),
-      threshold: z.number().default(0.5),
+      /** A number, or `dev`: chosen on the run's dev split. Absent: as `eval.threshold` (0.5 where that is `auto`). */
+      threshold: z.union([z.number(), z.literal('dev')]).optional(),
     })
     .optional(),
   /** Real Best-of-N candidate files (relative to the recipe). */
   bon: z
     .strictObject({
+      /** Candidate files (problem, answer, responses), relative to the recipe. */
       candidates: z.array(z.string()).min(1),
+      /** Responses per problem used (the first n). */
       n: positiveInt.default(8),
+      /** How step scores become one score per response. */
       aggregators: z.array(z.enum(['min', 'prod', 'last', 'mean', 'geomean'])).default(['min', 'prod', 'last', 'mean']),
     })
     .optional(),
   /**
-   * Threshold of first-error predictions on the sim step-error set: a number; `dev` = the one that
-   * maximises first-error F1 on the run's dev split (scored by the final model); `auto` = the one
-   * that maximises F1 on the test set itself (ProcessBench's practice for scalar PRMs).
+   * Threshold of first-error predictions on the sim step-error set, and of ProcessBench and
+   * PRMBench unless they set their own: a number; `dev` = the one that maximises first-error F1
+   * on the run's dev split (scored by the final model; 0.5 when the dev split lacks erroneous or
+   * correct samples); `auto` = the one that maximises F1 on the test set itself (ProcessBench's
+   * practice for scalar PRMs).
    */
   threshold: z.union([z.number(), z.literal('auto'), z.literal('dev')]).default('dev'),
+  /** Padded tokens per forward pass when scoring. */
   max_tokens_per_batch: positiveInt.default(8192),
   /** Step splitting of the Best-of-N responses scored by the model. */
   split: StepSplitSchema.prefault({}),
 });
 
 export const ReportSchema = z.strictObject({
+  /** Title of report.md (default: prmkit run: <name>). */
   title: z.string().optional(),
   /**
    * Log the finished run to an MLflow tracking server (src/report/mlflow.ts): the resolved recipe
@@ -333,16 +441,27 @@ export const ReportSchema = z.strictObject({
 export const RecipeSchema = z.strictObject({
   /** Path(s) of recipes this one inherits from (resolved before validation; kept for the record). */
   extends: z.union([z.string(), z.array(z.string())]).optional(),
+  /** Names the run in logs and reports. */
   name: z.string().default('run'),
+  /** Free text, shown at the top of report.md. */
   description: z.string().optional(),
+  /** Seeds the sim data, the train/dev split, the initial weights and the batch order. */
   seed: z.number().int().default(0),
+  /** TensorFlow.js backend; auto takes the first that loads of tensorflow-gpu, tensorflow, wasm, cpu. */
   backend: z.enum(BACKEND_NAMES).default('auto'),
+  /** Where the step samples come from. */
   data: DataSchema.optional(),
+  /** How the samples get step labels. */
   labels: LabelsSchema.optional(),
+  /** The tokenizer (a word-level one built from the data, or a tokenizer.json). */
   tokenizer: TokenizerSchema.optional(),
+  /** The PRM: a new model, or a pretrained one. */
   model: ModelSchema.optional(),
+  /** Fine-tuning the PRM. */
   train: TrainSchema.optional(),
+  /** Benchmarks of the final model. */
   eval: EvalSchema.optional(),
+  /** report.md. */
   report: ReportSchema.optional(),
   /** Points for `prmkit sweep` (src/sweep/schema.ts); `prmkit run` ignores it. */
   sweep: SweepSchema.optional(),

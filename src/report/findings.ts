@@ -306,7 +306,7 @@ export function findingsMarkdown(findings: readonly Finding[]): string {
     f.metric,
     f.seeds.join(', '),
     f.values.map(num).join(', '),
-    `${num(f.estimate.mean)} ± ${num(f.estimate.sd)}`,
+    f.estimate.n >= 2 ? `${num(f.estimate.mean)} ± ${num(f.estimate.sd)}` : num(f.estimate.mean),
     f.estimate.interval ? `[${num(f.estimate.interval[0])}, ${num(f.estimate.interval[1])}]` : '-',
     `**${f.verdict}**`,
   ]);

@@ -6,6 +6,7 @@ import { findingsMarkdown, paperFindings, type Finding } from './findings.js';
 import { bonCurveSpec, bonRules, devCurvesSpec, groupedBarSpec, metricsVsParamSpec, renderSvg, trainingLossSpec } from './plots.js';
 import type { BonCurve, RunRecord } from './run-data.js';
 import { meanSd, seedGroups, seedOf } from './seeds.js';
+import { coverage } from '../util/format.js';
 import type { TopLevelSpec } from 'vega-lite';
 import type { SummaryEntry } from '../sweep/summary.js';
 import { percent } from '../util/format.js';
@@ -60,12 +61,12 @@ function summaryTable(runs: readonly RunRecord[], seconds: Record<string, number
   const hasPb = runs.some((r) => r.evals?.processbench);
   const hasBon = runs.some((r) => r.evals?.bon);
   const n = simN(runs);
+  const hasTruth = runs.some((r) => typeof r.metrics.label_first_error_precision === 'number');
   const header = [
     'run',
     ...keys,
-    'train samples',
-    'label precision %',
-    'label F1 %',
+    'train / dev samples',
+    ...(hasTruth ? ['label precision %', 'label F1 %'] : []),
     'retained %',
     'dev F1',
     ...(hasSim ? ['sim step-error F1', `sim prm@${n} (prod)`, 'best baseline F1'] : []),
@@ -80,18 +81,22 @@ function summaryTable(runs: readonly RunRecord[], seconds: Record<string, number
       r.name,
       // A point that did not set the seed ran with the recipe's.
       ...keys.map((k) => (k in r.params ? valueText(r.params[k]) : k === 'seed' ? String(seedOf(r) ?? '-') : '-')),
-      m.train_samples === null || m.train_samples === undefined ? '-' : String(m.train_samples),
-      fraction(m.label_first_error_precision),
-      fraction(m.label_first_error_f1),
+      typeof m.train_samples === 'number' ? `${m.train_samples} / ${m.dev_samples ?? '-'}` : '-',
+      ...(hasTruth ? [fraction(m.label_first_error_precision), fraction(m.label_first_error_f1)] : []),
       fraction(m.retained),
       pct(m.dev_first_error_f1),
       ...(hasSim ? [pct(m.sim_processbench_f1), pct(m.sim_bon_prm_at_n), pct(m.sim_baseline_best_f1)] : []),
-      ...(hasPb ? [pct(m.processbench_avg_f1)] : []),
-      ...(hasBon ? [pct(m.bon_prm_at_n)] : []),
+      ...(hasPb ? [`${pct(m.processbench_avg_f1)}${partialCoverage(m.processbench_n, m.processbench_n_total)}`] : []),
+      ...(hasBon ? [`${pct(m.bon_prm_at_n)}${typeof m.bon_random_pick === 'number' ? ` (random ${pct(m.bon_random_pick)})` : ''}`] : []),
       secs > 0 ? `${(secs / 60).toFixed(1)} min` : '-',
     ];
   });
   return markdownTable(header, rows);
+}
+
+/** " (over 354 of 400)" when an average leaves samples out; nothing when it covers them all. */
+function partialCoverage(n: number | null | undefined, total: number | null | undefined): string {
+  return typeof n === 'number' && typeof total === 'number' && n < total ? ` (over ${coverage(n, total)})` : '';
 }
 
 /** Mean ± sd over seeds per configuration, when some configuration ran with several seeds. */
@@ -102,12 +107,16 @@ function seedTable(runs: readonly RunRecord[]): string | null {
   const n = simN(runs);
   const cell = (values: (number | null | undefined)[], scale = 1) => {
     const s = meanSd(values.map((v) => (typeof v === 'number' ? v * scale : v)));
-    return s === null ? '-' : `${s.mean.toFixed(1)} ± ${s.sd.toFixed(1)}`;
+    if (s === null) return '-';
+    // A figure only some replicates have has no spread worth a ± when one run has it.
+    const partial = s.n < values.length ? ` (n=${s.n})` : '';
+    return s.sd === null ? `${s.mean.toFixed(1)}${partial}` : `${s.mean.toFixed(1)} ± ${s.sd.toFixed(1)}${partial}`;
   };
   const metric = (g: (typeof groups)[number], key: string) => g.runs.map((r) => r.metrics[key]);
-  const header = ['configuration', 'seeds', 'train samples', 'label precision %', 'retained %', ...(hasSim ? ['sim step-error F1', `sim prm@${n} (prod)`, `sim prm@${n} (min)`] : []), ...(runs.some((r) => r.evals?.processbench) ? ['ProcessBench avg F1'] : [])];
+  const header = ['configuration', 'n', 'seeds', 'train samples', 'label precision %', 'retained %', ...(hasSim ? ['sim step-error F1', `sim prm@${n} (prod)`, `sim prm@${n} (min)`] : []), ...(runs.some((r) => r.evals?.processbench) ? ['ProcessBench avg F1'] : [])];
   const rows = groups.map((g) => [
     g.label,
+    String(g.runs.length),
     g.seeds.join(', '),
     cell(metric(g, 'train_samples')).replace(/\.0 ± /, ' ± '),
     cell(metric(g, 'label_first_error_precision'), 100),
@@ -260,7 +269,9 @@ function plotJobs(c: Collected): PlotJob[] {
       .filter(([, v]) => typeof v === 'number')
       .map(([metric, v]) => ({ run: l.source, source: l.source, metric, value: 100 * (v as number) })),
   );
-  if (labelPlotRows.length > 0) {
+  // Without a truth there is no precision to compare, and one retention bar says nothing a table does not.
+  const labelSources = labelRows(runs);
+  if (labelSources.some((l) => l.precision !== null) && labelSources.length > 1) {
     jobs.push({
       file: 'labels.svg',
       title: 'Label first-error precision (against the sim truth) and retention, per label source',
@@ -294,10 +305,15 @@ function renderMarkdown(c: Collected, plots: { file: string; title: string }[], 
   if (runs.length === 0) return parts.join('\n');
 
   parts.push('## Summary', '', summaryTable(runs, c.seconds), '');
+  const simWords = runs.some((r) => r.evals?.sim);
   parts.push(
-    'Label precision = share of flagged first errors at the true step (sim truth); label F1 = the labels\' own step-error F1 against the truth ' +
-      '(harmonic mean of their accuracy on erroneous and on correct samples); retained = share of samples kept for training. ' +
-      'Sim step-error F1: the trained PRM on the truth-labelled sim test (ProcessBench metric); the best baseline is the best of constant and random scores.',
+    'Train / dev samples = samples trained on and held out for dev evaluation; retained = share of labelled samples kept for training; ' +
+      'dev F1 = first-error F1 on the dev split at the threshold that maximises it there. ' +
+      (simWords
+        ? 'Label precision = share of flagged first errors at the true step (sim truth); label F1 = the labels\' own step-error F1 against the truth ' +
+          '(harmonic mean of their accuracy on erroneous and on correct samples). ' +
+          'Sim step-error F1: the trained PRM on the truth-labelled sim test (ProcessBench metric); the best baseline is the best of constant and random scores.'
+        : ''),
     '',
   );
 
@@ -306,7 +322,7 @@ function renderMarkdown(c: Collected, plots: { file: string; title: string }[], 
     parts.push(
       '## Over seeds',
       '',
-      'Configurations run with several seeds (the seed sets the sim data, the train/dev split, the initial weights and the batch order; the test sets stay fixed): mean ± sample standard deviation.',
+      'Runs whose resolved recipes are equal but for the seed are replicates of one configuration (the seed sets the sim data, the train/dev split, the initial weights and the batch order; the test sets stay fixed): mean ± sample standard deviation over the n runs; a figure that only one of them has is shown alone with (n=1).',
       '',
       seeds,
       '',
@@ -337,12 +353,13 @@ function renderMarkdown(c: Collected, plots: { file: string; title: string }[], 
 
   const labels = labelRows(runs);
   if (labels.length > 0) {
+    const withTruth = labels.some((l) => l.precision !== null || l.recall !== null);
     parts.push(
       '## Label sources',
       '',
       markdownTable(
-        ['source', 'runs', 'samples in', 'samples out', 'retention %', 'precision %', 'recall %', 'F1 %'],
-        labels.map((l) => [l.source, l.runs.join(', '), String(l.input), String(l.output), fraction(l.retention), fraction(l.precision), fraction(l.recall), fraction(l.f1)]),
+        ['source', 'runs', 'samples in', 'samples out', 'retention %', ...(withTruth ? ['precision %', 'recall %', 'F1 %'] : [])],
+        labels.map((l) => [l.source, l.runs.join(', '), String(l.input), String(l.output), fraction(l.retention), ...(withTruth ? [fraction(l.precision), fraction(l.recall), fraction(l.f1)] : [])]),
       ),
       '',
     );
@@ -360,6 +377,29 @@ function renderMarkdown(c: Collected, plots: { file: string; title: string }[], 
         simRuns.map((r) => {
           const b = r.evals!.sim!.prm.bon;
           return [r.name, pct(b.pass_at_n), pct(b.maj_at_n), ...aggs.map((a) => pct((b.prm_at_n as Record<string, number | undefined>)[a])), pct(b.min_at_last_step)];
+        }),
+      ),
+      '',
+    );
+    parts.push(
+      "### The paper's §3.2 analyses",
+      '',
+      'Do the PRMs grade the process or the answer? **Extracted step-error accuracy**: the share of erroneous sim test samples whose final answer is ' +
+        'nevertheless right that the PRM flags at the true first wrong step (a PRM that grades answers misses them). **Picks with the minimum on the ' +
+        `last step**: the share of prm@${n} picks whose lowest step score is their last step (a PRM that grades answers puts its doubt there).`,
+      '',
+      markdownTable(
+        ['run', 'sim step-error F1', 'extracted step-error acc. % (n)', ...aggs.map((a) => `picks with min on last step % (${a})`), 'all responses with min on last step %'],
+        simRuns.map((r) => {
+          const pb = r.evals!.sim!.prm.processbench;
+          const b = r.evals!.sim!.prm.bon;
+          return [
+            r.name,
+            pct(pb.f1),
+            pb.extracted_accuracy === undefined ? '-' : `${pct(pb.extracted_accuracy)} (${pb.n_extracted})`,
+            ...aggs.map((a) => pct(b.picked_min_at_last_step?.[a as keyof typeof b.picked_min_at_last_step])),
+            pct(b.min_at_last_step),
+          ];
         }),
       ),
       '',

@@ -160,7 +160,7 @@ export function runMetrics(labels: LabelsSummary | null, train: TrainSummary | n
     out.label_first_error_recall = used?.recall ?? null;
     // The labels' own ProcessBench-style F1 against the sim truth (accuracy on erroneous and on correct samples).
     out.label_first_error_f1 = used?.f1 ?? null;
-    out.train_samples = used?.output ?? null;
+    out.labelled_samples = used?.output ?? null;
   }
   if (evals?.sim) {
     const pb = evals.sim.prm.processbench;
@@ -171,6 +171,8 @@ export function runMetrics(labels: LabelsSummary | null, train: TrainSummary | n
     out.sim_bon_maj_at_n = bon.maj_at_n;
     for (const [agg, v] of Object.entries(bon.prm_at_n)) out[`sim_bon_prm_at_n_${agg}`] = v ?? null;
     out.sim_bon_min_at_last_step = bon.min_at_last_step;
+    for (const [agg, v] of Object.entries(bon.picked_min_at_last_step ?? {})) out[`sim_bon_picked_min_at_last_step_${agg}`] = v ?? null;
+    out.sim_extracted_accuracy = pb.extracted_accuracy ?? null;
     // What the PRM checks: first errors found per error kind, and right vs first wrong steps.
     for (const [kind, k] of Object.entries(pb.by_kind ?? {})) out[`sim_recall_${kind}`] = k.recall;
     if (pb.step_scores) out.sim_step_auroc = pb.step_scores.auroc;

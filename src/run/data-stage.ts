@@ -72,7 +72,13 @@ export async function runDataStage(ctx: RunContext, cfg: DataConfig): Promise<Da
   } else {
     throw new Error(`data.format "${cfg.format}" is not a known format`);
   }
-  const { samples, stats } = openStepSamples(path, { format });
+  const { samples, stats } = openStepSamples(path, {
+    format,
+    onBadRecord: cfg.on_bad_record,
+    rejectsPath: join(ctx.runDir, 'data', 'rejects.jsonl'),
+    remedy: 'Fix them, or set data.on_bad_record: skip in the recipe to write them to RUN/data/rejects.jsonl and go on.',
+    onReject: (err) => ctx.log(`data: skipped bad record ${err.message}`),
+  });
   const problems = new Set<string>();
   let withError = 0;
   let known = 0;

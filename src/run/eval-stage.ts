@@ -7,20 +7,45 @@ import { runPrmBench } from '../eval/run-prmbench.js';
 import { runSimEval, type SimEvalSummary } from '../eval/run-sim.js';
 import type { StepScorer } from '../eval/step-scorer.js';
 import type { StepSample } from '../data/types.js';
-import { chooseThreshold } from '../eval/processbench-metrics.js';
+import { chooseThreshold, type F1Intervals } from '../eval/processbench-metrics.js';
 import type { EvalConfig } from '../recipes/schema.js';
 import { firstNegative } from '../train/dev-metrics.js';
+import { coverage } from '../util/format.js';
 import { hashString, Rng } from '../util/rng.js';
 import { recipePath, type RunContext } from './context.js';
 import { simWorldOptions } from './data-stage.js';
 
+/** Where a benchmark's threshold came from: a number in the recipe, the dev split, or the test itself. */
+export type ThresholdSource = 'fixed' | 'dev' | 'auto';
+
 export interface EvalSummary {
   /** How the sim step-error threshold was chosen, and its value. */
-  threshold?: { source: 'fixed' | 'dev' | 'auto'; value: number | 'auto'; dev_f1?: number; dev_samples?: number };
+  threshold?: { source: ThresholdSource; value: number | 'auto'; dev_f1?: number; dev_samples?: number };
   sim?: { prm: SimEvalSummary; baselines: Record<string, SimEvalSummary> };
-  processbench?: { avg_f1: number | null; threshold: number; subsets: Record<string, number | null> };
-  prmbench?: { prmscore: number | null; threshold: number; n: number; classes: Record<string, number | null>; groups: Record<string, number | null> };
-  bon?: { sets: Record<string, { pass_at_n: number; maj_at_n: number; prm_at_n: Record<string, number>; rm_at_n?: number | null }>; average?: Record<string, unknown> };
+  processbench?: {
+    avg_f1: number | null;
+    threshold: number;
+    threshold_source?: ThresholdSource;
+    subsets: Record<string, number | null>;
+    /** 95% bootstrap intervals of each subset's F1 and of the average. */
+    ci?: F1Intervals;
+    /** Samples the average is over, and the benchmark's samples (the rest did not fit the context). */
+    n?: number;
+    n_total?: number;
+  };
+  prmbench?: {
+    prmscore: number | null;
+    threshold: number;
+    threshold_source?: ThresholdSource;
+    n: number;
+    n_total?: number;
+    classes: Record<string, number | null>;
+    groups: Record<string, number | null>;
+  };
+  bon?: {
+    sets: Record<string, { pass_at_n: number; maj_at_n: number; prm_at_n: Record<string, number>; rm_at_n?: number | null; random_pick?: number; constant_score?: number; n?: number; n_problems?: number }>;
+    average?: Record<string, unknown>;
+  };
 }
 
 /**
@@ -92,21 +117,29 @@ export async function runEvalStage(ctx: RunContext, cfg: EvalConfig, modelDir: s
   const summary: EvalSummary = {};
   const scorer = await openStepScorer(modelDir, { backend: ctx.backend, batchTokens: cfg.max_tokens_per_batch });
   try {
-    let threshold: number | 'auto' = 0.5;
-    if (cfg.threshold === 'dev') {
-      const chosen = await devThreshold(scorer, dev);
-      if (chosen) {
-        threshold = chosen.threshold;
-        summary.threshold = { source: 'dev', value: threshold, dev_f1: chosen.f1, dev_samples: chosen.n };
-        ctx.log(`eval: threshold ${threshold.toFixed(4)} chosen on the dev split (${chosen.n} samples, dev first-error F1 ${chosen.f1.toFixed(1)})`);
-      } else {
-        summary.threshold = { source: 'fixed', value: 0.5 };
-        ctx.log('eval: no dev split with both erroneous and correct samples; threshold 0.5');
+    // The dev threshold is chosen once, by the model under evaluation, for every benchmark that asks for it.
+    let devChoice: { threshold: number; f1: number; n: number } | null | undefined;
+    const devThresholdOnce = async () => {
+      if (devChoice === undefined) {
+        devChoice = await devThreshold(scorer, dev);
+        if (devChoice) ctx.log(`eval: threshold ${devChoice.threshold.toFixed(4)} chosen on the dev split (${devChoice.n} samples, dev first-error F1 ${devChoice.f1.toFixed(1)})`);
+        else ctx.log('eval: no dev split with both erroneous and correct samples; the dev threshold falls back to 0.5');
       }
-    } else {
-      threshold = cfg.threshold;
-      summary.threshold = { source: cfg.threshold === 'auto' ? 'auto' : 'fixed', value: cfg.threshold };
-    }
+      return devChoice;
+    };
+    /** A benchmark's threshold option made concrete: a number, or `auto` for the benchmark to choose. */
+    const resolveThreshold = async (option: number | 'auto' | 'dev'): Promise<{ value: number | 'auto'; source: ThresholdSource }> => {
+      if (option === 'auto') return { value: 'auto', source: 'auto' };
+      if (option !== 'dev') return { value: option, source: 'fixed' };
+      const chosen = await devThresholdOnce();
+      return chosen ? { value: chosen.threshold, source: 'dev' } : { value: 0.5, source: 'fixed' };
+    };
+    const simThreshold = await resolveThreshold(cfg.threshold);
+    const threshold = simThreshold.value;
+    summary.threshold =
+      simThreshold.source === 'dev' && devChoice
+        ? { source: 'dev', value: devChoice.threshold, dev_f1: devChoice.f1, dev_samples: devChoice.n }
+        : { source: simThreshold.source, value: simThreshold.value };
     if (cfg.sim) {
       const sim = cfg.sim;
       // The test comes from the same world (difficulty knobs) the data stage generated.
@@ -126,28 +159,33 @@ export async function runEvalStage(ctx: RunContext, cfg: EvalConfig, modelDir: s
     }
     if (cfg.processbench) {
       const pb = cfg.processbench;
+      const th = await resolveThreshold(pb.threshold ?? cfg.threshold);
       const result = await runProcessBench({
         data: recipePath(ctx, pb.path),
         subsets: pb.subsets,
         scorer,
-        threshold: pb.threshold,
+        threshold: th.value,
         out: join(evalDir, 'processbench'),
       });
+      const r = result.report;
       const subsets: Record<string, number | null> = {};
-      for (const [name, m] of Object.entries(result.report.subsets)) subsets[name] = m.f1;
-      summary.processbench = { avg_f1: result.report.avg_f1, threshold: result.report.threshold, subsets };
-      ctx.log(`eval: ProcessBench avg F1 ${fmt(result.report.avg_f1)}`);
+      for (const [name, m] of Object.entries(r.subsets)) subsets[name] = m.f1;
+      summary.processbench = { avg_f1: r.avg_f1, threshold: r.threshold, threshold_source: th.source, subsets, ci: r.ci, n: r.n, n_total: r.n + r.n_too_long };
+      ctx.log(`eval: ProcessBench avg F1 ${fmt(r.avg_f1)} over ${coverage(r.n, r.n + r.n_too_long)} samples (threshold ${thresholdText(r.threshold, th.source)})`);
     }
     if (cfg.prmbench) {
+      // PRMBench has no threshold chosen on the test; `auto` there means the benchmark's own 0.5.
+      const option = cfg.prmbench.threshold ?? (cfg.threshold === 'auto' ? 0.5 : cfg.threshold);
+      const th = await resolveThreshold(option);
       const result = await runPrmBench({
         data: recipePath(ctx, cfg.prmbench.path),
         scorer,
-        threshold: cfg.prmbench.threshold,
+        threshold: th.value === 'auto' ? 0.5 : th.value,
         out: join(evalDir, 'prmbench'),
       });
       const r = result.report;
-      summary.prmbench = { prmscore: r.prmscore, threshold: r.threshold, n: r.n, classes: r.classes, groups: r.groups };
-      ctx.log(`eval: PRMBench PRMScore ${fmt(r.prmscore)}${r.n_too_long > 0 ? ` (${r.n_too_long} items longer than the context left out)` : ''}`);
+      summary.prmbench = { prmscore: r.prmscore, threshold: r.threshold, threshold_source: th.source, n: r.n, n_total: r.n_items, classes: r.classes, groups: r.groups };
+      ctx.log(`eval: PRMBench PRMScore ${fmt(r.prmscore)} over ${coverage(r.n, r.n_items)} items (threshold ${thresholdText(r.threshold, th.source)})`);
     }
     if (cfg.bon) {
       const result = await runBon({
@@ -160,7 +198,17 @@ export async function runEvalStage(ctx: RunContext, cfg: EvalConfig, modelDir: s
       });
       const sets: NonNullable<EvalSummary['bon']>['sets'] = {};
       for (const s of result.sets) {
-        sets[s.name] = { pass_at_n: s.metrics.pass_at_n, maj_at_n: s.metrics.maj_at_n, prm_at_n: s.metrics.prm_at_n as Record<string, number>, rm_at_n: s.metrics.rm_at_n };
+        const m = s.metrics;
+        sets[s.name] = {
+          pass_at_n: m.pass_at_n,
+          maj_at_n: m.maj_at_n,
+          prm_at_n: m.prm_at_n as Record<string, number>,
+          rm_at_n: m.rm_at_n,
+          random_pick: m.random_pick,
+          constant_score: m.constant_score,
+          n: m.n,
+          n_problems: m.n_problems,
+        };
       }
       summary.bon = { sets, average: result.summary?.average as Record<string, unknown> | undefined };
       ctx.log(`eval: BoN on ${result.sets.length} set(s) written to ${join(evalDir, 'bon')}`);
@@ -173,4 +221,10 @@ export async function runEvalStage(ctx: RunContext, cfg: EvalConfig, modelDir: s
 
 function fmt(x: number | null | undefined): string {
   return x === null || x === undefined ? 'n/a' : x.toFixed(1);
+}
+
+/** A threshold with where it came from, as every report states it beside its metric. */
+export function thresholdText(value: number | 'auto', source: ThresholdSource): string {
+  const v = value === 'auto' ? 'auto' : String(Number(value.toPrecision(4)));
+  return source === 'dev' ? `${v}, chosen on the dev split` : source === 'auto' ? `${v}, chosen on the test` : v;
 }

@@ -3,15 +3,17 @@ import { join } from 'node:path';
 import type { SimEvalSummary } from '../eval/run-sim.js';
 import { loadRun } from '../report/run-data.js';
 import { KIND_BASELINE, runPlots, writeRunPlots, type RunPlotSection } from '../report/run-plots.js';
-import type { Recipe } from '../recipes/schema.js';
+import { TrainSchema, type Recipe } from '../recipes/schema.js';
 import { readStageMarker, type RunContext } from './context.js';
 import { writeFileAtomic } from '../util/durable-fs.js';
 import type { DataSummary } from './data-stage.js';
-import type { EvalSummary } from './eval-stage.js';
+import { thresholdText, type EvalSummary } from './eval-stage.js';
 import type { LabelsSummary } from './labels-stage.js';
 import type { RunManifest } from './manifest.js';
 import type { TrainSummary } from './train-stage.js';
-import { percent } from '../util/format.js';
+import { coverage, percent } from '../util/format.js';
+import type { Aggregator } from '../eval/aggregate.js';
+import { belowBaselineLines } from '../eval/bon.js';
 
 /**
  * RUN/report.md (tables of what each stage did and the metrics against the trivial baselines)
@@ -25,9 +27,21 @@ export interface HeadlineMetrics {
   retained?: number | null;
   dev_first_error_f1?: number | null;
   processbench_avg_f1?: number | null;
+  /** The samples processbench_avg_f1 is over, of the benchmark's (the rest did not fit the context), and its threshold. */
+  processbench_n?: number | null;
+  processbench_n_total?: number | null;
+  processbench_threshold?: number | null;
   prmbench_prmscore?: number | null;
+  prmbench_n?: number | null;
+  prmbench_n_total?: number | null;
+  prmbench_threshold?: number | null;
   bon_prm_at_n?: number | null;
+  /** Expected accuracy of a random pick over the same sets, the baseline of bon_prm_at_n. */
+  bon_random_pick?: number | null;
   train_steps?: number;
+  /** Samples trained on and held out as dev. */
+  train_samples?: number;
+  dev_samples?: number;
 }
 
 const f1 = (x: number | null | undefined, digits = 1) => (x === null || x === undefined || !Number.isFinite(x) ? 'n/a' : x.toFixed(digits));
@@ -38,7 +52,7 @@ function table(header: string[], rows: (string | number)[][]): string {
   return [`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
 }
 
-function devCurve(runDir: string): { step: number; dev_loss: number; step_accuracy: number; step_auroc: number | null; first_error_f1: number | null }[] {
+function devCurve(runDir: string): { step: number; dev_loss: number; step_accuracy: number; step_auroc: number | null; first_error_f1: number | null; first_error_threshold?: number }[] {
   const path = join(runDir, 'metrics.jsonl');
   if (!existsSync(path)) return [];
   return readFileSync(path, 'utf8')
@@ -62,6 +76,8 @@ export function headlineMetrics(labels: LabelsSummary | null, train: TrainSummar
   if (train) {
     out.dev_first_error_f1 = train.last_dev?.first_error_f1 ?? null;
     out.train_steps = train.steps;
+    out.train_samples = train.items.train;
+    out.dev_samples = train.items.dev;
   }
   if (evals?.sim) {
     out.sim_processbench_f1 = evals.sim.prm.processbench.f1;
@@ -69,13 +85,54 @@ export function headlineMetrics(labels: LabelsSummary | null, train: TrainSummar
     const baseF1 = Object.values(evals.sim.baselines).map((b) => b.processbench.f1 ?? 0);
     out.sim_baseline_best_f1 = baseF1.length ? Math.max(...baseF1) : null;
   }
-  if (evals?.processbench) out.processbench_avg_f1 = evals.processbench.avg_f1;
-  if (evals?.prmbench) out.prmbench_prmscore = evals.prmbench.prmscore;
+  if (evals?.processbench) {
+    const pb = evals.processbench;
+    out.processbench_avg_f1 = pb.avg_f1;
+    out.processbench_n = pb.n ?? null;
+    out.processbench_n_total = pb.n_total ?? null;
+    out.processbench_threshold = pb.threshold;
+  }
+  if (evals?.prmbench) {
+    const pm = evals.prmbench;
+    out.prmbench_prmscore = pm.prmscore;
+    out.prmbench_n = pm.n;
+    out.prmbench_n_total = pm.n_total ?? null;
+    out.prmbench_threshold = pm.threshold;
+  }
   if (evals?.bon) {
     const sets = Object.values(evals.bon.sets);
     out.bon_prm_at_n = sets.length ? sets.reduce((a, s) => a + (s.prm_at_n.prod ?? 0), 0) / sets.length : null;
+    const random = sets.map((s) => s.random_pick).filter((v): v is number => typeof v === 'number');
+    out.bon_random_pick = random.length === sets.length && sets.length > 0 ? random.reduce((a, b) => a + b, 0) / random.length : null;
   }
   return out;
+}
+
+function intervalCell(ci: [number, number] | null | undefined): string {
+  return ci ? `[${f1(ci[0])}, ${f1(ci[1])}]` : '-';
+}
+
+/** The settings that decide what training did, with the batch as it was trained (rows and tokens per optimizer step). */
+function hyperparameterRows(recipe: Recipe, train: TrainSummary): (string | number)[][] | null {
+  // Filled with the current defaults, so a run written before a setting existed still reads.
+  const parsed = TrainSchema.safeParse(recipe.train ?? {});
+  if (!parsed.success) return null;
+  const t = parsed.data;
+  const rows: (string | number)[][] = [
+    ['optimizer', `AdamW (beta1 ${t.beta1}, beta2 ${t.beta2}, eps ${t.eps}, weight decay ${t.weight_decay})`],
+    ['learning rate', `${t.lr}, ${t.schedule} schedule, ${t.warmup_steps !== undefined ? `${t.warmup_steps} warmup steps` : `warmup ratio ${t.warmup_ratio}`}`],
+    ['rows per optimizer step', `${t.batch_size * t.grad_accumulation} (batch_size ${t.batch_size} x grad_accumulation ${t.grad_accumulation})`],
+    ['tokens per micro-batch (cap)', t.max_tokens_per_batch],
+    ['epochs / optimizer steps', `${t.epochs} / ${train.steps} of ${train.total_steps}${t.max_steps !== undefined ? ` (max_steps ${t.max_steps})` : ''}`],
+    ['gradient clipping', t.max_grad_norm > 0 ? `global norm ${t.max_grad_norm}` : 'off'],
+    ['loss', `${t.loss.kind}, ${t.label_mode} labels${t.lm_loss_weight > 0 ? `, + ${t.lm_loss_weight} x next-token loss` : ''}`],
+    ['max length', `${t.max_length} tokens (${t.truncation})`],
+    ['checkpoint choice', `${t.final === 'best' ? `best ${t.metric} on the dev split` : 'last step'}, dev every ${t.eval_every} steps${t.patience > 0 ? `, patience ${t.patience}` : ''}`],
+    ['seed', t.seed ?? recipe.seed],
+  ];
+  if (t.recompute) rows.push(['activation recomputation', 'on']);
+  if (t.freeze.head_only || t.freeze.train_last_layers !== undefined) rows.push(['frozen', t.freeze.head_only ? 'all but the head' : `all but the last ${t.freeze.train_last_layers} layers`]);
+  return rows;
 }
 
 /** A plot file under RUN/plots/, linked from the report section it illustrates. */
@@ -131,11 +188,20 @@ export function renderReport(runDir: string, recipe: Recipe, plots: readonly Rep
     );
   }
   if (labels) {
-    parts.push('## Labels', '', `Method: **${labels.method}**, endpoint: ${labels.endpoint}. First-error precision, recall and F1 are measured against the sim truth.`, '');
+    // Label quality is known only where there is a truth to hold the labels against (the sim).
+    const sources = Object.entries(labels.sources);
+    const withTruth = sources.some(([, s]) => s.precision !== null || s.recall !== null);
+    const endpoint = labels.endpoint && labels.endpoint !== 'none' ? `, endpoint: ${labels.endpoint}` : '';
+    parts.push(
+      '## Labels',
+      '',
+      `Method: **${labels.method}**${endpoint}.` + (withTruth ? ' First-error precision, recall and F1 are measured against the sim truth.' : ''),
+      '',
+    );
     parts.push(
       table(
-        ['labels', 'samples in', 'samples out', 'retention %', 'precision %', 'recall %', 'F1 %'],
-        Object.entries(labels.sources).map(([name, s]) => [name, s.input, s.output, percentCell(s.retention), percentCell(s.precision), percentCell(s.recall), percentCell(s.f1)]),
+        ['labels', 'samples in', 'samples out', 'retention %', ...(withTruth ? ['precision %', 'recall %', 'F1 %'] : [])],
+        sources.map(([name, s]) => [name, s.input, s.output, percentCell(s.retention), ...(withTruth ? [percentCell(s.precision), percentCell(s.recall), percentCell(s.f1)] : [])]),
       ),
       '',
     );
@@ -153,14 +219,16 @@ export function renderReport(runDir: string, recipe: Recipe, plots: readonly Rep
         `final model = ${train.final_from.kind === 'best' ? `best ${train.best?.metric} at step ${train.final_from.step}` : `step ${train.final_from.step}`} (${train.final_dir}).`,
       '',
     );
+    const hyper = hyperparameterRows(recipe, train);
+    if (hyper) parts.push('Hyperparameters:', '', table(['setting', 'value'], hyper), '');
     const curve = devCurve(runDir);
     if (curve.length > 0) {
       parts.push(
-        'Dev evaluations:',
+        'Dev evaluations (step accuracy at 0.5; first-error F1 at the threshold that maximises it on the dev split):',
         '',
         table(
-          ['step', 'dev loss', 'step acc %', 'step AUROC %', 'first-error F1 %'],
-          curve.map((d) => [d.step, f1(d.dev_loss, 4), f1(d.step_accuracy), f1(d.step_auroc), f1(d.first_error_f1)]),
+          ['step', 'dev loss', 'step acc %', 'step AUROC %', 'first-error F1 %', 'F1 threshold'],
+          curve.map((d) => [d.step, f1(d.dev_loss, 4), f1(d.step_accuracy), f1(d.step_auroc), f1(d.first_error_f1), f1(d.first_error_threshold, 3)]),
         ),
         '',
       );
@@ -184,8 +252,8 @@ export function renderReport(runDir: string, recipe: Recipe, plots: readonly Rep
         `the trained PRM's is ${how}. A constant score predicts "no error" (or "step 0") for every sample.`,
       '',
       table(
-        ['scorer', 'F1 %', 'acc. on erroneous %', 'acc. on correct %', 'threshold'],
-        all.map(([name, s]) => [name, f1(s.processbench.f1), f1(s.processbench.acc_error), f1(s.processbench.acc_correct), f1(s.processbench.threshold, 3)]),
+        ['scorer', 'F1 %', 'F1 95% interval', 'acc. on erroneous %', 'acc. on correct %', 'threshold'],
+        all.map(([name, s]) => [name, f1(s.processbench.f1), intervalCell(s.processbench.f1_ci), f1(s.processbench.acc_error), f1(s.processbench.acc_correct), f1(s.processbench.threshold, 3)]),
       ),
       '',
     );
@@ -213,18 +281,46 @@ export function renderReport(runDir: string, recipe: Recipe, plots: readonly Rep
       table(['scorer', `pass@${sim.prm.bon.n}`, `maj@${sim.prm.bon.n}`, ...aggs.map((a) => `prm@${sim.prm.bon.n} ${a}`), 'weighted vote'], all.map(([name, s]) => [name, ...bonCells(s, aggs)])),
       '',
     );
+    const picked = sim.prm.bon.picked_min_at_last_step;
+    const pb = sim.prm.processbench;
+    if (picked || pb.extracted_accuracy !== undefined) {
+      // The paper's §3.2: a PRM that grades the answer rather than the process shows it here.
+      parts.push(
+        [
+          picked ? `Of the trained PRM's picks, ${aggs.filter((a) => a in picked).map((a) => `${f1(picked[a as keyof typeof picked])}% (${a})`).join(', ')} have their lowest step score on the last step.` : '',
+          pb.extracted_accuracy !== undefined ? `On erroneous test samples whose final answer is right (n=${pb.n_extracted}) it names the first wrong step ${f1(pb.extracted_accuracy)}% of the time.` : '',
+        ]
+          .filter(Boolean)
+          .join(' '),
+        '',
+      );
+    }
     embed('sim-bon');
   }
   if (evals?.processbench) {
     const pb = evals.processbench;
-    parts.push('## ProcessBench', '', table(['subset', 'F1 %'], [...Object.entries(pb.subsets).map(([k, v]) => [k, f1(v)]), ['**average**', f1(pb.avg_f1)]]), '');
+    const ci = pb.ci;
+    const covered = pb.n !== undefined && pb.n_total !== undefined ? ` over ${coverage(pb.n, pb.n_total)} samples` : '';
+    parts.push(
+      '## ProcessBench',
+      '',
+      `Threshold ${thresholdText(pb.threshold, pb.threshold_source ?? 'fixed')}.` +
+        (pb.n !== undefined && pb.n_total !== undefined && pb.n < pb.n_total ? ` ${pb.n_total - pb.n} samples longer than the model context are left out of every figure.` : ''),
+      '',
+      table(
+        ['subset', 'F1 %', 'F1 95% interval'],
+        [...Object.entries(pb.subsets).map(([k, v]) => [k, f1(v), intervalCell(ci?.subsets[k])]), [`**average**${covered}`, f1(pb.avg_f1), intervalCell(ci?.avg)]],
+      ),
+      '',
+    );
   }
   if (evals?.prmbench) {
     const pm = evals.prmbench;
     parts.push(
       '## PRMBench',
       '',
-      `${pm.n} items; a step is valid when its score > ${pm.threshold}. PRMScore = 0.5 F1 + 0.5 negative F1 over steps (multi_solutions: F1 alone).`,
+      `${pm.n_total !== undefined ? coverage(pm.n, pm.n_total) : pm.n} items (the rest are longer than the model context); a step is valid when its score > the threshold ` +
+        `(${thresholdText(pm.threshold, pm.threshold_source ?? 'fixed')}). PRMScore = 0.5 F1 + 0.5 negative F1 over steps (multi_solutions: F1 alone).`,
       '',
       table(
         ['class', 'PRMScore %'],
@@ -238,11 +334,18 @@ export function renderReport(runDir: string, recipe: Recipe, plots: readonly Rep
     );
   }
   if (evals?.bon) {
-    const aggs = Object.keys(Object.values(evals.bon.sets)[0]?.prm_at_n ?? {});
+    const aggs = Object.keys(Object.values(evals.bon.sets)[0]?.prm_at_n ?? {}) as Aggregator[];
+    const sets = Object.entries(evals.bon.sets);
     parts.push(
       '## Best-of-N',
       '',
-      table(['set', 'pass@N', 'maj@N', ...aggs.map((a) => `prm@N ${a}`)], Object.entries(evals.bon.sets).map(([name, s]) => [name, f1(s.pass_at_n), f1(s.maj_at_n), ...aggs.map((a) => f1(s.prm_at_n[a]))])),
+      'A random pick is the expected accuracy of choosing one of the N responses at random; a constant score ties every response and picks the first.',
+      '',
+      table(
+        ['set', 'pass@N', 'maj@N', ...aggs.map((a) => `prm@N ${a}`), 'random pick', 'constant score'],
+        sets.map(([name, s]) => [name, f1(s.pass_at_n), f1(s.maj_at_n), ...aggs.map((a) => f1(s.prm_at_n[a])), f1(s.random_pick), f1(s.constant_score)]),
+      ),
+      ...belowBaselineLines(sets.map(([name, row]) => ({ name, row })), aggs),
       '',
     );
   }

@@ -1,4 +1,4 @@
-import { aggregateScore, type Aggregator } from '../eval/aggregate.js';
+import { aggregateScore, topIndices, type Aggregator } from '../eval/aggregate.js';
 import type { StepSplitter } from '../data/step-split.js';
 import { hashString } from '../util/rng.js';
 import { emptyUsage, type PolicySampler, type PolicyUsage } from './policy.js';
@@ -77,13 +77,12 @@ export function rankScore(c: Candidate, agg: Aggregator): number {
   return aggregateScore(c.stepScores, agg);
 }
 
-/** Indices of the k best candidates by aggregated score; ties keep the earlier one. */
+/** Indices of the k best candidates by aggregated score; ties (up to float noise) keep the earlier one. */
 function topK(cands: readonly Candidate[], k: number, agg: Aggregator): number[] {
-  return cands
-    .map((c, i) => ({ i, s: rankScore(c, agg) }))
-    .sort((a, b) => b.s - a.s || a.i - b.i)
-    .slice(0, k)
-    .map((x) => x.i);
+  return topIndices(
+    cands.map((c) => rankScore(c, agg)),
+    k,
+  );
 }
 
 function requestSeed(s: SearchSettings, problemId: string, round: number, branch: number): number {

@@ -16,9 +16,19 @@ import { z } from 'zod';
  * Points = variants x grid (either may be absent).
  */
 export const SweepSchema = z.strictObject({
+  /** Named points, each a map of dotted recipe keys to values. */
   variants: z.record(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'variant names use letters, digits, ".", "_" and "-"'), z.record(z.string(), z.unknown())).optional(),
+  /** Dotted recipe keys with lists of values: every combination is a point. */
   grid: z.record(z.string(), z.array(z.unknown()).min(1)).optional(),
-  random: z.strictObject({ n: z.number().int().positive(), seed: z.number().int().default(0) }).optional(),
+  /** A seeded sample of the points instead of all. */
+  random: z
+    .strictObject({
+      /** Points sampled. */
+      n: z.number().int().positive(),
+      /** Seed of the sample. */
+      seed: z.number().int().default(0),
+    })
+    .optional(),
 });
 
 export type SweepConfig = z.infer<typeof SweepSchema>;

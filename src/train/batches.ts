@@ -156,6 +156,38 @@ export function planEpoch(lengths: readonly number[], epoch: number, opts: Batch
   return batches;
 }
 
+/**
+ * The optimizer steps of one epoch, each a list of micro-batches (item index lists). A step holds
+ * `rowsPerStep` items (batch_size x grad_accumulation, as TRL counts its global batch; one step
+ * of each epoch, the remainder, may hold fewer): the rows are fixed first, then cut into
+ * micro-batches of at most `maxBatchSize` rows and `maxTokensPerBatch` padded tokens. The token
+ * cap therefore only adds micro-batches (more accumulation), never takes rows out of a step.
+ *
+ * Rows: shuffled with the epoch's RNG; with groupByLength, sorted by length within windows of 50
+ * micro-batches' rows (HF's megabatches) before they are cut into steps; then the step order is
+ * shuffled. With one micro-batch a step and no token cap binding, this is the plan prmkit made
+ * before steps were counted in rows, so those runs reproduce.
+ */
+export function planEpochSteps(lengths: readonly number[], epoch: number, opts: BatchPlanOptions & { rowsPerStep: number }): number[][][] {
+  if (!(opts.rowsPerStep >= 1)) throw new Error(`rows per optimizer step must be >= 1, got ${opts.rowsPerStep}`);
+  const rng = new Rng(`${opts.seed}`).fork(`epoch:${epoch}`);
+  const order = lengths.map((_, i) => i);
+  if (opts.shuffle !== false) rng.shuffle(order);
+  const window = Math.max(opts.rowsPerStep, (opts.windowBatches ?? 50) * opts.maxBatchSize);
+  const steps: number[][] = [];
+  for (let start = 0; start < order.length; start += window) {
+    const chunk = order.slice(start, start + window);
+    const positions = chunk.map((_, k) => k);
+    if (opts.groupByLength !== false) positions.sort((a, b) => lengths[chunk[a]] - lengths[chunk[b]] || a - b);
+    for (let k = 0; k < positions.length; k += opts.rowsPerStep) steps.push(positions.slice(k, k + opts.rowsPerStep).map((p) => chunk[p]));
+  }
+  if (opts.shuffle !== false) rng.shuffle(steps);
+  return steps.map((rows) => {
+    const sized = rows.map((i) => ({ inputIds: { length: lengths[i] } }));
+    return bucketByLength(sized, opts.maxTokensPerBatch, { maxBatchSize: opts.maxBatchSize }).map((group) => group.map((j) => rows[j]));
+  });
+}
+
 /** Where the data stream stands: the next micro-batch to run is `batch` of epoch `epoch`. */
 export interface DataCursor {
   epoch: number;
@@ -163,25 +195,29 @@ export interface DataCursor {
 }
 
 /**
- * The whole run's plan: epochs of micro-batches grouped into optimizer steps of `accumulation`
- * micro-batches (the last group of an epoch may be smaller). Planned up front so the total
- * number of optimizer steps is known for the learning-rate schedule.
+ * The whole run's plan: epochs of optimizer steps of batch_size x accumulation rows each (see
+ * planEpochSteps), kept as each epoch's micro-batches and the step ranges over them. Planned up
+ * front so the total number of optimizer steps is known for the learning-rate schedule.
  */
 export class TrainingPlan {
   readonly epochs: number[][][];
   /** For every optimizer step: its epoch and its micro-batch range [start, end). */
   readonly steps: { epoch: number; start: number; end: number }[];
+  /** Rows every full optimizer step trains on. */
+  readonly rowsPerStep: number;
 
   constructor(lengths: readonly number[], nEpochs: number, readonly accumulation: number, opts: BatchPlanOptions, maxSteps?: number) {
     if (lengths.length === 0) throw new Error('no training items');
     if (!(accumulation >= 1)) throw new Error(`gradient accumulation must be >= 1, got ${accumulation}`);
+    this.rowsPerStep = opts.maxBatchSize * accumulation;
     this.epochs = [];
     this.steps = [];
     for (let e = 0; e < nEpochs; e++) {
-      const batches = planEpoch(lengths, e, opts);
-      this.epochs.push(batches);
-      for (let start = 0; start < batches.length; start += accumulation) {
-        this.steps.push({ epoch: e, start, end: Math.min(batches.length, start + accumulation) });
+      const micro: number[][] = [];
+      this.epochs.push(micro);
+      for (const step of planEpochSteps(lengths, e, { ...opts, rowsPerStep: this.rowsPerStep })) {
+        this.steps.push({ epoch: e, start: micro.length, end: micro.length + step.length });
+        micro.push(...step);
         if (maxSteps !== undefined && this.steps.length >= maxSteps) return;
       }
     }

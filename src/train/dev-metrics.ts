@@ -1,4 +1,4 @@
-import { predictFirstError, processBenchMetrics } from '../eval/processbench-metrics.js';
+import { chooseThreshold, predictFirstError, processBenchMetrics } from '../eval/processbench-metrics.js';
 
 /**
  * Dev-split metrics computed from step scores: step accuracy and AUROC against the (binarised)
@@ -14,12 +14,19 @@ export interface DevSample {
 
 export interface DevMetrics {
   dev_loss: number;
-  /** Percent of labelled steps whose score falls on the label's side of the threshold. */
+  /** Percent of labelled steps whose score falls on the label's side of 0.5. */
   step_accuracy: number;
   /** Percent; null when the dev steps hold a single class. */
   step_auroc: number | null;
-  /** ProcessBench-style F1 (percent) of the first step scored below the threshold against the first negative label. */
+  /**
+   * ProcessBench-style F1 (percent) of the first step scored below `first_error_threshold`
+   * against the first negative label. The threshold is the one that maximises this F1 on the dev
+   * split itself (as `eval.threshold: dev` chooses it), so an uncalibrated PRM whose scores all
+   * sit on one side of 0.5 is not read as F1 0 while it ranks steps well.
+   */
   first_error_f1: number | null;
+  /** The threshold first_error_f1 was computed at. */
+  first_error_threshold: number;
   n_samples: number;
   n_steps: number;
 }
@@ -56,7 +63,7 @@ export function firstNegative(labels: readonly number[]): number {
   return i;
 }
 
-export function devMetrics(samples: readonly DevSample[], devLoss: number, threshold = 0.5): DevMetrics {
+export function devMetrics(samples: readonly DevSample[], devLoss: number, fixedThreshold?: number): DevMetrics {
   const flatScores: number[] = [];
   const flatPos: boolean[] = [];
   let correct = 0;
@@ -66,19 +73,27 @@ export function devMetrics(samples: readonly DevSample[], devLoss: number, thres
       const positive = p >= 0.5;
       flatScores.push(s.scores[j]);
       flatPos.push(positive);
-      if ((s.scores[j] >= threshold) === positive) correct++;
+      if ((s.scores[j] >= 0.5) === positive) correct++;
     });
   }
   const auc = auroc(flatScores, flatPos);
-  const pb = processBenchMetrics(
-    samples.map((s) => ({ subset: 'dev', label: firstNegative(s.labels), predicted: predictFirstError(Array.from(s.scores), threshold) })),
-  );
+  const items = samples.map((s) => ({ subset: 'dev', label: firstNegative(s.labels), stepScores: Array.from(s.scores) }));
+  const threshold = fixedThreshold ?? bestThreshold(items);
+  const pb = processBenchMetrics(items.map((it) => ({ subset: 'dev', label: it.label, predicted: predictFirstError(it.stepScores, threshold) })));
   return {
     dev_loss: devLoss,
     step_accuracy: flatScores.length === 0 ? 0 : (100 * correct) / flatScores.length,
     step_auroc: auc === null ? null : 100 * auc,
     first_error_f1: pb.subsets.dev?.f1 ?? null,
+    first_error_threshold: threshold,
     n_samples: samples.length,
     n_steps: flatScores.length,
   };
+}
+
+/** The F1-maximising threshold on the dev items; 0.5 when they hold only one class. */
+function bestThreshold(items: readonly { subset: string; label: number; stepScores: number[] }[]): number {
+  const errors = items.filter((it) => it.label !== -1).length;
+  if (errors === 0 || errors === items.length) return 0.5;
+  return chooseThreshold(items, 'dev').threshold;
 }

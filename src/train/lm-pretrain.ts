@@ -3,7 +3,7 @@ import type { PrmModel } from '../model/prm.js';
 import { batchTensors } from '../model/batch-tensors.js';
 import { collateBatch } from '../model/encode.js';
 import { progressBar } from '../util/progress.js';
-import { planEpoch } from './batches.js';
+import { planEpochSteps } from './batches.js';
 import { AdamW } from './optimizer.js';
 import { learningRateAt, warmupStepsFromRatio } from './schedule.js';
 import { TrainStep, type MicroBatch } from './step.js';
@@ -67,11 +67,12 @@ function predictedPairs(mask: tf.Tensor2D): number {
 }
 
 /** One batch of LM pretraining as a micro-batch of the one training step (mean loss over its pairs). */
-function lmMicroBatch(model: PrmModel, sequences: readonly Int32Array[], padTokenId: number): MicroBatch & { pairs: number } {
+/** One micro-batch of an optimizer step whose predicted pairs (over all its micro-batches) number `stepPairs`. */
+function lmMicroBatch(model: PrmModel, sequences: readonly Int32Array[], padTokenId: number, stepPairs: number): MicroBatch & { pairs: number } {
   const collated = collateBatch(sequences.map((s) => ({ inputIds: s, stepPositions: [] })), { padTokenId });
   const { ids, mask } = batchTensors(collated);
   const pairs = predictedPairCount(sequences.map((s) => s.length));
-  const norm = Math.max(1, pairs);
+  const norm = Math.max(1, stepPairs);
   const embed = tiedLmHead(model.variables);
   return {
     pairs,
@@ -107,8 +108,9 @@ export async function pretrainCausalLm(opts: LmPretrainOptions): Promise<LmPretr
   const log = opts.log ?? (() => {});
   const started = performance.now();
   const lengths = opts.sequences.map((s) => s.length);
-  const planOpts = { maxTokensPerBatch: cfg.max_tokens_per_batch, maxBatchSize: cfg.batch_size, seed: `${opts.seed}:lm` };
-  const perEpoch = planEpoch(lengths, 0, planOpts).length;
+  // batch_size rows an optimizer step, as in PRM training; the token cap only splits a step into micro-batches.
+  const planOpts = { maxTokensPerBatch: cfg.max_tokens_per_batch, maxBatchSize: cfg.batch_size, rowsPerStep: cfg.batch_size, seed: `${opts.seed}:lm` };
+  const perEpoch = planEpochSteps(lengths, 0, planOpts).length;
   const total = Math.min(cfg.max_steps ?? Infinity, perEpoch * cfg.epochs);
   if (total === 0) throw new Error('LM pretraining: no sequences to train on');
   const params = decoderVariables(model);
@@ -121,15 +123,16 @@ export async function pretrainCausalLm(opts: LmPretrainOptions): Promise<LmPretr
   let step = 0;
   try {
     for (let epoch = 0; epoch < cfg.epochs && step < total; epoch++) {
-      for (const batch of planEpoch(lengths, epoch, planOpts)) {
+      for (const batches of planEpochSteps(lengths, epoch, planOpts)) {
         if (step >= total) break;
-        const micro = lmMicroBatch(model, batch.map((i) => opts.sequences[i]), opts.padTokenId);
-        const result = await trainStep.run([micro], learningRateAt(step, schedule));
+        const stepPairs = predictedPairCount(batches.flat().map((i) => lengths[i]));
+        const micro = batches.map((batch) => lmMicroBatch(model, batch.map((i) => opts.sequences[i]), opts.padTokenId, stepPairs));
+        const result = await trainStep.run(micro, learningRateAt(step, schedule));
         if (!result.applied) {
           throw new Error(`LM pretraining diverged at step ${step + 1} (loss ${result.loss}, gradient norm ${result.gradNorm}); lower model.pretrain_lm.lr`);
         }
         step += 1;
-        tokens += micro.pairs;
+        tokens += stepPairs;
         losses.push(result.loss);
         bar.tick(1, { loss: result.loss.toFixed(3) });
         if (step % LOG_EVERY === 0 || step === total) log(`pretrain: step ${step}/${total} next-token loss ${result.loss.toFixed(4)}`);

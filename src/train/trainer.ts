@@ -106,6 +106,8 @@ function namedParams(model: TrainableModel, vars: readonly tf.Variable[]): Named
 
 function planFingerprint(items: readonly TrainItem[], cfg: TrainConfig, seed: string): string {
   const parts = [
+    // The plan's algorithm: a checkpoint planned otherwise (micro-batches cut before steps) does not resume here.
+    'rows-per-step',
     seed,
     cfg.epochs,
     cfg.max_steps ?? '',
@@ -125,6 +127,9 @@ function isImprovement(metric: TrainConfig['metric'], value: number | null, best
   if (!best) return true;
   return HIGHER_IS_BETTER[metric] ? value > best.value : value < best.value;
 }
+
+/** Fewest milliseconds between two console loss lines (HF's logger prints at most every logging_steps). */
+const LOG_LINE_MIN_MS = 5000;
 
 function fmt(x: number | null | undefined, digits = 4): string {
   return x === null || x === undefined ? 'n/a' : Number(x).toPrecision(digits);
@@ -208,9 +213,12 @@ export async function trainModel(opts: TrainerOptions): Promise<TrainResult> {
   }
   if (resumedFrom === null && writes) metrics.truncateAfter(-1);
 
+  const microPerStep = plan.steps.reduce((a, st) => a + st.end - st.start, 0) / Math.max(1, totalSteps);
+  const tokensPerStep = plan.steps.reduce((a, _, k) => a + plan.microBatches(k).reduce((t, mb) => t + mb.length * Math.max(...mb.map((i) => lengths[i])), 0), 0) / Math.max(1, totalSteps);
   log(
     `train: ${opts.train.length} items, ${opts.dev?.length ?? 0} dev items, ${plan.epochs.length} epoch(s), ` +
-      `${totalSteps} optimizer steps of ${cfg.grad_accumulation} micro-batch(es), ${nParams} trainable parameters, ` +
+      `${totalSteps} optimizer steps of ${plan.rowsPerStep} rows (batch_size ${cfg.batch_size} x grad_accumulation ${cfg.grad_accumulation}; ` +
+      `~${Math.round(tokensPerStep)} padded tokens in ${microPerStep.toFixed(1)} micro-batches of <= ${cfg.max_tokens_per_batch} tokens a step), ${nParams} trainable parameters, ` +
       `lr ${cfg.lr} ${cfg.schedule} (warmup ${schedule.warmupSteps}), loss ${loss.kind}` +
       (cfg.recompute ? ', activation recomputation' : '') +
       (parallel ? `, worker ${parallel.rank} of ${parallel.worldSize}` : ''),
@@ -271,7 +279,7 @@ export async function trainModel(opts: TrainerOptions): Promise<TrainResult> {
       metrics.write({ kind: 'dev', step: s, ...dev, best: best?.value ?? null, improved });
       tb?.scalars(s, { 'dev/loss': dev.dev_loss, 'dev/step_accuracy': dev.step_accuracy, 'dev/step_auroc': dev.step_auroc, 'dev/first_error_f1': dev.first_error_f1 });
       log(
-        `dev @${s}: loss ${fmt(dev.dev_loss)} step_acc ${fmt(dev.step_accuracy)} auroc ${fmt(dev.step_auroc)} first_error_f1 ${fmt(dev.first_error_f1)}` +
+        `dev @${s}: loss ${fmt(dev.dev_loss)} step_acc@0.5 ${fmt(dev.step_accuracy)} auroc ${fmt(dev.step_auroc)} first_error_f1 ${fmt(dev.first_error_f1)} (threshold ${fmt(dev.first_error_threshold, 3)})` +
           (improved ? ` (best ${cfg.metric})` : ` (best ${fmt(best?.value)} @${best?.step})`),
       );
     }
@@ -279,7 +287,9 @@ export async function trainModel(opts: TrainerOptions): Promise<TrainResult> {
     return cfg.patience > 0 && evalsWithoutImprovement >= cfg.patience;
   };
 
-  const bar = progressBar('train', totalSteps, { enabled: opts.progress && writes });
+  const barShown = Boolean(opts.progress) && writes && !process.env.PRMKIT_NO_PROGRESS;
+  const bar = progressBar('train', totalSteps, { enabled: barShown });
+  let lastLogLine = 0;
   if (step > 0) bar.tick(step);
   const interval = new IntervalMean();
   let stoppedEarly = false;
@@ -339,7 +349,12 @@ export async function trainModel(opts: TrainerOptions): Promise<TrainResult> {
         const lmScalars: Record<string, number> = lmPart === undefined ? {} : { 'train/step_loss': means.step_loss, 'train/lm_loss': means.lm_loss };
         tb?.scalars(step, { 'train/loss': record.loss, ...lmScalars, 'train/lr': lr, 'train/grad_norm': record.grad_norm, 'train/tokens_per_s': record.tokens_per_s });
       }
-      bar.tick(1, { loss: stepLoss, lr });
+      bar.tick(1, { loss: stepLoss, lr, 'tokens/s': Math.round(stepTokens / Math.max(seconds, 1e-6)) });
+      if (!barShown && writes && (step % cfg.log_every === 0 || step === totalSteps) && (Date.now() - lastLogLine >= LOG_LINE_MIN_MS || step === totalSteps)) {
+        // Without a progress bar (PRMKIT_NO_PROGRESS, --no-progress) the loss still reaches the console, throttled.
+        lastLogLine = Date.now();
+        log(`train: step ${step}/${totalSteps} loss ${fmt(stepLoss)} lr ${fmt(lr, 3)} ${Math.round(stepTokens / Math.max(seconds, 1e-6))} tokens/s`);
+      }
       let stop = false;
       if (cfg.eval_every > 0 && step % cfg.eval_every === 0 && step < totalSteps) stop = await evaluate(step);
       if (cfg.save_every > 0 && step % cfg.save_every === 0 && lastSavedStep !== step) await save(step);

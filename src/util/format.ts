@@ -34,3 +34,8 @@ function percentText(value: number, { digits = 1, sign = true }: PercentOptions)
 export function percentValue(value: number | null | undefined, digits = 1, missing = '-'): string {
   return known(value) ? value.toFixed(digits) : missing;
 }
+
+/** "1,500 of 3,400" (or "all 3,400"): how much of a benchmark an average covers. */
+export function coverage(n: number, total: number): string {
+  return n === total ? `all ${total.toLocaleString('en-US')}` : `${n.toLocaleString('en-US')} of ${total.toLocaleString('en-US')}`;
+}

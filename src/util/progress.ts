@@ -46,18 +46,24 @@ function plainProgress(label: string, initialTotal: number): Progress {
   let total = initialTotal;
   let value = 0;
   let lastPrint = 0;
+  let info = '';
+  let printedValue = -1;
   const print = (force: boolean) => {
     const now = Date.now();
     if (!force && now - lastPrint < 5000) return;
+    if (force && printedValue === value) return; // the last line already said it
     lastPrint = now;
+    printedValue = value;
     const elapsed = (now - start) / 1000;
     const rate = value / Math.max(1e-3, elapsed);
     const eta = rate > 0 && total > value ? ((total - value) / rate).toFixed(0) : '0';
-    process.stderr.write(`${label}: ${value}/${total} (${rate.toFixed(1)}/s, ETA ${eta}s)\n`);
+    process.stderr.write(`${label}: ${value}/${total} (${rate.toFixed(1)}/s, ETA ${eta}s)${info ? ` ${info}` : ''}\n`);
   };
   return {
-    tick(n = 1) {
+    tick(n = 1, payload = {}) {
       value += n;
+      // The latest payload (loss, lr, ...) rides on the next printed line, as on the TTY bar.
+      if (Object.keys(payload).length > 0) info = formatPayload(payload);
       print(false);
     },
     setTotal(t) {

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { aggregateScore, inapplicableReason, minIsOnLastStep, parseAggregators, scoreProfile } from '../../src/eval/aggregate.js';
+import { aggregateScore, bestIndex, inapplicableReason, minIsOnLastStep, parseAggregators, scoreProfile, topIndices } from '../../src/eval/aggregate.js';
 import {
   bonMetrics,
   cachedEquivalence,
@@ -11,7 +11,7 @@ import {
   type GradedResponse,
 } from '../../src/eval/bon-metrics.js';
 import { bootstrapCounts, quantile } from '../../src/eval/bootstrap.js';
-import { candidateSetNames, summarizeBonSets } from '../../src/eval/bon.js';
+import { belowBaselineLines, candidateSetNames, summarizeBonSets } from '../../src/eval/bon.js';
 
 /** Numeric equivalence for hand-made cases: "1/2" == "0.5" == "0.50". */
 const numericEq = (a: string, b: string): boolean => {
@@ -321,5 +321,50 @@ describe('multi-set summary', () => {
     expect(s.average.pass_at_n).to.equal((75 + 100) / 2);
     expect(s.average.prm_at_n.prod).to.equal((50 + 100) / 2);
     expect(s.sets.two.n_problems).to.equal(1);
+  });
+});
+
+describe('picks and baselines', () => {
+  it('treats scores equal up to float32 noise as a tie, so in-process and served scores pick alike', () => {
+    // The same PRM in-process and behind `prmkit serve`: the last digit moves between the two.
+    const local = { id: 'p', responses: [r('1', false, [0.9515726]), r('2', true, [0.9515727])] };
+    const served = { id: 'p', responses: [r('1', false, [0.9515727]), r('2', true, [0.9515726])] };
+    const a = problemOutcome(local, 2, { ...opts, aggregators: ['last'] });
+    const b = problemOutcome(served, 2, { ...opts, aggregators: ['last'] });
+    expect(a.prm.last?.pick).to.equal(0);
+    expect(b.prm.last?.pick).to.equal(0);
+    // A real difference still decides.
+    const clear = { id: 'p', responses: [r('1', false, [0.95]), r('2', true, [0.96])] };
+    expect(problemOutcome(clear, 2, { ...opts, aggregators: ['last'] }).prm.last?.pick).to.equal(1);
+    expect(bestIndex([0.5, Number.NaN, 0.5000001])).to.equal(0);
+    expect(topIndices([0.2, 0.9, 0.9000001, 0.5], 3)).to.deep.equal([1, 2, 3]);
+  });
+
+  it('gives a random pick and a constant score beside every PRM pick, and says when a pick is no better than chance', () => {
+    const problems: GradedProblem[] = [
+      { id: 'a', responses: [r('1', false, [1, 0.9]), r('2', true, [1, 0.1]), r('2', true, [1, 0.2]), r('3', false, [1, 0.8])] },
+      { id: 'b', responses: [r('5', true, [1, 0.1]), r('6', false, [1, 0.9]), r('6', false, [1, 0.7]), r('5', true, [1, 0.3])] },
+    ];
+    const m = bonMetrics(problems, { aggregators: ['min'], equivalent: numericEq, bootstrap: { resamples: 0 } });
+    // 2 of 4 right in each problem: a random pick is right half the time.
+    expect(m.random_pick).to.equal(50);
+    // A constant score picks the first response: wrong in a, right in b.
+    expect(m.constant_score).to.equal(50);
+    expect(m.prm_at_n.min).to.equal(0);
+    const summary = summarizeBonSets([{ name: 'set', metrics: m }]);
+    const lines = belowBaselineLines([{ name: 'set', row: summary.sets.set }], ['min']);
+    expect(lines.join('\n')).to.contain('set: prm@N min 0.0 at or below a random pick (50.0)');
+  });
+
+  it('counts the picks whose lowest step score is their last step (§3.2)', () => {
+    const problems: GradedProblem[] = [
+      // min picks response 1 ([0.8, 0.7]: its minimum is the last step); last picks response 0.
+      { id: 'a', responses: [r('1', true, [0.2, 0.95]), r('2', false, [0.8, 0.7])] },
+      // both pick response 0, whose minimum is its first step.
+      { id: 'b', responses: [r('5', true, [0.6, 0.9]), r('6', false, [0.1, 0.5])] },
+    ];
+    const m = bonMetrics(problems, { aggregators: ['min', 'last'], equivalent: numericEq, bootstrap: { resamples: 0 } });
+    expect(m.picked_min_at_last_step).to.deep.equal({ min: 50, last: 0 });
+    expect(m.min_at_last_step).to.equal(25);
   });
 });

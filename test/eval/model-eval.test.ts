@@ -13,6 +13,8 @@ import { splitSteps } from '../../src/data/split.js';
 import type { ProcessBenchPrediction } from '../../src/eval/processbench.js';
 import type { GradedRecord } from '../../src/eval/bon.js';
 import { saveTinyPrm } from './tiny-model.js';
+import { runEvalStage } from '../../src/run/eval-stage.js';
+import { EvalSchema, RecipeSchema as EvalRecipe } from '../../src/recipes/schema.js';
 
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -55,8 +57,11 @@ describe('evaluation with a model (tiny random PRM, cpu backend)', function () {
     const scorer = await openStepScorer(modelDir, { backend: 'cpu' });
     const afterLoad = tf.memory().numTensors;
     try {
-      const { report } = await runProcessBench({ data: pbDir, scorer, threshold: 'auto', thresholdSubset: 'sim', out: join(tmp, 'pb-out') });
+      const { report, markdown } = await runProcessBench({ data: pbDir, scorer, threshold: 'auto', thresholdSubset: 'sim', out: join(tmp, 'pb-out') });
       expect(report.n).to.equal(pbSamples.length);
+      // The average says what it is over, with its interval.
+      expect(markdown).to.contain(`**average** (over ${pbSamples.length} of ${pbSamples.length + 1} samples)`);
+      expect(report.ci?.avg).to.be.an('array').with.length(2);
       expect(report.n_too_long).to.equal(1);
       expect(report.too_long_ids).to.deep.equal([longId]);
       expect(report.subsets.sim.n).to.equal(pbSamples.length);
@@ -78,6 +83,29 @@ describe('evaluation with a model (tiny random PRM, cpu backend)', function () {
       scorer.dispose();
     }
     expect(tf.memory().numTensors).to.equal(before);
+  });
+
+  it('a run scores ProcessBench at the dev-chosen threshold and says so, with the coverage of its average', async () => {
+    // Dev samples labelled from the sim truth: every step right up to the first wrong one.
+    const dev = simProcessBench(12, 9).map((s) => ({
+      ...s,
+      labels: s.steps.slice(0, s.firstError === -1 ? s.steps.length : (s.firstError ?? -1) + 1).map((_, j) => (j === s.firstError ? 0 : 1)),
+    }));
+    const runDir = join(tmp, 'run-eval');
+    const lines: string[] = [];
+    const ctx = { runDir, recipe: EvalRecipe.parse({ name: 'x' }), baseDir: tmp, resume: false, backend: 'cpu', log: (l: string) => lines.push(l), progress: false };
+    const cfg = EvalSchema.parse({ threshold: 'dev', processbench: { path: 'pb' } });
+    const summary = await runEvalStage(ctx, cfg, modelDir, dev);
+    expect(summary.threshold?.source).to.equal('dev');
+    const chosen = summary.threshold?.value as number;
+    expect(chosen).to.be.a('number').and.not.equal(0.5);
+    expect(summary.processbench?.threshold).to.equal(chosen);
+    expect(summary.processbench?.threshold_source).to.equal('dev');
+    expect(summary.processbench?.n).to.equal(pbSamples.length);
+    expect(summary.processbench?.n_total).to.equal(pbSamples.length + 1);
+    expect(lines.join('\n')).to.match(new RegExp(`ProcessBench avg F1 .* over ${pbSamples.length} of ${pbSamples.length + 1} samples \\(threshold [0-9.]+, chosen on the dev split\\)`));
+    const metrics = JSON.parse(readFileSync(join(runDir, 'eval', 'processbench', 'metrics.json'), 'utf8'));
+    expect(metrics.threshold).to.equal(chosen);
   });
 
   it('eval bon --model: splits responses into steps and scores each step', async () => {

@@ -35,9 +35,13 @@ describe('recipes/load', () => {
       expect(msg).to.contain('r.yaml: invalid recipe');
       expect(msg).to.match(/train\.lr: expected number, received string/);
       expect(msg).to.match(/train\.loss\.kind: Invalid option: expected one of "ce"\|"bce"\|"mse"/);
-      expect(msg).to.match(/labels: unknown key "rollout"/);
-      expect(msg).to.match(/\(top level\): unknown key "dataa"/);
+      expect(msg).to.match(/labels: unknown key "rollout" \(did you mean rollouts\?\)/);
+      expect(msg).to.match(/\(top level\): unknown key "dataa" \(did you mean data\?\)/);
     }
+    // The suggestion comes from the schema at that place; a key far from every valid one gets none.
+    expect(() => resolveRecipe({ train: { gradient_accumulation: 2 } })).to.throw(/train: unknown key "gradient_accumulation" \(did you mean grad_accumulation\?\)/);
+    expect(() => resolveRecipe({ train: { eval: { sim: 1 } } })).to.throw(/train: unknown key "eval"$/m);
+    expect(() => resolveRecipe({ eval: { processbench: { path: 'x', threshhold: 'dev' } } })).to.throw(/did you mean threshold\?/);
     expect(() => resolveRecipe({ data: { source: 'file' } })).to.throw(/data\.path: required when source is file/);
   });
 

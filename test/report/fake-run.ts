@@ -34,6 +34,8 @@ export interface FakeRunOptions {
   /** Sim prm@8 with the last and min aggregators (default prod - 6 and prod - 3). */
   bonLast?: number;
   bonMin?: number;
+  /** Recipe keys to set over the default recipe (a different configuration). */
+  recipe?: Record<string, unknown>;
 }
 
 function marker<T>(dir: string, stage: StageName, summary: T): void {
@@ -50,6 +52,8 @@ function curve(top: number): BonCurvePoint[] {
     prm_at_n: { min: top - 6 + i, prod: top - 3 + i, last: top - 9 + 2 * i, mean: top - 4 + i },
     rm_at_n: null,
     weighted_vote: 50 + 4 * i,
+    random_pick: 40 + i,
+    constant_score: 41,
   }));
 }
 
@@ -86,6 +90,7 @@ export function writeFakeRun(dir: string, o: FakeRunOptions): void {
     labels: { method, mc_labels: mcLabels, threshold: o.threshold ?? 0 },
     train: { epochs: 1, label_mode: mcLabels },
     eval: { sim: { samples: 100, n: 8 } },
+    ...o.recipe,
   };
   writeFileSync(join(dir, 'recipe.resolved.yaml'), YAML.stringify(recipe));
   marker(dir, 'data', { source: 'sim', path: 'data/samples.jsonl', samples: 100, problems: 100, with_error: 50 });

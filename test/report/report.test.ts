@@ -6,6 +6,7 @@ import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { collectInputs } from '../../src/report/collect.js';
 import { renderSvg, trainingLossSpec } from '../../src/report/plots.js';
 import { writeReport } from '../../src/report/report.js';
+import { meanSd } from '../../src/report/seeds.js';
 import { loadRun, readMetricsJsonl } from '../../src/report/run-data.js';
 import { writeFakeRun } from './fake-run.js';
 
@@ -47,7 +48,9 @@ describe('report/run-data', () => {
     expect(run.metrics.sim_bon_prm_at_n_last).to.equal(60);
     expect(run.metrics.label_first_error_precision).to.equal(0.9);
     expect(run.metrics.retained).to.equal(0.55);
-    expect(run.metrics.train_samples).to.equal(55);
+    expect(run.metrics.train_samples).to.equal(90);
+    expect(run.metrics.dev_samples).to.equal(10);
+    expect(run.metrics.labelled_samples).to.equal(55);
     expect(run.metrics.processbench_avg_f1).to.equal(45);
     expect(run.metrics.processbench_f1_math).to.equal(40);
     expect(run.metrics.bon_prm_at_n_prod).to.equal(62.5);
@@ -94,7 +97,7 @@ describe('report/report', () => {
     const md = readFileSync(result.markdownPath, 'utf8');
     expect(md).to.contain('3 finished run(s) of 3 planned');
     expect(md).to.match(/\| run \| labels\.threshold \|/);
-    expect(md).to.match(/\| threshold-0\.25 \| 0\.25 \| 100 \| 70\.0 \| 85\.0 \| 100\.0 \| 35\.0 \| 30\.0 \| 59\.0 \|/);
+    expect(md).to.match(/\| threshold-0\.25 \| 0\.25 \| 90 \/ 10 \| 70\.0 \| 85\.0 \| 100\.0 \| 35\.0 \| 30\.0 \| 59\.0 \|/);
     const svgs = referencedSvgs(sweep);
     expect(svgs.map((s) => s.file)).to.include.members(['plots/metrics-vs-labels_threshold.svg', 'plots/training-loss.svg', 'plots/dev-curves.svg', 'plots/bon-vs-n-sim.svg', 'plots/f1-by-subset.svg', 'plots/labels.svg']);
     expect(result.plots).to.have.length(svgs.length);
@@ -153,11 +156,34 @@ describe('report/report', () => {
     const md = readFileSync(result.markdownPath, 'utf8');
     expect(md).to.contain('## Over seeds');
     // mc: mean 40, sd 10; consensus: mean 62, sd 2; prm@8 (prod) 50, 50, 52 -> 50.7 ± 1.2.
-    expect(md).to.match(/\| mc \| 1, 8, 9 \| [^|]+ \| 70\.0 ± 0\.0 \| 100\.0 ± 0\.0 \| 40\.0 ± 10\.0 \| 50\.7 ± 1\.2 \|/);
-    expect(md).to.match(/\| consensus \| 1, 8, 9 \| [^|]+ \| 70\.0 ± 0\.0 \| 100\.0 ± 0\.0 \| 62\.0 ± 2\.0 \|/);
+    expect(md).to.match(/\| mc \| 3 \| 1, 8, 9 \| [^|]+ \| 70\.0 ± 0\.0 \| 100\.0 ± 0\.0 \| 40\.0 ± 10\.0 \| 50\.7 ± 1\.2 \|/);
+    expect(md).to.match(/\| consensus \| 3 \| 1, 8, 9 \| [^|]+ \| 70\.0 ± 0\.0 \| 100\.0 ± 0\.0 \| 62\.0 ± 2\.0 \|/);
     const seedSection = md.slice(md.indexOf('## Over seeds'), md.indexOf('## Plots'));
-    expect(seedSection).to.contain('| mc | 1, 8, 9 |');
+    expect(seedSection).to.contain('| mc | 3 | 1, 8, 9 |');
     expect(seedSection).to.not.contain('| judge |');
+  });
+
+  it('pools runs as replicates only when their resolved recipes are equal but for the seed', async () => {
+    const root = tempDir();
+    // Two unrelated plain runs (no sweep: no variant, no parameters) with different seeds.
+    writeFakeRun(join(root, 'real'), { name: 'real-data', f1: 20, bonProd: 50, labelPrecision: 0.954, retention: 1, seed: 0, recipe: { data: { source: 'file', path: 'gsm8k.jsonl' } } });
+    writeFakeRun(join(root, 'quick'), { name: 'quickstart', f1: 60, bonProd: 70, labelPrecision: 0.7, retention: 0.5, seed: 1 });
+    let md = readFileSync((await writeReport([join(root, 'real'), join(root, 'quick')], { out: join(root, 'r1'), log: quiet })).markdownPath, 'utf8');
+    expect(md).to.not.contain('## Over seeds');
+    // The same recipe with another seed and another name is a replicate.
+    writeFakeRun(join(root, 'quick2'), { name: 'quickstart-again', f1: 64, bonProd: 72, labelPrecision: 0.7, retention: 0.5, seed: 2 });
+    md = readFileSync((await writeReport([join(root, 'real'), join(root, 'quick'), join(root, 'quick2')], { out: join(root, 'r2'), log: quiet })).markdownPath, 'utf8');
+    const start = md.indexOf('## Over seeds');
+    const section = md.slice(start, md.indexOf('\n## ', start + 1));
+    expect(section).to.match(/\| quickstart \| 2 \| 1, 2 \|/);
+    expect(section).to.contain('62.0 ± 2.8');
+    expect(section).to.not.contain('real-data');
+  });
+
+  it('shows no spread for a figure only one replicate has', () => {
+    const one = meanSd([95.4, null]);
+    expect(one).to.deep.equal({ mean: 95.4, sd: null, n: 1 });
+    expect(meanSd([1, 3])?.sd).to.be.closeTo(Math.SQRT2, 1e-12);
   });
 
   it('has no seed table when no configuration ran with two seeds', async () => {

@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import type { StepSample } from '../../src/data/types.js';
 import { planEpoch, prepareItems, TrainingPlan, formatPrepareReport, type EncodeFn } from '../../src/train/batches.js';
 import { auroc, devMetrics } from '../../src/train/dev-metrics.js';
+import { TrainSchema } from '../../src/recipes/schema.js';
 
 /**
  * A stand-in encoder with the contract of encodeSample: one token per word, a step token after
@@ -115,13 +116,39 @@ describe('train/batches planning', () => {
     expect(batches.find((b) => b.includes(1))).to.deep.equal([1]);
   });
 
-  it('groups micro-batches into optimizer steps and maps cursors both ways', () => {
+  it('trains batch_size x grad_accumulation rows every optimizer step; the token cap adds micro-batches, never drops rows', () => {
+    // batch_size 16, grad_accumulation 2, and rows long enough that 16 of them exceed the token cap.
+    const long = Array.from({ length: 330 }, (_, i) => 100 + ((i * 53) % 200));
+    for (const groupByLength of [true, false]) {
+      const plan = new TrainingPlan(long, 2, 2, { maxTokensPerBatch: 2048, maxBatchSize: 16, seed: 3, groupByLength });
+      expect(plan.rowsPerStep).to.equal(32);
+      const perEpoch = Math.ceil(330 / 32);
+      expect(plan.totalSteps).to.equal(2 * perEpoch);
+      const sizes = Array.from({ length: plan.totalSteps }, (_, k) => plan.microBatches(k).flat().length);
+      // Every step is full but one remainder per epoch.
+      expect(sizes.filter((n) => n !== 32)).to.deep.equal([330 - 32 * (perEpoch - 1), 330 - 32 * (perEpoch - 1)]);
+      for (let k = 0; k < plan.totalSteps; k++) {
+        const micro = plan.microBatches(k);
+        for (const mb of micro) {
+          expect(mb.length).to.be.at.most(16);
+          expect(mb.length * Math.max(...mb.map((i) => long[i]))).to.be.at.most(2048);
+        }
+      }
+      // More micro-batches than grad_accumulation where the cap cut them: the cap shows, rows do not move.
+      expect(Math.max(...plan.steps.map((st) => st.end - st.start))).to.be.above(2);
+      for (const e of [0, 1]) {
+        const seen = plan.steps.filter((st) => st.epoch === e).flatMap((_, k) => plan.microBatches(k + e * perEpoch).flat());
+        expect(seen.sort((a, b) => a - b)).to.deep.equal(long.map((_, i) => i));
+      }
+    }
+  });
+
+  it('maps cursors to optimizer steps both ways', () => {
     const plan = new TrainingPlan(lengths, 2, 3, opts);
-    const perEpoch = plan.epochs.map((e) => Math.ceil(e.length / 3));
-    expect(plan.totalSteps).to.equal(perEpoch[0] + perEpoch[1]);
+    expect(plan.totalSteps).to.equal(2 * Math.ceil(200 / 24));
     for (let s = 0; s <= plan.totalSteps; s++) expect(plan.stepOf(plan.cursorAt(s))).to.equal(s);
-    expect(plan.microBatches(0)).to.have.length(3);
-    expect(() => plan.stepOf({ epoch: 0, batch: 1 })).to.throw(/not a step boundary/);
+    const second = plan.steps[1];
+    if (second.start > 1) expect(() => plan.stepOf({ epoch: 0, batch: 1 })).to.throw(/not a step boundary/);
     expect(new TrainingPlan(lengths, 5, 1, opts, 7).totalSteps).to.equal(7);
   });
 });
@@ -146,5 +173,24 @@ describe('train/dev-metrics', () => {
     // acc_error 50, acc_correct 100 -> F1 66.67
     expect(m.first_error_f1).to.be.closeTo(200 / 3, 1e-9);
     expect(m.n_samples).to.equal(3);
+  });
+
+  it('first-error F1 of an uncalibrated PRM at the dev-chosen threshold, not 0 at 0.5', () => {
+    // Every score in 0.619-0.624 (above 0.5), ranked right: wrong first steps score lowest.
+    const samples = [
+      { scores: [0.623, 0.6195], labels: [1, 0] },
+      { scores: [0.6235, 0.624], labels: [1, 1] },
+      { scores: [0.619, 0.622], labels: [0, 0] },
+      { scores: [0.6225, 0.6232], labels: [1, 1] },
+    ];
+    const atHalf = devMetrics(samples, 0.6, 0.5);
+    expect(atHalf.first_error_f1).to.equal(0);
+    const m = devMetrics(samples, 0.6);
+    expect(m.first_error_f1).to.be.closeTo(100, 1e-9);
+    expect(m.first_error_threshold).to.be.within(0.6195, 0.6225);
+  });
+
+  it('picks checkpoints by dev loss unless the recipe says otherwise', () => {
+    expect(TrainSchema.parse({}).metric).to.equal('dev_loss');
   });
 });

@@ -26,7 +26,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
       .option('out', { type: 'string', describe: 'Run directory (default runs/<recipe name>)' })
       .option('resume', { type: 'boolean', default: false, describe: 'Continue the run in --out: finished stages are skipped, training resumes from its newest complete checkpoint' })
       .option('backend', backendOverrideOption('TensorFlow.js backend (default: the recipe\'s, auto)'))
-      .option('progress', { type: 'boolean', default: true, describe: 'Progress bars on stderr (--no-progress to turn off)' })
+      .option('progress', { type: 'boolean', default: !process.env.PRMKIT_NO_PROGRESS, describe: 'Progress bars on stderr (--no-progress or PRMKIT_NO_PROGRESS=1 to turn off)' })
       .option('dry-run', { type: 'boolean', default: false, describe: 'Print the training memory plan (as prmkit plan) and stop' })
       .option('workers', {
         type: 'number',

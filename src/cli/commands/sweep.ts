@@ -32,7 +32,7 @@ export const sweepCommand: CommandModule<object, SweepArgs> = {
       .option('shard', { type: 'string', describe: 'Run only shard i of n (i from 0): the points at positions k with k % n == i. auto: the shard of a Slurm array task (SLURM_ARRAY_TASK_ID/_MIN/_STEP/_COUNT); auto/n: of a Kubernetes Indexed Job (JOB_COMPLETION_INDEX, n completions)' })
       .option('out', { type: 'string', demandOption: true, describe: 'Sweep directory: runs/<point>/, sweep.json, summary.json, report.md, plots/' })
       .option('backend', backendOverrideOption('TensorFlow.js backend for every point (default: the recipe\'s)'))
-      .option('progress', { type: 'boolean', default: true, describe: 'Progress bars on stderr (--no-progress to turn off)' })
+      .option('progress', { type: 'boolean', default: !process.env.PRMKIT_NO_PROGRESS, describe: 'Progress bars on stderr (--no-progress or PRMKIT_NO_PROGRESS=1 to turn off)' })
       .option('report', { type: 'boolean', default: true, describe: 'Write report.md with plots at the end (--no-report to skip)' })
       .option('dry-run', { type: 'boolean', default: false, describe: 'Validate every point and write sweep.json; run nothing' })
       .example('$0 sweep recipes/paper/label-ablation.yaml --out runs/label-ablation', 'The label ablation on the sim world (points from the recipe)')
