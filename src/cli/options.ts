@@ -67,3 +67,22 @@ export function positiveNumber(value: number, flag: string): number {
   if (!Number.isFinite(value) || value <= 0) throw new UsageError(`${flag} must be a positive number, got ${value}`);
   return value;
 }
+
+/** What a --reward URL needs besides the URL: its token, and for vLLM's /pooling the PRM's tokenizer and model name. */
+export interface RemoteRewardArgs {
+  'reward-token'?: string;
+  'reward-tokenizer'?: string;
+  'reward-model'?: string;
+}
+
+/** The options that go with --reward URL (score, search). */
+export const REMOTE_REWARD_OPTIONS = {
+  'reward-token': { type: 'string', describe: 'its bearer token (or PRMKIT_SERVE_TOKEN)' },
+  'reward-tokenizer': { type: 'string', describe: "with a vLLM .../pooling URL: the PRM's directory (its chat template and step token)" },
+  'reward-model': { type: 'string', describe: 'with a vLLM .../pooling URL: the served model name, when vLLM serves several' },
+} as const;
+
+/** The remote reward options of parsed arguments (the token may come from the environment, so it never shows in `ps`). */
+export function remoteRewardOptions(args: RemoteRewardArgs): { token?: string; tokenizerDir?: string; model?: string } {
+  return { token: args['reward-token'] ?? process.env.PRMKIT_SERVE_TOKEN, tokenizerDir: args['reward-tokenizer'], model: args['reward-model'] };
+}

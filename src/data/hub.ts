@@ -4,6 +4,7 @@ import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { once } from 'node:events';
 import { progressBar } from '../util/progress.js';
+import { describeFetchError } from '../util/net-errors.js';
 
 /** A dataset `prmkit data get` knows: its Hub repo and the files to fetch (Hub path -> local name). */
 export interface HubDataset {
@@ -132,7 +133,7 @@ export async function downloadDataset(name: HubDatasetName, opts: DownloadOption
   return { dir, manifestPath, files: results };
 }
 
-async function readManifest(path: string): Promise<Manifest | undefined> {
+export async function readManifest(path: string): Promise<Manifest | undefined> {
   try {
     return JSON.parse(await readFile(path, 'utf8')) as Manifest;
   } catch {
@@ -140,7 +141,7 @@ async function readManifest(path: string): Promise<Manifest | undefined> {
   }
 }
 
-async function writeManifest(path: string, manifest: Manifest): Promise<void> {
+export async function writeManifest(path: string, manifest: Manifest): Promise<void> {
   const tmp = `${path}.tmp`;
   await writeFile(tmp, `${JSON.stringify(manifest, null, 2)}\n`);
   await rename(tmp, path);
@@ -155,7 +156,7 @@ export async function sha256OfFile(path: string): Promise<string> {
 /** An HTTP failure that retrying will not fix (401/403/404...). */
 class PermanentHttpError extends Error {}
 
-interface FileOptions {
+export interface FileOptions {
   token?: string;
   attempts: number;
   retryDelayMs: number;
@@ -163,7 +164,7 @@ interface FileOptions {
   log: (line: string) => void;
 }
 
-async function downloadFile(url: string, local: string, file: { path: string; local: string }, opts: FileOptions): Promise<ManifestEntry> {
+export async function downloadFile(url: string, local: string, file: { path: string; local: string }, opts: FileOptions): Promise<ManifestEntry> {
   await mkdir(dirname(local), { recursive: true });
   const part = `${local}.part`;
   let lastError: Error | undefined;
@@ -191,7 +192,13 @@ async function request(url: string, headers: Record<string, string>, token: stri
   for (let hop = 0; hop < 10; hop++) {
     const h: Record<string, string> = { ...headers, 'user-agent': 'prmkit' };
     if (token && new URL(current).origin === origin) h.authorization = `Bearer ${token}`;
-    const res = await fetch(current, { headers: h, redirect: 'manual' });
+    let res: Response;
+    try {
+      res = await fetch(current, { headers: h, redirect: 'manual' });
+    } catch (e) {
+      // "fetch failed" alone says nothing: name the URL and the cause (DNS, refused, TLS, proxy).
+      throw new Error(describeFetchError(current, e));
+    }
     linkedEtag ??= cleanEtag(res.headers.get('x-linked-etag'));
     commit ??= res.headers.get('x-repo-commit') ?? undefined;
     if (res.status >= 300 && res.status < 400 && res.headers.get('location')) {

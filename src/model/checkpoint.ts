@@ -4,13 +4,15 @@ import { randomBytes } from 'node:crypto';
 import { ConfigError, parseHfConfig, toHfConfig, type Qwen2Config } from './config.js';
 import { buildPrm, DEFAULT_READ_CHUNK_BYTES, readDeviceTensor, readerSource } from './build.js';
 import { prmParamSpecs, shapesEqual, toInternalLayout, type PrmModel } from './prm.js';
+import { HF_MODELING_FILE, HF_MODELING_SOURCE } from './hf-modeling.js';
 import { SafetensorsReader, writeSafetensorsSharded } from './safetensors.js';
 import { fsyncPath, replaceDirectory, writeFileSynced } from '../util/durable-fs.js';
 import { progressBar } from '../util/progress.js';
 
 /**
  * A checkpoint directory: config.json + model.safetensors (or a sharded
- * model.safetensors.index.json) + tokenizer.json + tokenizer_config.json, the layout of a
+ * model.safetensors.index.json) + tokenizer.json + tokenizer_config.json (+ the modeling file
+ * that lets transformers' AutoModel load it as a PRM, hf-modeling.ts), the layout of a
  * Hugging Face model repo, so Qwen2.5-Math-PRM and causal-LM repos load as they are and our
  * checkpoints load in PyTorch.
  */
@@ -167,6 +169,7 @@ export async function savePrmCheckpoint(model: PrmModel, dir: string, extra: Sav
   await mkdir(tmp);
   try {
     await writeFileSynced(join(tmp, 'config.json'), `${JSON.stringify(toHfConfig(model.config), null, 2)}\n`);
+    await writeFileSynced(join(tmp, HF_MODELING_FILE), HF_MODELING_SOURCE);
     const specs = prmParamSpecs(model.config);
     await writeSafetensorsSharded(
       tmp,

@@ -5,6 +5,8 @@
  * checkpoints (Qwen2ForProcessRewardModel).
  */
 
+import { HF_AUTO_MAP } from './hf-modeling.js';
+
 export interface Qwen2Config {
   vocabSize: number;
   hiddenSize: number;
@@ -223,12 +225,15 @@ function parseNumLabels(raw: Record<string, unknown>, fail: Fail): number {
 
 /**
  * The config.json of a prmkit checkpoint: a Qwen2 config that transformers loads with
- * Qwen2Config / Qwen2Model.from_pretrained, marked as a PRM with the step token. The rope
+ * Qwen2Config / Qwen2Model.from_pretrained, marked as a PRM with the step token, and with the
+ * auto_map that makes AutoModel (trust_remote_code) build the whole PRM. The rope
  * theta is written both ways so transformers 4.x and 5.x read it.
  */
 export function toHfConfig(cfg: Qwen2Config): Record<string, unknown> {
   const out: Record<string, unknown> = {
     architectures: [PRM_ARCHITECTURE],
+    // transformers loads the PRM through the modeling file every checkpoint carries (hf-modeling.ts).
+    auto_map: { ...HF_AUTO_MAP },
     model_type: 'qwen2',
     vocab_size: cfg.vocabSize,
     hidden_size: cfg.hiddenSize,

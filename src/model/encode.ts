@@ -169,12 +169,27 @@ function checkSample(tok: PrmTokenizer, sample: { problem: string; steps: readon
 
 const CONTENT_PROBE = 'PRMKIT-ASSISTANT-CONTENT-PROBE';
 
+/** The assistant message of a sample: every step closed by the step token. */
+function stepsContent(tok: PrmTokenizer, steps: readonly string[]): string {
+  let content = '';
+  for (let i = 0; i < steps.length; i++) content += steps[i] + tok.stepToken;
+  return content;
+}
+
+/**
+ * The text encodeSample tokenizes, for servers that tokenize it themselves (vLLM's step pooling
+ * reads the step scores at the step token of this text).
+ */
+export function renderSample(tok: PrmTokenizer, sample: { problem: string; steps: readonly string[] }, systemPrompt: string | null = DEFAULT_SYSTEM_PROMPT): string {
+  checkSample(tok, sample);
+  return tok.renderChat(systemPrompt, sample.problem, stepsContent(tok, sample.steps));
+}
+
 function encodeAll(tok: PrmTokenizer, sample: { problem: string; steps: readonly string[] }, system: string | null): EncodedSample {
   checkSample(tok, sample);
   const { problem, steps } = sample;
   const stepToken = tok.stepToken;
-  let content = '';
-  for (let i = 0; i < steps.length; i++) content += steps[i] + stepToken;
+  const content = stepsContent(tok, steps);
   const rendered = tok.renderChat(system, problem, content);
   // The steps must reach the tokenizer as written: rendering a probe message in their place must
   // give the same string around it (a template may strip or rewrite content, as Qwen3's does).

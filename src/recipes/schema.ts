@@ -424,6 +424,20 @@ export const EvalSchema = z.strictObject({
 export const ReportSchema = z.strictObject({
   /** Title of report.md (default: prmkit run: <name>). */
   title: z.string().optional(),
+  /**
+   * Log the finished run to an MLflow tracking server: the resolved recipe as params, train/dev
+   * metrics per step, the headline metrics, the report files as artifacts (docs/integrations.md).
+   */
+  mlflow: z
+    .strictObject({
+      /** http(s) URL of the MLflow tracking server (its REST API; MLFLOW_TRACKING_TOKEN or _USERNAME/_PASSWORD for auth). */
+      tracking_uri: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL of an MLflow tracking server' }),
+      /** MLflow experiment the run goes into (created when missing). */
+      experiment: z.string().min(1),
+      /** MLflow run name (default: the recipe's name). */
+      run_name: z.string().min(1).optional(),
+    })
+    .optional(),
 });
 
 export const RecipeSchema = z.strictObject({

@@ -116,6 +116,11 @@ export async function runRecipe(opts: RunOptions): Promise<RunResult> {
   await writeFileAtomic(join(runDir, RESOLVED), resolvedYaml);
   log(`run: ${recipe.name} -> ${runDir}${opts.resume && exists ? ' (resuming)' : ''}`);
 
+  if (recipe.report?.mlflow) {
+    // Reached before any stage runs: a long run should not end in a tracking server it cannot reach.
+    const { MlflowClient } = await import('../report/mlflow.js');
+    await new MlflowClient(recipe.report.mlflow.tracking_uri).experimentId(recipe.report.mlflow.experiment);
+  }
   const backend = await selectBackend(recipe.backend, { log });
   // Joined right after the backend is chosen: collectives must be enabled before the first tensor.
   const parallel = cluster ? await joinCluster(cluster, { log }) : undefined;
@@ -168,6 +173,23 @@ export async function runRecipe(opts: RunOptions): Promise<RunResult> {
   }
   const headline = await runReportStage(ctx);
   await updateManifest(runDir, manifest, []);
+  {
+    // TensorBoard: the run's hyperparameters and final metrics beside the training curves.
+    const { flattenParams } = await import('../report/mlflow.js');
+    const { hparamsOf, writeTensorBoardSummary } = await import('../report/tb-hparams.js');
+    const file = await writeTensorBoardSummary(join(runDir, 'tensorboard'), {
+      hparams: hparamsOf(flattenParams(recipe)),
+      metrics: Object.fromEntries(Object.entries(headline).map(([k, v]) => [`final/${k}`, v as number | null | undefined])),
+      step: headline.train_steps ?? 0,
+      startTime: t0,
+      endTime: Date.now(),
+    });
+    log(`report: hparams and final metrics for TensorBoard in ${file}`);
+  }
+  if (recipe.report?.mlflow) {
+    const { logRunToMlflow } = await import('../report/mlflow.js');
+    await logRunToMlflow(recipe.report.mlflow, { runDir, recipe, final: { ...headline }, finalStep: headline.train_steps ?? 0, runName: recipe.name, log });
+  }
   const seconds = (Date.now() - t0) / 1000;
   log(`run: done in ${seconds.toFixed(1)} s; report at ${join(runDir, 'report.md')}`);
   return { runDir, headline, seconds };

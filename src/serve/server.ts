@@ -12,7 +12,10 @@ import { discardBody, parseJsonBody, readBody } from './body.js';
 import { HttpError } from './errors.js';
 import { forwardOnce } from './forward.js';
 import { checkPositive, DEFAULT_BATCHING, DEFAULT_LIMITS, type BatchingOptions, type ServeLimits } from './limits.js';
-import { checkRequestCheaply, encodeRequest, parseScoreRequest, type EncodeLimits, type ScoreRequest } from './request.js';
+import { checkRequestCheaply, encodeRequest, type EncodeLimits, type ScoreRequest } from './request.js';
+import { handleGetReward, handleScore, SCORING_ROUTES, type ScoringContext } from './reward-routes.js';
+import { chatFrame, type ChatFrame } from './query-split.js';
+import { AGGREGATORS, isAggregator, type Aggregator } from '../eval/aggregate.js';
 import { DEFAULT_ENCODE_POOL, EncodePool } from './encode-pool.js';
 import type { EncodedSample } from '../model/encode.js';
 import { createStepSplitter, type StepSplitOptions } from '../data/step-split.js';
@@ -53,6 +56,8 @@ export interface RewardServerOptions extends Partial<ServeLimits>, Partial<Batch
   log?: (line: string) => void;
   /** How `{problem, response}` items are cut into steps (data/step-split.ts; default paragraphs). */
   split?: StepSplitOptions;
+  /** How step scores become one reward per item (/get_reward, and /v1/score's "reward"); default min. */
+  aggregate?: Aggregator;
 }
 
 export interface RewardServerStats extends BatcherStats {
@@ -76,7 +81,8 @@ const DISCARD_WAIT_MS = 2_000;
 const QUIET_MS = 1000;
 
 /**
- * Starts the reward server: POST /v1/score and GET /health over node:http, requests batched
+ * Starts the reward server: POST /v1/score, POST /get_reward (OpenRLHF's remote reward model,
+ * reward-routes.ts) and GET /health over node:http, requests batched
  * across clients by a DynamicBatcher. Resolves once it listens.
  */
 export async function startRewardServer(opts: RewardServerOptions): Promise<RewardServer> {
@@ -96,6 +102,8 @@ export async function startRewardServer(opts: RewardServerOptions): Promise<Rewa
   const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   // Checked before the model loads: a bad option is the caller's error, not a request's.
   const splitter = createStepSplitter(opts.split);
+  const aggregate = opts.aggregate ?? 'min';
+  if (!isAggregator(aggregate)) throw new RangeError(`aggregate must be one of ${AGGREGATORS.join(', ')}, got "${String(aggregate)}"`);
   const retryAfter = String(opts.retryAfterSeconds ?? 1);
 
   let loaded: LoadedScoringModel;
@@ -177,32 +185,36 @@ export async function startRewardServer(opts: RewardServerOptions): Promise<Rewa
     };
   }
 
-  async function score(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const type = req.headers['content-type'];
-    if (type !== undefined && !/^application\/(?:[\w.+-]+\+)?json\b/i.test(type)) {
-      throw new HttpError(415, `Content-Type must be application/json, got "${type}"`);
-    }
-    // Cheap refusal before reading anything: the body would only be thrown away.
-    if (admitted >= limits.maxQueue) throw busy();
-    admitted++;
-    res.once('close', () => admitted--);
-    const request = parseScoreRequest(parseJsonBody(await readBody(req, limits.maxBodyBytes)), splitter);
-    const encodeLimits: EncodeLimits = { maxSteps: limits.maxSteps, maxTokens: limits.maxTokens, maxLength };
-    // The limits that need no tokenizing first; the tokenizing itself runs off the event loop.
-    checkRequestCheaply(tokenizer, request, encodeLimits);
-    const sequences = await encode(request, encodeLimits);
-    let scores: number[][];
-    try {
-      scores = await batcher.submit(sequences);
-    } catch (e) {
-      if (e instanceof QueueFullError) throw busy();
-      throw e;
-    }
-    // Steps cut from a response go back with their scores, so the client knows what each score is of.
-    const result = (i: number) => (request.split[i] ? { steps: request.items[i].steps, step_scores: scores[i] } : { step_scores: scores[i] });
-    if (request.batch) send(res, 200, { results: scores.map((_, i) => result(i)) });
-    else send(res, 200, result(0));
-  }
+  // What the scoring routes (reward-routes.ts) share: admission, limits, encoding, the batcher.
+  let frame: ChatFrame | undefined;
+  const scoring: ScoringContext = {
+    async readJson(req, res) {
+      const type = req.headers['content-type'];
+      if (type !== undefined && !/^application\/(?:[\w.+-]+\+)?json\b/i.test(type)) {
+        throw new HttpError(415, `Content-Type must be application/json, got "${type}"`);
+      }
+      // Cheap refusal before reading anything: the body would only be thrown away.
+      if (admitted >= limits.maxQueue) throw busy();
+      admitted++;
+      res.once('close', () => admitted--);
+      return parseJsonBody(await readBody(req, limits.maxBodyBytes));
+    },
+    async score(request) {
+      const encodeLimits: EncodeLimits = { maxSteps: limits.maxSteps, maxTokens: limits.maxTokens, maxLength };
+      // The limits that need no tokenizing first; the tokenizing itself runs off the event loop.
+      checkRequestCheaply(tokenizer, request, encodeLimits);
+      const sequences = await encode(request, encodeLimits);
+      try {
+        return await batcher.submit(sequences);
+      } catch (e) {
+        if (e instanceof QueueFullError) throw busy();
+        throw e;
+      }
+    },
+    splitter,
+    frame: () => (frame ??= chatFrame(tokenizer)),
+    aggregate,
+  };
 
   function busy(): HttpError {
     return new HttpError(503, draining ? 'the server is shutting down' : `the queue is full (${limits.maxQueue} requests); retry later`, {
@@ -210,22 +222,25 @@ export async function startRewardServer(opts: RewardServerOptions): Promise<Rewa
     });
   }
 
+  const answer = (handler: (ctx: ScoringContext, req: IncomingMessage, res: ServerResponse) => Promise<unknown>) => async (req: IncomingMessage, res: ServerResponse) =>
+    send(res, 200, await handler(scoring, req, res));
   const routes: Record<string, { methods: string[]; handle(req: IncomingMessage, res: ServerResponse): Promise<void> | void }> = {
-    '/v1/score': { methods: ['POST'], handle: score },
+    '/v1/score': { methods: ['POST'], handle: answer(handleScore) },
+    '/get_reward': { methods: ['POST'], handle: answer(handleGetReward) },
     '/health': { methods: ['GET', 'HEAD'], handle: (_req, res) => send(res, 200, health()) },
   };
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = (req.url ?? '/').split('?')[0];
     const route = Object.prototype.hasOwnProperty.call(routes, path) ? routes[path] : undefined;
-    if (!route) throw new HttpError(404, `no route ${path} (routes: POST /v1/score, GET /health)`);
+    if (!route) throw new HttpError(404, `no route ${path} (routes: POST /v1/score, POST /get_reward, GET /health)`);
     if (!route.methods.includes(req.method ?? '')) {
       throw new HttpError(405, `${req.method} is not allowed on ${path} (use ${route.methods.join(' or ')})`, { Allow: route.methods.join(', ') });
     }
     if (opts.token !== undefined && !bearerTokenMatches(req.headers.authorization, opts.token)) {
       throw new HttpError(401, 'missing or wrong bearer token', { 'WWW-Authenticate': 'Bearer' });
     }
-    if (draining && path === '/v1/score') throw busy();
+    if (draining && (SCORING_ROUTES as readonly string[]).includes(path)) throw busy();
     await route.handle(req, res);
   }
 

@@ -55,7 +55,7 @@ describe('model checkpoints', function () {
       const first = await loadPrm(src);
       const out = join(dir, 'ckpt');
       await savePrmCheckpoint(first.model, out, first.files);
-      expect(readdirSync(out).sort()).to.deep.equal(['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json']);
+      expect(readdirSync(out).sort()).to.deep.equal(['config.json', 'model.safetensors', 'modeling_prmkit_prm.py', 'tokenizer.json', 'tokenizer_config.json']);
       expect(readFileSync(join(out, 'tokenizer.json'), 'utf8')).to.equal(first.files.tokenizerJson);
       const second = await loadPrm(out);
       expect(second.model.config).to.deep.equal(first.model.config);
@@ -78,7 +78,7 @@ describe('model checkpoints', function () {
     mkdirSync(out);
     writeFileSync(join(out, 'stale.txt'), 'old');
     await savePrmCheckpoint(model, out, { ...files, extraFiles: { 'trainer_state.json': '{"step":3}', 'optim/state.bin': Buffer.from([1, 2, 3]) } });
-    expect(readdirSync(out).sort()).to.deep.equal(['config.json', 'model.safetensors', 'optim', 'tokenizer.json', 'tokenizer_config.json', 'trainer_state.json']);
+    expect(readdirSync(out).sort()).to.deep.equal(['config.json', 'model.safetensors', 'modeling_prmkit_prm.py', 'optim', 'tokenizer.json', 'tokenizer_config.json', 'trainer_state.json']);
     expect([...readFileSync(join(out, 'optim/state.bin'))]).to.deep.equal([1, 2, 3]);
     expect(readdirSync(dir)).to.deep.equal(['ckpt']);
 

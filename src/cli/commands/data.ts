@@ -153,7 +153,7 @@ const stats: CommandModule<object, StatsArgs> = {
 };
 
 interface GetArgs {
-  dataset: HubDatasetName;
+  dataset: string;
   to: string;
   revision?: string;
   force: boolean;
@@ -161,22 +161,49 @@ interface GetArgs {
 
 const get: CommandModule<object, GetArgs> = {
   command: 'get <dataset>',
-  describe: 'Download a dataset from the Hugging Face Hub into <to>/<dataset>/ (resumable, sha256-checked cache)',
+  describe: 'Download a dataset from the Hugging Face Hub: a known name, or any hf://OWNER/NAME[@revision][:split] (resumable, sha256-checked)',
   builder: (y: Argv) =>
     y
-      .positional('dataset', { choices: Object.keys(HUB_DATASETS) as HubDatasetName[], demandOption: true, describe: 'dataset to fetch' })
+      .positional('dataset', { type: 'string', demandOption: true, describe: `${Object.keys(HUB_DATASETS).join(', ')}, or hf://OWNER/NAME[@revision][:split]` })
       .option('to', { type: 'string', default: 'data', describe: 'target root folder' })
-      .option('revision', { type: 'string', describe: 'branch, tag or commit (default main)' })
+      .option('revision', { type: 'string', describe: 'branch, tag or commit of a known dataset (default main); for hf:// use @revision' })
       .option('force', { type: 'boolean', default: false, describe: 'download again even if the cache verifies' })
       .epilogue('HF_ENDPOINT overrides the Hub address (mirrors); HF_TOKEN is sent as a bearer token.')
       .example('$0 data get processbench --to data/', '')
+      .example('$0 data get hf://peiyi9979/Math-Shepherd:train', '')
       .example('HF_ENDPOINT=https://hf-mirror.com $0 data get gsm8k', ''),
   handler: async (args) => {
-    const result = await downloadDataset(args.dataset, { to: args.to, revision: args.revision, force: args.force });
-    const spec = HUB_DATASETS[args.dataset];
-    console.error(`prmkit: ${args.dataset} in ${result.dir} (manifest ${result.manifestPath}); read it with --format ${spec.format}`);
+    await runDataGet(args);
   },
 };
+
+/** `prmkit data get`: a known dataset by name, or any Hub dataset by hf:// reference. */
+export async function runDataGet(args: GetArgs, log: (line: string) => void = (l) => console.error(l)): Promise<{ dir: string; format?: string }> {
+  if (args.dataset.startsWith('hf://')) {
+    const { getHubDataset, parseHubRef } = await import('../../data/hub-parquet.js');
+    let ref;
+    try {
+      ref = parseHubRef(args.dataset);
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
+    if (args.revision !== undefined) throw new UsageError(`--revision is for known datasets; pin a Hub dataset with ${args.dataset.replace(/[@:].*$/, '')}@REVISION`);
+    const result = await getHubDataset(ref, { to: args.to, force: args.force, log });
+    log(
+      `prmkit: ${args.dataset} in ${result.dir} (${result.files.length} Parquet file${result.files.length === 1 ? '' : 's'}, manifest ${result.manifestPath}); ` +
+        (result.format ? `format ${result.format}: read it with --format ${result.format}` : 'format not recognised (give --format when reading it)'),
+    );
+    return { dir: result.dir, format: result.format };
+  }
+  if (!Object.prototype.hasOwnProperty.call(HUB_DATASETS, args.dataset)) {
+    throw new UsageError(`unknown dataset "${args.dataset}": choose ${Object.keys(HUB_DATASETS).join(', ')}, or give hf://OWNER/NAME[@revision][:split]`);
+  }
+  const name = args.dataset as HubDatasetName;
+  const result = await downloadDataset(name, { to: args.to, revision: args.revision, force: args.force, log });
+  const spec = HUB_DATASETS[name];
+  log(`prmkit: ${name} in ${result.dir} (manifest ${result.manifestPath}); read it with --format ${spec.format}`);
+  return { dir: result.dir, format: spec.format };
+}
 
 export const dataCommand: CommandModule = {
   command: 'data',

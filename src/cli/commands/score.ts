@@ -3,14 +3,17 @@ import { readJsonl, RecordError, writeJsonlAtomically } from '../../data/jsonl.j
 import { spliceJsonFields } from '../../data/splice.js';
 import { refuseOutputOverInput } from '../outputs.js';
 import type { ScoreInput } from '../../eval/score.js';
-import { backendOption, batchTokensOption, modelOption, optionalPositiveInt, parseBackend } from '../options.js';
+import { backendOption, batchTokensOption, optionalModelOption, optionalPositiveInt, parseBackend, REMOTE_REWARD_OPTIONS, remoteRewardOptions, type RemoteRewardArgs } from '../options.js';
+import { UsageError } from '../errors.js';
+import type { BackendName } from '../../backend/backend-names.js';
 import { addSplitOptions, splitOptionsOf, type SplitArgs } from '../split-options.js';
 import { createStepSplitter, describeSplitStats, type StepSplitter } from '../../data/step-split.js';
 
 // TensorFlow.js is imported only when the command runs, so `prmkit --help` stays quick.
 
-interface ScoreArgs extends Partial<SplitArgs> {
-  model: string;
+interface ScoreArgs extends Partial<SplitArgs>, RemoteRewardArgs {
+  model?: string;
+  reward?: string;
   input: string;
   out: string;
   backend: string;
@@ -52,27 +55,14 @@ export async function readScoreInput(file: string, splitter: StepSplitter = crea
 
 /** `prmkit score`: adds "step_scores" to every line of a JSONL file of {problem, steps}. */
 export async function runScore(args: ScoreArgs): Promise<{ lines: number; steps: number; tooLongLines: number[] }> {
+  if (!args.model === !args.reward) throw new UsageError('score needs the PRM: --model DIR (local) or --reward URL (prmkit serve or vLLM /pooling), one of them');
   const backend = parseBackend(args.backend);
   const batchTokens = optionalPositiveInt(args['batch-tokens'], '--batch-tokens');
   const maxLength = optionalPositiveInt(args['max-length'], '--max-length');
   await refuseOutputOverInput([args.input], [args.out]);
   const splitter = createStepSplitter(args.split === undefined ? {} : splitOptionsOf(args as SplitArgs));
   const lines = await readScoreInput(args.input, splitter);
-
-  // TensorFlow loads only once the input is known to be good.
-  const { selectBackend } = await import('../../backend/backend.js');
-  const { loadScoringModel, scoreSamples, SampleError } = await import('../../eval/score.js');
-  await selectBackend(backend);
-  const { model, tokenizer } = await loadScoringModel(args.model);
-  let result;
-  try {
-    result = await scoreSamples(model, tokenizer, lines, { maxTokensPerBatch: batchTokens, maxLength, progressLabel: 'score' });
-  } catch (e) {
-    if (e instanceof SampleError) throw new RecordError(args.input, lines[e.index].line, e.field, e.reason);
-    throw e;
-  } finally {
-    model.dispose();
-  }
+  const result = args.reward ? await scoreRemotely(args, args.reward, lines) : await scoreLocally(args, args.model as string, lines, backend, batchTokens, maxLength);
 
   let steps = 0;
   // Each input line as written plus step_scores (numbers like 1e999 pass through as text),
@@ -86,15 +76,52 @@ export async function runScore(args: ScoreArgs): Promise<{ lines: number; steps:
     }
   });
   const tooLongLines = result.tooLong.map((i) => lines[i].line);
-  const limit = maxLength ?? model.config.maxPositionEmbeddings;
   console.error(`prmkit score: wrote ${args.out}: ${lines.length} lines, ${steps} steps scored`);
   if (splitter.stats.responses > 0) console.error(`prmkit score: ${describeSplitStats(splitter.stats)}`);
   if (tooLongLines.length > 0) {
     const shown = tooLongLines.slice(0, 20).join(', ') + (tooLongLines.length > 20 ? ', ...' : '');
     const n = tooLongLines.length;
-    console.error(`prmkit score: ${n} line${n === 1 ? '' : 's'} longer than ${limit} tokens got step_scores null (line${n === 1 ? '' : 's'} ${shown})`);
+    console.error(`prmkit score: ${n} line${n === 1 ? '' : 's'} longer than ${result.limit} got step_scores null (line${n === 1 ? '' : 's'} ${shown})`);
   }
   return { lines: lines.length, steps, tooLongLines };
+}
+
+interface Scored {
+  stepScores: (number[] | null)[];
+  /** Indices of the lines too long to score. */
+  tooLong: number[];
+  /** What "too long" was measured against, for the message. */
+  limit: string;
+}
+
+async function scoreLocally(args: ScoreArgs, dir: string, lines: InputLine[], backend: BackendName, batchTokens?: number, maxLength?: number): Promise<Scored> {
+  // TensorFlow loads only once the input is known to be good.
+  const { selectBackend } = await import('../../backend/backend.js');
+  const { loadScoringModel, scoreSamples, SampleError } = await import('../../eval/score.js');
+  await selectBackend(backend);
+  const { model, tokenizer } = await loadScoringModel(dir);
+  try {
+    const result = await scoreSamples(model, tokenizer, lines, { maxTokensPerBatch: batchTokens, maxLength, progressLabel: 'score' });
+    return { stepScores: result.stepScores, tooLong: result.tooLong, limit: `${maxLength ?? model.config.maxPositionEmbeddings} tokens` };
+  } catch (e) {
+    if (e instanceof SampleError) throw new RecordError(args.input, lines[e.index].line, e.field, e.reason);
+    throw e;
+  } finally {
+    model.dispose();
+  }
+}
+
+/** Scores from a reward server (prmkit serve, or vLLM's /pooling); a line it refuses as too long gets null. */
+async function scoreRemotely(args: ScoreArgs, url: string, lines: InputLine[]): Promise<Scored> {
+  const { openRemoteReward } = await import('../../search/reward.js');
+  const reward = await openRemoteReward(url, remoteRewardOptions(args));
+  try {
+    const stepScores = await reward.score(lines);
+    const tooLong = stepScores.flatMap((s, i) => (s === null && lines[i].steps.length > 0 ? [i] : []));
+    return { stepScores, tooLong, limit: `the context of ${reward.description}` };
+  } finally {
+    await reward.close();
+  }
 }
 
 export const scoreCommand: CommandModule<object, ScoreArgs> = {
@@ -102,7 +129,10 @@ export const scoreCommand: CommandModule<object, ScoreArgs> = {
   describe: 'Score every step of each {problem, steps} line with a PRM; adds "step_scores"',
   builder: (y: Argv) =>
     addSplitOptions(y)
-      .option('model', modelOption())
+      .option('model', optionalModelOption(' (or --reward URL)'))
+      .option('reward', { type: 'string', describe: "URL of a reward server instead of --model: prmkit serve, or vLLM's .../pooling endpoint" })
+      .options(REMOTE_REWARD_OPTIONS)
+      .conflicts('model', 'reward')
       .option('input', { type: 'string', demandOption: true, describe: 'JSONL with "problem" and "steps" (or a "response" text, split into steps) per line; other fields are kept' })
       .option('out', { type: 'string', demandOption: true, describe: 'output JSONL: the input lines plus "step_scores" (null when too long)' })
       .option('backend', backendOption())
@@ -110,6 +140,7 @@ export const scoreCommand: CommandModule<object, ScoreArgs> = {
       .option('max-length', { type: 'number', describe: "longest sequence scored (default: the model's max_position_embeddings)" })
       .group(['split', 'step-separator', 'split-min-chars', 'split-max-steps', 'think'], 'Step splitting (lines with "response"):')
       .example('$0 score --model checkpoints/prm --input samples.jsonl --out scored.jsonl', '')
+      .example('$0 score --reward http://gpu:8000/pooling --reward-tokenizer checkpoints/prm --input samples.jsonl --out scored.jsonl', '')
       .example('$0 score --model checkpoints/prm --input r1.jsonl --think alone --split-max-steps 40 --out scored.jsonl', ''),
   handler: async (args) => {
     await runScore(args);

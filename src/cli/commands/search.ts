@@ -4,17 +4,16 @@ import type { Argv, CommandModule } from 'yargs';
 import { UsageError } from '../errors.js';
 import { AGGREGATORS, isAggregator, type Aggregator } from '../../eval/aggregate.js';
 import type { BackendName } from '../../backend/backend-names.js';
-import { backendOption, batchTokensOption, integerAtLeast, optionalModelOption, parseEndpointList, positiveInt, positiveNumber } from '../options.js';
+import { backendOption, batchTokensOption, integerAtLeast, optionalModelOption, parseEndpointList, positiveInt, positiveNumber, REMOTE_REWARD_OPTIONS, remoteRewardOptions, type RemoteRewardArgs } from '../options.js';
 import { addSplitOptions, splitOptionsOf, type SplitArgs } from '../split-options.js';
 import { SEARCH_METHODS, type SearchMethod } from '../../search/methods.js';
 
-interface SearchArgs extends SplitArgs {
+interface SearchArgs extends SplitArgs, RemoteRewardArgs {
   policy: string;
   'policy-model': string;
   'api-key'?: string;
   model?: string;
   reward?: string;
-  'reward-token'?: string;
   problems: string;
   'problem-field'?: string;
   'answer-field'?: string;
@@ -77,7 +76,7 @@ export async function runSearchCommand(args: SearchArgs): Promise<void> {
   const { ResponseCache } = await import('../../labels/cache.js');
   const { OpenAIClient } = await import('../../labels/client.js');
   const { PolicySampler } = await import('../../search/policy.js');
-  const { localReward, remoteReward } = await import('../../search/reward.js');
+  const { localReward, openRemoteReward } = await import('../../search/reward.js');
   const { runSearch } = await import('../../search/run.js');
   // Policy completions (and remote PRM scores) are cached in the output folder: a killed run,
   // started again with the same options, re-sends nothing it already has.
@@ -93,7 +92,7 @@ export async function runSearchCommand(args: SearchArgs): Promise<void> {
       const { simTruthScorer } = await import('../../sim/truth-scorer.js');
       reward = localReward(simTruthScorer(), 'the sim truth (a perfect process verifier)');
     } else {
-      reward = remoteReward(args.reward as string, { token: args['reward-token'] ?? process.env.PRMKIT_SERVE_TOKEN, cache, concurrency: args.concurrency });
+      reward = await openRemoteReward(args.reward as string, { ...remoteRewardOptions(args), cache, concurrency: args.concurrency });
     }
     const client = new OpenAIClient({ endpoints, apiKey: args['api-key'] ?? process.env.OPENAI_API_KEY, cache, concurrency: positiveInt(args.concurrency, '--concurrency') });
     const policy = new PolicySampler(client, {
@@ -140,8 +139,8 @@ export const searchCommand: CommandModule<object, SearchArgs> = {
       .option('policy-model', { type: 'string', default: 'sim-policy', describe: 'model name sent to the policy endpoint' })
       .option('api-key', { type: 'string', describe: 'bearer token of the policy endpoint (or OPENAI_API_KEY)' })
       .option('model', optionalModelOption(': the PRM, run here'))
-      .option('reward', { type: 'string', describe: 'URL of a prmkit serve reward server instead of --model; "sim-truth": the sim world\'s truth (a perfect verifier, the ceiling of a sim PRM)' })
-      .option('reward-token', { type: 'string', describe: 'its bearer token (or PRMKIT_SERVE_TOKEN)' })
+      .option('reward', { type: 'string', describe: 'URL of a prmkit serve reward server (or of vLLM\'s /pooling endpoint) instead of --model; "sim-truth": the sim world\'s truth (a perfect verifier, the ceiling of a sim PRM)' })
+      .options(REMOTE_REWARD_OPTIONS)
       .conflicts('model', 'reward')
       .option('problems', { type: 'string', demandOption: true, describe: 'problems with gold answers: JSONL/JSON/Parquet of {problem|question, answer|gt} (bon-eval sets, sim problems.jsonl)' })
       .option('problem-field', { type: 'string', describe: 'default problem|question' })

@@ -1,5 +1,6 @@
 import type { Argv, CommandModule } from 'yargs';
 import { UsageError } from '../errors.js';
+import { AGGREGATORS, isAggregator } from '../../eval/aggregate.js';
 import { backendOption, integerAtLeast, modelOption, parseBackend } from '../options.js';
 import { DEFAULT_BATCHING, DEFAULT_LIMITS } from '../../serve/limits.js';
 import { DEFAULT_ENCODE_POOL } from '../../serve/encode-pool.js';
@@ -19,6 +20,7 @@ interface ServeArgs extends Partial<SplitArgs> {
   'max-steps': number;
   'max-tokens': number;
   'encode-workers': number;
+  aggregate: string;
 }
 
 // TensorFlow.js is imported only when the command runs (backend/backend.ts loads it), so `prmkit --help` stays quick.
@@ -49,10 +51,12 @@ export async function runServe(args: ServeArgs): Promise<void> {
     console.error(`prmkit serve: warning: listening on ${args.host} without --token: anyone who can reach it can use the model`);
   }
 
+  if (!isAggregator(args.aggregate)) throw new UsageError(`--aggregate must be one of ${AGGREGATORS.join(', ')}, got "${args.aggregate}"`);
+  const aggregate = args.aggregate;
   const split = args.split === undefined ? undefined : splitOptionsOf(args as SplitArgs);
   const { startRewardServer } = await import('../../serve/server.js');
-  const server = await startRewardServer({ model: args.model, port: args.port, host: args.host, token, backend, split, ...options });
-  console.error(`prmkit serve: listening on ${server.url} (POST /v1/score, GET /health)`);
+  const server = await startRewardServer({ model: args.model, port: args.port, host: args.host, token, backend, split, aggregate, ...options });
+  console.error(`prmkit serve: listening on ${server.url} (POST /v1/score, POST /get_reward, GET /health; reward = ${aggregate} of step scores)`);
 
   await new Promise<void>((resolve) => {
     let stopping = false;
@@ -78,7 +82,7 @@ export async function runServe(args: ServeArgs): Promise<void> {
 
 export const serveCommand: CommandModule<object, ServeArgs> = {
   command: 'serve',
-  describe: 'Serve step scores over HTTP (POST /v1/score), batching requests across clients',
+  describe: 'Serve step scores over HTTP (POST /v1/score, OpenRLHF POST /get_reward), batching requests across clients',
   builder: (y: Argv) =>
     addSplitOptions(y)
       .option('model', modelOption(', fixed for the life of the server'))
@@ -93,6 +97,7 @@ export const serveCommand: CommandModule<object, ServeArgs> = {
       .option('max-body-bytes', { type: 'number', default: DEFAULT_LIMITS.maxBodyBytes, describe: 'request body size limit (413)' })
       .option('max-steps', { type: 'number', default: DEFAULT_LIMITS.maxSteps, describe: 'steps per request limit (413)' })
       .option('max-tokens', { type: 'number', default: DEFAULT_LIMITS.maxTokens, describe: 'tokens per request limit (413)' })
+      .option('aggregate', { type: 'string', default: 'min', describe: `step scores -> one reward per item (${AGGREGATORS.join(', ')}): /get_reward, and "reward" in /v1/score` })
       .option('encode-workers', { type: 'number', default: DEFAULT_ENCODE_POOL.size, describe: 'threads that tokenize requests off the event loop (0: on it)' })
       .group(['split', 'step-separator', 'split-min-chars', 'split-max-steps', 'think'], 'Step splitting ({problem, response} requests):')
       .example('$0 serve --model checkpoints/prm --port 8000 --token "$SECRET"', '')
