@@ -67,3 +67,11 @@ export function positiveNumber(value: number, flag: string): number {
   if (!Number.isFinite(value) || value <= 0) throw new UsageError(`${flag} must be a positive number, got ${value}`);
   return value;
 }
+
+/** --expose-workers: the opt-in to local workers whose TensorFlow servers listen on every interface. */
+export const exposeWorkersOption = {
+  type: 'boolean',
+  default: false,
+  describe:
+    "With --workers: run the workers without a network namespace of their own (where none can be made). Their TensorFlow gRPC servers then listen on every interface, unauthenticated",
+} as const;
