@@ -75,3 +75,10 @@ export const exposeWorkersOption = {
   describe:
     "With --workers: run the workers without a network namespace of their own (where none can be made). Their TensorFlow gRPC servers then listen on every interface, unauthenticated",
 } as const;
+
+/** --restart: with --resume, the permission to start training over when no checkpoint verifies. */
+export const restartOption = {
+  type: 'boolean',
+  default: false,
+  describe: 'With --resume: when checkpoints exist but none verifies, train from step 0 and replace them (without it that is an error)',
+} as const;

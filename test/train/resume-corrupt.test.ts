@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { selectBackend } from '../../src/backend/backend.js';
 import { checkpointProblem, CHECKSUMS_FILE, listCheckpoints } from '../../src/train/checkpoints.js';
+import { ResumeError } from '../../src/train/trainer.js';
 import { testBackend } from '../support/backend.js';
 import { toySetup, toyTrainConfig, trainToy } from './toy.js';
 
@@ -55,5 +56,54 @@ describe('train/resume past a corrupt checkpoint', function () {
     expect(Buffer.compare(a, b)).to.equal(0);
     straight.model.dispose();
     second.model.dispose();
+  });
+
+  it('a checksums.json of the wrong shape ({}, [], {"files": null}, a path out of the directory) is named and skipped like invalid JSON', async () => {
+    const cfg = toyTrainConfig({ epochs: 1, save_every: 2, eval_every: 0, keep_last: 5, final: 'last', batch_size: 4 });
+    const out = mkdtempSync(join(tmpdir(), 'prmkit-shape-'));
+    const setup = await toySetup({ nTrain: 24, nDev: 4 });
+    expect(await trainToy(setup, cfg, out, { stopAfter: 5 })).to.equal(null);
+    setup.model.dispose();
+    const [older, newest] = (await listCheckpoints(join(out, 'checkpoints'))).map((c) => c.dir);
+    const file = join(newest, CHECKSUMS_FILE);
+    const good = readFileSync(file, 'utf8');
+    const sha = 'a'.repeat(64);
+    for (const bad of ['{}', '[]', '{"files": null}', '{"files": {"x": {"bytes": -1, "sha256": "' + sha + '"}}}', '{"files": {"../../etc/passwd": {"bytes": 1, "sha256": "' + sha + '"}}}', 'null']) {
+      writeFileSync(file, bad);
+      expect(await checkpointProblem(newest), bad).to.match(new RegExp(`${CHECKSUMS_FILE.replace('.', '\\.')} has the wrong shape`)).and.include(newest);
+    }
+    writeFileSync(file, '{"files": null}');
+    const lines: string[] = [];
+    const again = await toySetup({ nTrain: 24, nDev: 4 });
+    const result = (await trainToy(again, cfg, out, { resume: true, log: (l) => lines.push(l) }))!;
+    again.model.dispose();
+    expect(result.resumedFrom).to.equal(2);
+    expect(lines.join('\n')).to.match(/skipping .*checkpoint-4 \(step 4\): .*checksums\.json has the wrong shape/);
+    expect(older).to.match(/checkpoint-2$/);
+    expect(good).to.include('sha256');
+  });
+
+  it('--resume with checkpoints of which none verifies is an error (metrics.jsonl and checkpoints kept) unless --restart', async () => {
+    const cfg = toyTrainConfig({ epochs: 1, save_every: 2, eval_every: 0, keep_last: 5, final: 'last', batch_size: 4 });
+    const out = mkdtempSync(join(tmpdir(), 'prmkit-restart-'));
+    const setup = await toySetup({ nTrain: 24, nDev: 4 });
+    expect(await trainToy(setup, cfg, out, { stopAfter: 5 })).to.equal(null);
+    setup.model.dispose();
+    for (const c of await listCheckpoints(join(out, 'checkpoints'))) writeFileSync(join(c.dir, CHECKSUMS_FILE), '{not json');
+    const metricsBefore = readFileSync(join(out, 'metrics.jsonl'), 'utf8');
+    const again = await toySetup({ nTrain: 24, nDev: 4 });
+    try {
+      const err = await trainToy(again, cfg, out, { resume: true }).then(() => null, (e: Error) => e);
+      expect(err).to.be.instanceOf(ResumeError);
+      expect(err!.message).to.match(/no checkpoint under .*checkpoints verifies.*--restart/);
+      expect(readFileSync(join(out, 'metrics.jsonl'), 'utf8')).to.equal(metricsBefore);
+      expect((await listCheckpoints(join(out, 'checkpoints'))).map((c) => c.step)).to.deep.equal([2, 4]);
+      const lines: string[] = [];
+      const result = (await trainToy(again, cfg, out, { resume: true, restart: true, log: (l) => lines.push(l) }))!;
+      expect(result.resumedFrom).to.equal(null);
+      expect(lines.join('\n')).to.match(/--restart: training from step 0/);
+    } finally {
+      again.model.dispose();
+    }
   });
 });

@@ -1,7 +1,7 @@
 import type { Argv, CommandModule } from 'yargs';
 import type { BackendName } from '../../backend/backend-names.js';
 import { UsageError } from '../errors.js';
-import { backendOverrideOption, exposeWorkersOption, positiveInt } from '../options.js';
+import { backendOverrideOption, exposeWorkersOption, positiveInt, restartOption } from '../options.js';
 
 // TensorFlow.js and the stages load only when the command runs, so `prmkit --help` stays quick.
 
@@ -10,6 +10,7 @@ interface RunArgs {
   set?: string[];
   out?: string;
   resume: boolean;
+  restart: boolean;
   backend?: BackendName;
   progress: boolean;
   workers?: number;
@@ -26,6 +27,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
       .option('set', { type: 'string', array: true, describe: 'Override a recipe key: --set train.lr=3e-4 (repeatable)' })
       .option('out', { type: 'string', describe: 'Run directory (default runs/<recipe name>)' })
       .option('resume', { type: 'boolean', default: false, describe: 'Continue the run in --out: finished stages are skipped, training resumes from its newest complete checkpoint' })
+      .option('restart', restartOption)
       .option('backend', backendOverrideOption('TensorFlow.js backend (default: the recipe\'s, auto)'))
       .option('progress', { type: 'boolean', default: true, describe: 'Progress bars on stderr (--no-progress to turn off)' })
       .option('dry-run', { type: 'boolean', default: false, describe: 'Print the training memory plan (as prmkit plan) and stop' })
@@ -62,6 +64,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
         overrides: args.set ?? [],
         out: args.out,
         resume: args.resume,
+        restart: args.restart,
         backend: args.backend,
         progress: args.progress,
         command: ['prmkit', ...process.argv.slice(2)],
