@@ -24,6 +24,8 @@ export interface EndpointOptions {
   concurrency?: number;
   retries?: number;
   timeoutMs?: number;
+  deadlineMs?: number;
+  maxReplyBytes?: number;
   backoffMs?: number;
   maxBackoffMs?: number;
   /** Persistent response cache directory (resume after a kill re-sends nothing cached). */
@@ -42,6 +44,8 @@ export async function openClient(opts: EndpointOptions): Promise<{ client: OpenA
   if (opts.concurrency !== undefined) clientOpts.concurrency = opts.concurrency;
   if (opts.retries !== undefined) clientOpts.maxRetries = opts.retries;
   if (opts.timeoutMs !== undefined) clientOpts.timeoutMs = opts.timeoutMs;
+  if (opts.deadlineMs !== undefined) clientOpts.deadlineMs = opts.deadlineMs;
+  if (opts.maxReplyBytes !== undefined) clientOpts.maxReplyBytes = opts.maxReplyBytes;
   if (opts.backoffMs !== undefined) clientOpts.backoffMs = opts.backoffMs;
   if (opts.maxBackoffMs !== undefined) clientOpts.maxBackoffMs = opts.maxBackoffMs;
   return { client: new OpenAIClient(clientOpts), close: async () => cache?.close() };
