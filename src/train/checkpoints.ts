@@ -100,6 +100,31 @@ export async function saveCheckpoint(
   const finalDir = join(root, name);
   const tmp = join(root, `${TEMP_PREFIX}${name}-${process.pid}`);
   await rm(tmp, { recursive: true, force: true });
+  try {
+    await writeCheckpointFiles(tmp, state, optimizer, writeModel, opts);
+  } catch (err) {
+    // A full disk says only "ENOSPC: no space left on device, write": say which checkpoint, and
+    // give the space of the half-written one back. Earlier checkpoints are untouched.
+    await rm(tmp, { recursive: true, force: true }).catch(() => {});
+    const e = err as NodeJS.ErrnoException;
+    const failed = new Error(`cannot save checkpoint ${finalDir} (written in ${tmp}): ${e.message}; the earlier checkpoints in ${root} are kept`, { cause: err });
+    (failed as NodeJS.ErrnoException).code = e.code;
+    throw failed;
+  }
+  // The same step saved twice (best and periodic at one step) replaces the older copy.
+  await rm(finalDir, { recursive: true, force: true });
+  await rename(tmp, finalDir);
+  await fsyncPath(root);
+  return { step: state.global_step, dir: finalDir };
+}
+
+async function writeCheckpointFiles(
+  tmp: string,
+  state: TrainerState,
+  optimizer: AdamW,
+  writeModel: (dir: string) => Promise<void>,
+  opts: CheckpointWriteOptions,
+): Promise<void> {
   await writeModel(tmp);
   const moments = optimizer.stateTensors();
   const chunkBytes = opts.chunkBytes ?? DEFAULT_READ_CHUNK_BYTES;
@@ -112,11 +137,6 @@ export async function saveCheckpoint(
   await writeFileSynced(join(tmp, TRAINER_STATE_FILE), JSON.stringify({ ...state, optimizer: { file: OPTIMIZER_FILE, step: optimizer.step } }, null, 2) + '\n');
   await writeFileSynced(join(tmp, CHECKSUMS_FILE), JSON.stringify({ format: 1, files: await checksumsOf(tmp) }, null, 2) + '\n');
   await fsyncTree(tmp);
-  // The same step saved twice (best and periodic at one step) replaces the older copy.
-  await rm(finalDir, { recursive: true, force: true });
-  await rename(tmp, finalDir);
-  await fsyncPath(root);
-  return { step: state.global_step, dir: finalDir };
 }
 
 /** checksums.json as the checkpoint writer makes it: plain file names of this directory -> size and sha256. */

@@ -10,6 +10,7 @@
 import { closeSync, linkSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
+import { processAlive } from './process-alive.js';
 
 /** The lock file of a run, search or sweep directory (hidden: a run directory's listing stays the run's). */
 export const DIR_LOCK_FILE = '.prmkit-write.lock';
@@ -52,11 +53,7 @@ function processStart(pid: number): number | null {
 
 function alive(holder: Holder): boolean {
   if (holder.host !== hostname()) return true; // a shared volume: another machine's process cannot be checked
-  try {
-    process.kill(holder.pid, 0);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ESRCH') return false;
-  }
+  if (!processAlive(holder.pid)) return false;
   const start = processStart(holder.pid);
   return holder.start === null || start === null || start === holder.start;
 }

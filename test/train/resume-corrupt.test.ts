@@ -106,4 +106,22 @@ describe('train/resume past a corrupt checkpoint', function () {
       again.model.dispose();
     }
   });
+
+  it('a checkpoint save that fails (a full disk) names the checkpoint, removes its half-written files and keeps the earlier ones', async () => {
+    const { saveCheckpoint } = await import('../../src/train/checkpoints.js');
+    const { readdirSync, mkdirSync } = await import('node:fs');
+    const root = join(mkdtempSync(join(tmpdir(), 'prmkit-enospc-')), 'checkpoints');
+    mkdirSync(join(root, 'checkpoint-2'), { recursive: true });
+    const full = async (dir: string) => {
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(join(dir, 'model.safetensors'), 'part of it');
+      throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+    };
+    const state = { global_step: 4 } as Parameters<typeof saveCheckpoint>[1];
+    const err = await saveCheckpoint(root, state, {} as Parameters<typeof saveCheckpoint>[2], full).then(() => null, (e: NodeJS.ErrnoException) => e);
+    expect(err?.code).to.equal('ENOSPC');
+    expect(err?.message).to.include(join(root, 'checkpoint-4')).and.match(/ENOSPC: no space left on device.*earlier checkpoints .* are kept/);
+    expect(readdirSync(root)).to.deep.equal(['checkpoint-2']);
+  });
 });
+

@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readInputText } from '../../util/input-file.js';
 import type { Argv, CommandModule } from 'yargs';
 import { UsageError } from '../errors.js';
 import { refuseOutputOverInput } from '../outputs.js';
@@ -101,7 +101,7 @@ const mc: CommandModule<object, McArgs> = {
     const rollouts = positiveInt(args.rollouts, '--rollouts');
     await refuseOutputOverInput([args.input, args['chat-template']], [args.out, statsPath(args.out, args.stats)]);
     if (!(args.threshold >= 0 && args.threshold < 1)) throw new UsageError(`--threshold must be in [0, 1), got ${args.threshold}`);
-    const chatTemplate = args['chat-template'] ? await readFile(args['chat-template'], 'utf8') : undefined;
+    const chatTemplate = args['chat-template'] ? await readInputText(args['chat-template']) : undefined;
     const { labelMc } = await import('../../labels/mc.js');
     const { formatMcStats } = await import('../../labels/summary.js');
     const stats = await labelMc({

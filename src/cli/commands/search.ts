@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readInputText } from '../../util/input-file.js';
 import { join } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { UsageError } from '../errors.js';
@@ -74,7 +74,7 @@ export async function runSearchCommand(args: SearchCommandArgs): Promise<void> {
 
   const { readSearchProblems } = await import('../../search/problems.js');
   const problems = await readSearchProblems(args.problems, { fields: { problemField: args['problem-field'], answerField: args['answer-field'] }, limit });
-  const chatTemplate = args['chat-template'] ? await readFile(args['chat-template'], 'utf8') : undefined;
+  const chatTemplate = args['chat-template'] ? await readInputText(args['chat-template']) : undefined;
 
   const { ResponseCache } = await import('../../labels/cache.js');
   const { OpenAIClient } = await import('../../labels/client.js');
