@@ -71,7 +71,7 @@ export async function readConfigJson(path: string): Promise<Qwen2Config> {
   try {
     text = await readInputText(path);
   } catch (e) {
-    throw new ConfigError(path, undefined, e instanceof InputFileError ? e.message.slice(path.length + 2) : `cannot read (${(e as Error).message})`);
+    throw new ConfigError(path, undefined, `cannot read (${e instanceof InputFileError ? e.message.slice(path.length + 2) : (e as Error).message})`);
   }
   let json: unknown;
   try {
