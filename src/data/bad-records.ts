@@ -8,13 +8,14 @@ const LOOKAHEAD_RECORDS = 10_000;
 /** A read stopped by bad records: the first one's location, and all found in the report. */
 export class BadRecordsError extends RecordError {
   override name = 'BadRecordsError';
-  constructor(readonly problems: RecordError[], truncatedSearch: boolean) {
+  /** `skippable`: the command offers --on-bad-record skip (only then is it advised). */
+  constructor(readonly problems: RecordError[], truncatedSearch: boolean, skippable = true) {
     const first = problems[0];
     super(first.file, first.line, first.field, first.reason, first.unit);
     const more = truncatedSearch ? ` (search stopped after ${problems.length}; there may be more)` : '';
     this.message = `${problems.length} bad record${problems.length === 1 ? '' : 's'}${more}:\n${problems
       .map((p) => `  ${p.message}`)
-      .join('\n')}\nFix them, or pass --on-bad-record skip to write them to a rejects file and go on.`;
+      .join('\n')}\n${skippable ? 'Fix them, or pass --on-bad-record skip to write them to a rejects file and go on.' : 'Fix them, or remove them from the input.'}`;
   }
 }
 
@@ -45,6 +46,14 @@ export class BadRecordPolicy {
     private readonly opts: BadRecordOptions,
   ) {}
 
+  /**
+   * Whether the caller offers skipping: only a caller that passes onBadRecord (a command with
+   * --on-bad-record) is told to advise it; `eval processbench` and the like have no such option.
+   */
+  private get skippable(): boolean {
+    return this.opts.onBadRecord !== undefined;
+  }
+
   /** True once a failing read has seen a bad record: callers stop passing records on. */
   get failing(): boolean {
     return this.problems.length > 0;
@@ -53,7 +62,7 @@ export class BadRecordPolicy {
   /** Call for every record read; ends a failing read once it has looked far enough ahead. */
   countRecord(): void {
     if (!this.failing) return;
-    if (++this.sinceFirstProblem > LOOKAHEAD_RECORDS) throw new BadRecordsError(this.problems, true);
+    if (++this.sinceFirstProblem > LOOKAHEAD_RECORDS) throw new BadRecordsError(this.problems, true, this.skippable);
   }
 
   /** Handles one bad record (its raw value goes to the rejects file). */
@@ -69,12 +78,12 @@ export class BadRecordPolicy {
       return;
     }
     this.problems.push(err);
-    if (this.problems.length >= MAX_REPORTED_PROBLEMS) throw new BadRecordsError(this.problems, true);
+    if (this.problems.length >= MAX_REPORTED_PROBLEMS) throw new BadRecordsError(this.problems, true, this.skippable);
   }
 
   /** At the end of the input: throws the collected problems of a failing read. */
   finish(): void {
-    if (this.failing) throw new BadRecordsError(this.problems, false);
+    if (this.failing) throw new BadRecordsError(this.problems, false, this.skippable);
   }
 
   /**
