@@ -18,10 +18,12 @@ export function externalAddresses(): string[] {
 /** One line saying which interfaces the worker server(s) on `ports` can be reached on. */
 export function openInterfacesNote(ports: readonly number[]): string {
   const external = externalAddresses();
-  const which = `TensorFlow's gRPC server${ports.length > 1 ? 's' : ''} (port${ports.length > 1 ? 's' : ''} ${ports.join(', ')})`;
-  if (external.length === 0) return `${which} listen on loopback only: no interface but loopback is up in this network namespace`;
+  const plural = ports.length > 1;
+  const which = `TensorFlow's gRPC server${plural ? 's' : ''} (port${plural ? 's' : ''} ${ports.join(', ')})`;
+  const listen = plural ? 'listen' : 'listens';
+  if (external.length === 0) return `${which} ${listen} on loopback only: no interface but loopback is up in this network namespace`;
   return (
-    `${which} listen on every interface, unauthenticated: loopback and ${external.join(', ')}. ` +
+    `${which} ${listen} on every interface, unauthenticated: loopback and ${external.join(', ')}. ` +
     'Anyone who reaches such a port can run code in the worker: fence the cluster network (see docs/reliability-and-security.md)'
   );
 }

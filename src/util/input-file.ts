@@ -9,7 +9,6 @@
  * and checked through its descriptor, so what is checked is what is read.
  */
 import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from 'node:fs';
-import { open } from 'node:fs/promises';
 
 export class InputFileError extends Error {
   override name = 'InputFileError';
@@ -47,37 +46,39 @@ function reasonOf(err: unknown): string {
   return `cannot read (${e.message})`;
 }
 
-/** Checks that `path` is a regular file (without blocking on a FIFO); returns its size. */
-export async function checkRegularFile(path: string): Promise<number> {
-  let fh;
-  try {
-    fh = await open(path, OPEN_FLAGS);
-  } catch (err) {
-    throw new InputFileError(path, reasonOf(err));
-  }
-  try {
-    const st = await fh.stat();
-    if (!st.isFile()) throw new InputFileError(path, `is ${kindOf(st)}, expected a regular file`);
-    return st.size;
-  } finally {
-    await fh.close();
-  }
-}
-
-/** Reads a regular file of at most maxBytes, synchronously. */
-export function readInputFileSync(path: string, maxBytes: number = INPUT_CAPS.small): Buffer {
+/** Opens `path` without blocking (a FIFO opens at once) and checks it is a regular file. */
+function openRegular(path: string): { fd: number; size: number } {
   let fd: number;
   try {
     fd = openSync(path, OPEN_FLAGS);
   } catch (err) {
     throw new InputFileError(path, reasonOf(err));
   }
+  const st = fstatSync(fd);
+  if (!st.isFile()) {
+    closeSync(fd);
+    throw new InputFileError(path, `is ${kindOf(st)}, expected a regular file`);
+  }
+  return { fd, size: st.size };
+}
+
+/** Checks that `path` is a regular file (without blocking on a FIFO); returns its size. */
+export async function checkRegularFile(path: string): Promise<number> {
+  const { fd, size } = openRegular(path);
+  closeSync(fd);
+  return size;
+}
+
+/**
+ * Reads a regular file of at most maxBytes. Synchronous reads: these files are small and read
+ * once at start (the async form below only wraps it).
+ */
+export function readInputFileSync(path: string, maxBytes: number = INPUT_CAPS.small): Buffer {
+  const { fd, size } = openRegular(path);
   try {
-    const st = fstatSync(fd);
-    if (!st.isFile()) throw new InputFileError(path, `is ${kindOf(st)}, expected a regular file`);
-    if (st.size > maxBytes) throw tooLarge(path, st.size, maxBytes);
+    if (size > maxBytes) throw tooLarge(path, size, maxBytes);
     // Read up to one byte past the cap: a file that grows while read is caught too.
-    const buf = Buffer.allocUnsafe(Math.min(st.size, maxBytes) + 1);
+    const buf = Buffer.allocUnsafe(Math.min(size, maxBytes) + 1);
     let got = 0;
     for (;;) {
       const n = readSync(fd, buf, got, buf.length - got, null);
@@ -92,31 +93,9 @@ export function readInputFileSync(path: string, maxBytes: number = INPUT_CAPS.sm
   }
 }
 
-/** Reads a regular file of at most maxBytes. */
+/** readInputFileSync for async callers. */
 export async function readInputFile(path: string, maxBytes: number = INPUT_CAPS.small): Promise<Buffer> {
-  let fh;
-  try {
-    fh = await open(path, OPEN_FLAGS);
-  } catch (err) {
-    throw new InputFileError(path, reasonOf(err));
-  }
-  try {
-    const st = await fh.stat();
-    if (!st.isFile()) throw new InputFileError(path, `is ${kindOf(st)}, expected a regular file`);
-    if (st.size > maxBytes) throw tooLarge(path, st.size, maxBytes);
-    const buf = Buffer.allocUnsafe(Math.min(st.size, maxBytes) + 1);
-    let got = 0;
-    for (;;) {
-      const { bytesRead } = await fh.read(buf, got, buf.length - got, null);
-      if (bytesRead === 0) break;
-      got += bytesRead;
-      if (got > maxBytes) throw tooLarge(path, got, maxBytes);
-      if (got === buf.length) break;
-    }
-    return buf.subarray(0, got);
-  } finally {
-    await fh.close();
-  }
+  return readInputFileSync(path, maxBytes);
 }
 
 /** readInputFile as UTF-8 text. */

@@ -13,6 +13,16 @@ import { toySetup, toyTrainConfig, trainToy } from './toy.js';
  * skips it with a warning naming it when a file is damaged, and continues from the newest valid
  * one, ending with the weights of a run that was never interrupted.
  */
+/** A toy run killed after step 5: checkpoints at steps 2 and 4. */
+async function killedWithTwoCheckpoints(prefix: string) {
+  const cfg = toyTrainConfig({ epochs: 1, save_every: 2, eval_every: 0, keep_last: 5, final: 'last', batch_size: 4 });
+  const out = mkdtempSync(join(tmpdir(), prefix));
+  const setup = await toySetup({ nTrain: 24, nDev: 4 });
+  expect(await trainToy(setup, cfg, out, { stopAfter: 5 })).to.equal(null);
+  setup.model.dispose();
+  return { cfg, out };
+}
+
 describe('train/resume past a corrupt checkpoint', function () {
   this.timeout(120000);
   before(async () => {
@@ -59,11 +69,7 @@ describe('train/resume past a corrupt checkpoint', function () {
   });
 
   it('a checksums.json of the wrong shape ({}, [], {"files": null}, a path out of the directory) is named and skipped like invalid JSON', async () => {
-    const cfg = toyTrainConfig({ epochs: 1, save_every: 2, eval_every: 0, keep_last: 5, final: 'last', batch_size: 4 });
-    const out = mkdtempSync(join(tmpdir(), 'prmkit-shape-'));
-    const setup = await toySetup({ nTrain: 24, nDev: 4 });
-    expect(await trainToy(setup, cfg, out, { stopAfter: 5 })).to.equal(null);
-    setup.model.dispose();
+    const { cfg, out } = await killedWithTwoCheckpoints('prmkit-shape-');
     const [older, newest] = (await listCheckpoints(join(out, 'checkpoints'))).map((c) => c.dir);
     const file = join(newest, CHECKSUMS_FILE);
     const good = readFileSync(file, 'utf8');
@@ -84,11 +90,7 @@ describe('train/resume past a corrupt checkpoint', function () {
   });
 
   it('--resume with checkpoints of which none verifies is an error (metrics.jsonl and checkpoints kept) unless --restart', async () => {
-    const cfg = toyTrainConfig({ epochs: 1, save_every: 2, eval_every: 0, keep_last: 5, final: 'last', batch_size: 4 });
-    const out = mkdtempSync(join(tmpdir(), 'prmkit-restart-'));
-    const setup = await toySetup({ nTrain: 24, nDev: 4 });
-    expect(await trainToy(setup, cfg, out, { stopAfter: 5 })).to.equal(null);
-    setup.model.dispose();
+    const { cfg, out } = await killedWithTwoCheckpoints('prmkit-restart-');
     for (const c of await listCheckpoints(join(out, 'checkpoints'))) writeFileSync(join(c.dir, CHECKSUMS_FILE), '{not json');
     const metricsBefore = readFileSync(join(out, 'metrics.jsonl'), 'utf8');
     const again = await toySetup({ nTrain: 24, nDev: 4 });
