@@ -108,7 +108,7 @@ export async function launchLocalWorkers(opts: LaunchOptions): Promise<LaunchRes
       throw new FenceUnavailableError(
         `--workers: cannot start the local workers in a network namespace of their own: ${err.message}. ` +
           "Without it their TensorFlow gRPC servers listen on every interface, unauthenticated: any host that reaches this machine could run code in them. " +
-          'Pass --expose-workers to run them anyway (only on a machine no untrusted host can reach), or enable unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1)',
+          'Pass --expose-workers to run them anyway (only on a machine no untrusted host can reach), or make the namespace possible (docs/reliability-and-security.md)',
       );
     }
     log(`${opts.workers} workers on ${addresses.join(', ')}, in a network namespace with only loopback (holder pid ${fence.pid})`);
