@@ -4,6 +4,7 @@
  * checks of counts and sizes. Nothing here loads TensorFlow.js, so `prmkit --help` stays quick.
  */
 import { parseEndpoints } from '../labels/client.js';
+import { CLIENT_DEFAULTS } from '../labels/defaults.js';
 import { BACKEND_NAMES, isBackendName, type BackendName } from '../backend/backend-names.js';
 import { UsageError } from './errors.js';
 
@@ -85,4 +86,47 @@ export const REMOTE_REWARD_OPTIONS = {
 /** The remote reward options of parsed arguments (the token may come from the environment, so it never shows in `ps`). */
 export function remoteRewardOptions(args: RemoteRewardArgs): { token?: string; tokenizerDir?: string; model?: string } {
   return { token: args['reward-token'] ?? process.env.PRMKIT_SERVE_TOKEN, tokenizerDir: args['reward-tokenizer'], model: args['reward-model'] };
+}
+
+/** --expose-workers: the opt-in to local workers whose TensorFlow servers listen on every interface. */
+export const exposeWorkersOption = {
+  type: 'boolean',
+  default: false,
+  describe:
+    "With --workers: run the workers without a network namespace of their own (where none can be made). Their TensorFlow gRPC servers then listen on every interface, unauthenticated",
+} as const;
+
+/** --restart: with --resume, the permission to start training over when no checkpoint verifies. */
+export const restartOption = {
+  type: 'boolean',
+  default: false,
+  describe: 'With --resume: when checkpoints exist but none verifies, train from step 0 and replace them (without it that is an error)',
+} as const;
+
+/**
+ * How long and how much one request to a model server may take: --retries, --timeout, --deadline
+ * and --max-reply-bytes, the same options and defaults for `label` and `search`.
+ */
+export const requestBoundOptions = {
+  retries: { type: 'number', default: CLIENT_DEFAULTS.retries, describe: 'retries per request on 429/5xx/timeouts/malformed replies (exponential backoff)' },
+  timeout: { type: 'number', default: CLIENT_DEFAULTS.timeoutSeconds, describe: 'seconds one attempt may take, its whole reply included' },
+  deadline: { type: 'number', default: CLIENT_DEFAULTS.deadlineSeconds, describe: 'seconds one request may take over all its attempts and backoffs' },
+  'max-reply-bytes': { type: 'number', default: CLIENT_DEFAULTS.maxReplyBytes, describe: 'largest reply read; a longer one is cut off and the request fails' },
+} as const;
+
+export interface RequestBoundArgs {
+  retries: number;
+  timeout: number;
+  deadline: number;
+  'max-reply-bytes': number;
+}
+
+/** The checked values of requestBoundOptions, as the client takes them. */
+export function requestBounds(args: RequestBoundArgs): { retries: number; timeoutMs: number; deadlineMs: number; maxReplyBytes: number } {
+  return {
+    retries: integerAtLeast(args.retries, '--retries', 0),
+    timeoutMs: positiveNumber(args.timeout, '--timeout') * 1000,
+    deadlineMs: positiveNumber(args.deadline, '--deadline') * 1000,
+    maxReplyBytes: positiveInt(args['max-reply-bytes'], '--max-reply-bytes'),
+  };
 }

@@ -11,6 +11,7 @@ export const SKIP_FLAG_REMEDY = 'Fix them, or pass --on-bad-record skip to write
 /** A read stopped by bad records: the first one's location, and all found in the report. */
 export class BadRecordsError extends RecordError {
   override name = 'BadRecordsError';
+  /** `remedy`: what the message advises (SKIP_FLAG_REMEDY where the command offers --on-bad-record skip). */
   constructor(readonly problems: RecordError[], truncatedSearch: boolean, remedy: string = SKIP_FLAG_REMEDY) {
     const first = problems[0];
     super(first.file, first.line, first.field, first.reason, first.unit);
@@ -50,6 +51,19 @@ export class BadRecordPolicy {
     private readonly opts: BadRecordOptions,
   ) {}
 
+  /**
+   * Whether the caller offers skipping: only a caller that passes onBadRecord (a command with
+   * --on-bad-record) is told to advise it; `eval processbench` and the like have no such option.
+   */
+  private get skippable(): boolean {
+    return this.opts.onBadRecord !== undefined;
+  }
+
+  /** The advice of this read's errors: the caller's own, else the flag where the command has it. */
+  private get remedy(): string {
+    return this.opts.remedy ?? (this.skippable ? SKIP_FLAG_REMEDY : 'Fix them, or remove them from the input.');
+  }
+
   /** True once a failing read has seen a bad record: callers stop passing records on. */
   get failing(): boolean {
     return this.problems.length > 0;
@@ -58,7 +72,7 @@ export class BadRecordPolicy {
   /** Call for every record read; ends a failing read once it has looked far enough ahead. */
   countRecord(): void {
     if (!this.failing) return;
-    if (++this.sinceFirstProblem > LOOKAHEAD_RECORDS) throw new BadRecordsError(this.problems, true, this.opts.remedy);
+    if (++this.sinceFirstProblem > LOOKAHEAD_RECORDS) throw new BadRecordsError(this.problems, true, this.remedy);
   }
 
   /** Handles one bad record (its raw value goes to the rejects file). */
@@ -74,12 +88,12 @@ export class BadRecordPolicy {
       return;
     }
     this.problems.push(err);
-    if (this.problems.length >= MAX_REPORTED_PROBLEMS) throw new BadRecordsError(this.problems, true, this.opts.remedy);
+    if (this.problems.length >= MAX_REPORTED_PROBLEMS) throw new BadRecordsError(this.problems, true, this.remedy);
   }
 
   /** At the end of the input: throws the collected problems of a failing read. */
   finish(): void {
-    if (this.failing) throw new BadRecordsError(this.problems, false, this.opts.remedy);
+    if (this.failing) throw new BadRecordsError(this.problems, false, this.remedy);
   }
 
   /**

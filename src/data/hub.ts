@@ -216,9 +216,55 @@ function cleanEtag(raw: string | null): string | undefined {
   return raw.replace(/^W\//, '').replace(/"/g, '').trim() || undefined;
 }
 
+/**
+ * What identifies the version of the file a ".part" holds, kept beside it (".part.validator"):
+ * a resumed transfer must come from the same version, or the file would be spliced from two.
+ */
+interface PartValidator {
+  url: string;
+  /** A strong ETag, quoted as sent (weak ones cannot validate a range). */
+  etag?: string;
+  lastModified?: string;
+  /** The Hub's sha256 of the whole file (X-Linked-Etag on its redirect). */
+  linkedEtag?: string;
+}
+
+function validatorOf(url: string, res: Response, linkedEtag: string | undefined): PartValidator {
+  const etag = res.headers.get('etag') ?? undefined;
+  return { url, etag: etag && !etag.startsWith('W/') ? etag : undefined, lastModified: res.headers.get('last-modified') ?? undefined, linkedEtag };
+}
+
+async function readValidator(path: string): Promise<PartValidator | null> {
+  try {
+    const v = JSON.parse(await readFile(path, 'utf8')) as PartValidator;
+    return typeof v === 'object' && v !== null && (typeof v.etag === 'string' || typeof v.lastModified === 'string') ? v : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Why the answer to a resumed request is not the rest of the version the .part holds, or null. */
+function versionChange(before: PartValidator, now: PartValidator): string | null {
+  if (before.url !== now.url) return 'the URL changed';
+  for (const key of ['linkedEtag', 'etag', 'lastModified'] as const) {
+    if (before[key] !== undefined && now[key] !== undefined && before[key] !== now[key]) return `its ${key === 'linkedEtag' ? 'sha256' : key} changed from ${before[key]} to ${now[key]}`;
+  }
+  return null;
+}
+
 async function fetchToPart(url: string, local: string, part: string, file: { path: string; local: string }, opts: FileOptions): Promise<ManifestEntry> {
+  const validatorPath = `${part}.validator`;
   let have = await stat(part).then((s) => s.size).catch(() => 0);
-  const { res, linkedEtag, commit } = await request(url, have > 0 ? { range: `bytes=${have}-` } : {}, opts.token);
+  const recorded = have > 0 ? await readValidator(validatorPath) : null;
+  if (have > 0 && !recorded) {
+    // Nothing says which version these bytes are of: resuming could splice two versions.
+    opts.log(`${file.local}: the partial download has no recorded ETag or Last-Modified; downloading from the start`);
+    await rm(part, { force: true });
+    have = 0;
+  }
+  // If-Range: the server sends the rest only if the file is still the recorded version, else all of it (200).
+  const headers: Record<string, string> = have > 0 && recorded ? { range: `bytes=${have}-`, 'if-range': (recorded.etag ?? recorded.lastModified) as string } : {};
+  const { res, linkedEtag, commit } = await request(url, headers, opts.token);
   if (res.status === 416 && have > 0) {
     // The .part is already complete (or stale): start over rather than guess.
     await res.body?.cancel();
@@ -239,9 +285,24 @@ async function fetchToPart(url: string, local: string, part: string, file: { pat
     if (res.status >= 400 && res.status < 500 && res.status !== 408 && res.status !== 429) throw new PermanentHttpError(err);
     throw new Error(err);
   }
+  const current = validatorOf(url, res, linkedEtag);
+  if (res.status === 206 && recorded) {
+    // A server that ignores If-Range still answers 206: check the version ourselves.
+    const changed = versionChange(recorded, current);
+    const start = Number(/^bytes (\d+)-/.exec(res.headers.get('content-range') ?? '')?.[1]);
+    if (changed || start !== have) {
+      await res.body?.cancel();
+      await rm(part, { force: true });
+      throw new Error(`the file changed since the partial download (${changed ?? `the server resumed at byte ${start}, not ${have}`}); restarting from byte 0`);
+    }
+  }
   if (res.status === 200 && have > 0) {
-    opts.log(`${file.local}: server ignored the Range request; downloading from the start`);
+    opts.log(`${file.local}: the server sent the whole file (it changed since the partial download, or ignores ranges); downloading from the start`);
     have = 0;
+  }
+  if (have === 0) {
+    if (current.etag || current.lastModified) await writeFile(validatorPath, `${JSON.stringify(current)}\n`);
+    else await rm(validatorPath, { force: true });
   }
   const length = Number(res.headers.get('content-length') ?? NaN);
   const total = Number.isFinite(length) ? have + length : 0;
@@ -272,11 +333,13 @@ async function fetchToPart(url: string, local: string, part: string, file: { pat
   if (expected) {
     if (expected !== sha256) {
       await rm(part, { force: true });
+      await rm(validatorPath, { force: true });
       throw new PermanentHttpError(`${file.local}: sha256 ${sha256} does not match the Hub's ${expected}; the partial file was removed`);
     }
     verifiedAgainst = expected === linkedEtag ? 'x-linked-etag' : 'etag';
   }
   await rename(part, local);
+  await rm(validatorPath, { force: true });
   opts.log(`${file.local}: ${received} bytes, sha256 ${sha256.slice(0, 12)}…${verifiedAgainst === 'none' ? ' (the Hub gave no sha256 to check against; recorded for the cache)' : ' verified'}`);
   return { path: file.path, local: file.local, url, size: received, sha256, verifiedAgainst, commit, downloadedAt: new Date().toISOString() };
 }

@@ -73,6 +73,18 @@ export function toProcessBenchRecord(sample: StepSample): Record<string, unknown
  * (RecordError naming file:line and field).
  */
 export async function readProcessBench(path: string, opts: { subsets?: string[] } & Pick<ReadOptions, 'onBadRecord' | 'rejectsPath'> = {}): Promise<StepSample[]> {
+  const out = await readProcessBenchRecords(path, opts);
+  // Metrics count samples by id: one id twice would be counted twice (or its scores matched to either).
+  const firstAt = new Map<string, number>();
+  out.forEach((s, i) => {
+    const first = firstAt.get(s.id);
+    if (first !== undefined) throw new Error(`${path}: sample id "${s.id}" appears twice (samples ${first + 1} and ${i + 1} in reading order); ids must be unique`);
+    firstAt.set(s.id, i);
+  });
+  return out;
+}
+
+async function readProcessBenchRecords(path: string, opts: { subsets?: string[] } & Pick<ReadOptions, 'onBadRecord' | 'rejectsPath'>): Promise<StepSample[]> {
   const out: StepSample[] = [];
   const readOpts: ReadOptions = { format: 'processbench', onBadRecord: opts.onBadRecord, rejectsPath: opts.rejectsPath };
   if ((await stat(path)).isDirectory()) {

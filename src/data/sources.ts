@@ -1,5 +1,6 @@
 import { createReadStream } from 'node:fs';
-import { open, readFile, stat } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
+import { checkRegularFile, readInputFile } from '../util/input-file.js';
 import { extname } from 'node:path';
 import { RecordBatchReader, Vector, type RecordBatch } from 'apache-arrow';
 import { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects } from 'hyparquet';
@@ -26,6 +27,8 @@ const PARQUET_MAGIC = 'PAR1';
  * continuation marker, '[' for a JSON array, '{' for JSONL).
  */
 export async function detectFileKind(path: string): Promise<FileKind> {
+  // A device or a FIFO given as data would never end or never open: refused here, by name.
+  await checkRegularFile(path);
   const ext = extname(path).toLowerCase();
   if (ext === '.jsonl' || ext === '.ndjson') return 'jsonl';
   if (ext === '.json') return 'json';
@@ -56,6 +59,7 @@ export async function detectFileKind(path: string): Promise<FileKind> {
  */
 export async function* readRecords(path: string, kind?: FileKind, limits: JsonLimits = {}): AsyncGenerator<SourceRecord> {
   const fileKind = kind ?? (await detectFileKind(path));
+  if (kind) await checkRegularFile(path);
   switch (fileKind) {
     case 'jsonl': {
       // Unparsable lines are handed on in order (as records carrying their error), so the
@@ -91,11 +95,11 @@ export const MAX_JSON_ARRAY_BYTES = 256 * 1024 * 1024;
 
 async function* readJsonArray(path: string, limits: JsonLimits): AsyncGenerator<SourceRecord> {
   const { maxDepth } = jsonLimits(limits);
-  const size = (await stat(path)).size;
+  const size = await checkRegularFile(path);
   if (size > MAX_JSON_ARRAY_BYTES) {
     throw new RecordError(path, 1, undefined, `a JSON array file is parsed whole, and ${size} bytes is more than ${MAX_JSON_ARRAY_BYTES}; convert it to JSONL`);
   }
-  let bytes = await readFile(path);
+  let bytes = await readInputFile(path, MAX_JSON_ARRAY_BYTES);
   if (bytes.length >= 3 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) bytes = bytes.subarray(3);
   const decoded = decodeUtf8(bytes);
   if ('error' in decoded) {
@@ -274,6 +278,7 @@ async function* readParquetRows(path: string): AsyncGenerator<SourceRecord> {
  */
 export async function countRecords(path: string, kind?: FileKind): Promise<number | undefined> {
   const fileKind = kind ?? (await detectFileKind(path));
+  if (kind) await checkRegularFile(path);
   if (fileKind === 'parquet') {
     const metadata = await parquetMetadataAsync(await asyncBufferFromFile(path));
     return Number(metadata.num_rows);

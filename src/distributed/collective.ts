@@ -14,6 +14,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { nativeBackend, TF_CODE, type NativeBackend, type OpAttr, type TfError } from './native.js';
+import { openInterfacesNote } from './exposure.js';
+import { checkPortBindable } from './port-check.js';
 import { encodeServerDef } from './server-def.js';
 import type { ClusterConfig } from './tf-config.js';
 
@@ -113,7 +115,16 @@ export class CollectiveGroup {
    */
   static async start(cluster: ClusterConfig, opts: CollectiveOptions = {}): Promise<CollectiveGroup> {
     const group = new CollectiveGroup(cluster, opts);
-    const device = group.backend.binding.enableCollectiveOps(encodeServerDef(cluster));
+    // TensorFlow says only "Could not start gRPC server" when its port is taken, and the other
+    // workers would wait for this one until the startup timeout: try the port first.
+    await checkPortBindable(cluster.address, cluster.port);
+    group.log(`collective: ${openInterfacesNote([cluster.port])}`);
+    let device: string;
+    try {
+      device = group.backend.binding.enableCollectiveOps(encodeServerDef(cluster));
+    } catch (err) {
+      throw new CollectiveError(`could not start TensorFlow's server for ${cluster.tasks[group.rank]} at ${cluster.address}: ${firstLine((err as Error).message)}`);
+    }
     group.log(
       `collective: rank ${group.rank} of ${group.worldSize} (${cluster.tasks[group.rank]}, device ${device}), ` +
         `leader ${cluster.leader}, timeout ${group.timeoutSeconds} s; waiting for the other workers`,

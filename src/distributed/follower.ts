@@ -18,6 +18,7 @@ export interface FollowerOptions {
   baseDir: string;
   runDir: string;
   resume: boolean;
+  restart?: boolean;
   log: (line: string) => void;
 }
 
@@ -38,6 +39,7 @@ export async function runTrainingWorker(opts: FollowerOptions): Promise<{ steps:
       recipe,
       baseDir: opts.baseDir,
       resume: opts.resume,
+      restart: opts.restart,
       backend: backend.name,
       log,
       progress: false,

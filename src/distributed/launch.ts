@@ -2,12 +2,19 @@
  * `--workers N` on one machine: N worker processes on loopback, each with its own TF_CONFIG
  * (as a TFJob or an Indexed Job would set it), their output prefixed by rank, one exit status.
  * For tests and for several GPUs in one machine; a real cluster sets TF_CONFIG itself.
+ *
+ * TensorFlow's gRPC server listens on every interface whatever address TF_CONFIG names, so by
+ * default the workers run in a network namespace of their own with only loopback (fence.ts):
+ * no other host can reach them. Where that namespace cannot be made the launch is refused,
+ * unless the caller asks for `network: 'host'` (the CLI's --expose-workers).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type Server } from 'node:net';
 import { createInterface } from 'node:readline';
 import type { Writable } from 'node:stream';
+import { FenceUnavailableError, startNetworkFence, type NetworkFence } from './fence.js';
 import { TF_CONFIG_ENV, workerTfConfig } from './tf-config.js';
+import { openInterfacesNote } from './exposure.js';
 
 export interface LaunchOptions {
   workers: number;
@@ -21,6 +28,11 @@ export interface LaunchOptions {
   stderr?: Writable;
   /** Launcher messages (default: stderr, prefixed "[launcher]"). */
   log?: (line: string) => void;
+  /**
+   * 'fenced' (default): the workers share a network namespace with only loopback; refused where
+   * it cannot be made. 'host': the workers' servers listen on every interface of this machine.
+   */
+  network?: 'fenced' | 'host';
 }
 
 export interface WorkerExit {
@@ -87,8 +99,23 @@ export async function launchLocalWorkers(opts: LaunchOptions): Promise<LaunchRes
   const graceMs = (opts.graceSeconds ?? 30) * 1000;
   const ports = await freeLoopbackPorts(opts.workers);
   const addresses = ports.map((p) => `127.0.0.1:${p}`);
+  let fence: NetworkFence | null = null;
+  if ((opts.network ?? 'fenced') === 'fenced') {
+    try {
+      fence = await startNetworkFence();
+    } catch (err) {
+      if (!(err instanceof FenceUnavailableError)) throw err;
+      throw new FenceUnavailableError(
+        `--workers: cannot start the local workers in a network namespace of their own: ${err.message}. ` +
+          "Without it their TensorFlow gRPC servers listen on every interface, unauthenticated: any host that reaches this machine could run code in them. " +
+          'Pass --expose-workers to run them anyway (only on a machine no untrusted host can reach), or make the namespace possible (docs/reliability-and-security.md)',
+      );
+    }
+    log(`${opts.workers} workers on ${addresses.join(', ')}, in a network namespace with only loopback (holder pid ${fence.pid})`);
+  } else {
+    log(`${opts.workers} workers on ${addresses.join(', ')}; ${openInterfacesNote(ports)}`);
+  }
   const started = Date.now();
-  log(`${opts.workers} workers on ${addresses.join(', ')}`);
 
   const exits: WorkerExit[] = [];
   let firstFailure: WorkerExit | null = null;
@@ -108,7 +135,8 @@ export async function launchLocalWorkers(opts: LaunchOptions): Promise<LaunchRes
 
   const baseEnv = opts.env ?? process.env;
   const done = Array.from({ length: opts.workers }, (_, rank) => {
-    const child = spawn(opts.command ?? process.execPath, opts.args, {
+    const program = fence ? fence.wrap(opts.command ?? process.execPath, opts.args) : { command: opts.command ?? process.execPath, args: opts.args };
+    const child = spawn(program.command, program.args, {
       env: { ...baseEnv, ...workerGpus(baseEnv, rank, opts.workers), [TF_CONFIG_ENV]: workerTfConfig(addresses, rank) },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -143,6 +171,7 @@ export async function launchLocalWorkers(opts: LaunchOptions): Promise<LaunchRes
   } finally {
     if (graceTimer) clearTimeout(graceTimer);
     if (killTimer) clearTimeout(killTimer);
+    fence?.close();
     process.off('SIGINT', onInt);
     process.off('SIGTERM', onTerm);
   }

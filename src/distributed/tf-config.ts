@@ -14,6 +14,9 @@
  *   indices of "chief" and "worker" must be 0..n-1 here, since ranks are counted from them.
  * - task.index may be a number or a numeric string (TF applies int()); "rpc_layer" picks the
  *   protocol (default grpc).
+ * - Every address is "host:port" ("[v6]:port" for IPv6) with a port in 1..65535, and no address
+ *   appears twice: TensorFlow itself would take port 0 or 99999 as "any port" and two tasks on one
+ *   address as one server that waits forever for the other.
  * Refused with a clear error, as TensorFlow refuses them: a cluster without the task, an unknown
  * task type, a task type absent from the cluster, an index out of range, two chiefs. Refused
  * because prmkit has no such role: "ps" (parameter servers; MultiWorkerMirroredStrategy has none
@@ -45,6 +48,33 @@ export interface ClusterConfig {
   leader: string;
   /** Protocol of the TensorFlow server ("grpc" unless TF_CONFIG's rpc_layer says otherwise). */
   protocol: string;
+  /** This task's own "host:port" and port (where its TensorFlow server listens). */
+  address: string;
+  port: number;
+}
+
+/** The port of a "host:port" or "[v6]:port" task address, or an error naming the task. */
+export function addressPort(address: string, where: string): number {
+  const m = /^(\[[0-9A-Fa-f:.]+\]|[^\s:[\]]+):(\d+)$/.exec(address.trim());
+  if (!m) throw new TfConfigError(`${where}: "${address}" is not "host:port" (an IPv6 host goes in brackets: "[::1]:2222")`);
+  const port = Number(m[2]);
+  if (!(port >= 1 && port <= 65535)) throw new TfConfigError(`${where}: port ${m[2]} of "${address}" is out of range (1..65535)`);
+  return port;
+}
+
+/** Refuses an address given to two tasks: both servers would be one, waiting forever for the other. */
+function checkDistinct(jobs: Map<string, Map<number, string>>): void {
+  const seen = new Map<string, string>();
+  for (const [job, tasks] of jobs) {
+    for (const [index, address] of tasks) {
+      const where = `TF_CONFIG cluster.${job}[${index}]`;
+      addressPort(address, where);
+      const key = address.trim().toLowerCase();
+      const other = seen.get(key);
+      if (other) throw new TfConfigError(`${where}: address "${address}" is also ${other}; every task needs an address (host:port) of its own`);
+      seen.set(key, `cluster.${job}[${index}]`);
+    }
+  }
 }
 
 export function taskName(job: string, index: number): string {
@@ -98,6 +128,7 @@ export function parseTfConfig(text: string | undefined): ClusterConfig | null {
   const jobs = new Map<string, Map<number, string>>();
   for (const name of Object.keys(cluster).sort()) jobs.set(name, parseJob(name, cluster[name]));
   if (jobs.size === 0) return null;
+  checkDistinct(jobs);
 
   const task = raw.task ?? {};
   if (!isObject(task)) throw new TfConfigError('TF_CONFIG "task" must be an object like {"type": "worker", "index": 0}');
@@ -144,6 +175,8 @@ export function parseTfConfig(text: string | undefined): ClusterConfig | null {
     tasks,
     leader: tasks[0],
     protocol,
+    address: own.get(taskIndex) as string,
+    port: addressPort(own.get(taskIndex) as string, `TF_CONFIG cluster.${taskType}[${taskIndex}]`),
   };
 }
 

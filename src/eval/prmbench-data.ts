@@ -69,6 +69,13 @@ function errorStepList(rec: Record<string, unknown>, loc: RecordLocation): numbe
   return value as number[];
 }
 
+/** A process of at least one step: an empty one has nothing to score and would count as an item silently. */
+function nonEmptySteps(rec: Record<string, unknown>, field: string, loc: RecordLocation): string[] {
+  const steps = requireStringArray(rec, field, loc);
+  if (steps.length === 0) fail(loc, field, 'no steps (an item needs at least one step to score)');
+  return steps;
+}
+
 /** The *.jsonl files of a folder in name order, or the one file given. */
 async function dataFiles(path: string): Promise<string[]> {
   let info;
@@ -107,14 +114,14 @@ export async function loadPrmBench(path: string): Promise<PrmBenchData> {
       const classification = requireString(rec, 'classification', loc);
       if (classification === 'correct') fail(loc, 'classification', '"correct" is reserved for the items the loader derives');
       const problem = requireString(rec, 'modified_question', loc);
-      const steps = requireStringArray(rec, 'modified_process', loc);
+      const steps = nonEmptySteps(rec, 'modified_process', loc);
       const errorSteps = errorStepList(rec, loc);
       if (classification === CORRECT_SOURCE_CLASS && !seen.has(`correct_${idx}`)) {
         add({
           id: `correct_${idx}`,
           classification: 'correct',
           problem: requireString(rec, 'original_question', loc),
-          steps: requireStringArray(rec, 'original_process', loc),
+          steps: nonEmptySteps(rec, 'original_process', loc),
           errorSteps: [],
           file,
           line,

@@ -123,19 +123,21 @@ export function prmBenchMetrics(
       nOverall++;
     }
   }
+  // Class names come from the data: set as own properties, so "__proto__" is a class like any other.
   const classDetails: Record<string, PrmBenchClassMetrics> = {};
   const classes: Record<string, number | null> = {};
+  const setOwn = <V>(into: Record<string, V>, key: string, value: V) => Object.defineProperty(into, key, { value, enumerable: true, writable: true, configurable: true });
   // The paper's class order, then any other class, then "correct".
   const rank = (name: string) => (name === 'correct' ? Infinity : (PRMBENCH_CLASSES as readonly string[]).indexOf(name) >>> 0);
   const names = [...byClass.keys()].sort((a, b) => rank(a) - rank(b));
   for (const name of names) {
     const { counts, n } = byClass.get(name)!;
-    classDetails[name] = classMetrics(counts, n, F1_ONLY_CLASSES.has(name));
-    if (name !== 'correct') classes[name] = classDetails[name].prmscore;
+    setOwn(classDetails, name, classMetrics(counts, n, F1_ONLY_CLASSES.has(name)));
+    if (name !== 'correct') setOwn(classes, name, classDetails[name].prmscore);
   }
   const groups: Record<string, number | null> = {};
   for (const [group, members] of Object.entries(PRMBENCH_GROUPS)) {
-    const scores = members.filter((m) => m in classes).map((m) => classes[m]);
+    const scores = members.filter((m) => Object.hasOwn(classes, m)).map((m) => classes[m]);
     if (scores.length === 0) continue;
     groups[group] = scores.some((s) => s === null) ? null : (scores as number[]).reduce((a, b) => a + b, 0) / scores.length;
   }

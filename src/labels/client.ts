@@ -49,8 +49,12 @@ export interface ClientOptions {
   concurrency?: number;
   /** Retries of one request before it fails. */
   maxRetries?: number;
-  /** Per-attempt timeout. */
+  /** Per-attempt timeout (covers the whole reply, not only its start). */
   timeoutMs?: number;
+  /** One request over all its attempts and backoffs: past it, no retry starts and a running attempt is cut. */
+  deadlineMs?: number;
+  /** Largest reply read, in bytes: a longer one is cut off and the request fails (a retry would get the same). */
+  maxReplyBytes?: number;
   /** First backoff delay; doubles per retry, with jitter. */
   backoffMs?: number;
   maxBackoffMs?: number;
@@ -149,6 +153,8 @@ export class OpenAIClient {
       concurrency: CLIENT_DEFAULTS.concurrency,
       maxRetries: CLIENT_DEFAULTS.retries,
       timeoutMs: CLIENT_DEFAULTS.timeoutSeconds * 1000,
+      deadlineMs: CLIENT_DEFAULTS.deadlineSeconds * 1000,
+      maxReplyBytes: CLIENT_DEFAULTS.maxReplyBytes,
       backoffMs: CLIENT_DEFAULTS.backoffMs,
       maxBackoffMs: CLIENT_DEFAULTS.maxBackoffMs,
       ...options,
@@ -219,6 +225,8 @@ export class OpenAIClient {
 
   private async send<T>(path: string, body: object, validate: (value: unknown) => T): Promise<T> {
     const payload = JSON.stringify(body);
+    const deadline = AbortSignal.timeout(this.opts.deadlineMs);
+    const started = Date.now();
     for (let attempt = 0; ; attempt++) {
       let failure: ApiError;
       let retryAfterMs: number | undefined;
@@ -232,10 +240,12 @@ export class OpenAIClient {
           method: 'POST',
           headers: { 'content-type': 'application/json', ...(this.opts.apiKey ? { authorization: `Bearer ${this.opts.apiKey}` } : {}) },
           body: payload,
-          signal: AbortSignal.timeout(this.opts.timeoutMs),
+          signal: AbortSignal.any([AbortSignal.timeout(this.opts.timeoutMs), deadline]),
         });
-        const text = await res.text();
-        if (res.ok) {
+        const text = await readCapped(res, this.opts.maxReplyBytes);
+        if (text === null) {
+          failure = new ApiError(`${endpoint.base}${path}: the reply is longer than ${this.opts.maxReplyBytes} bytes (cut off)`, res.status, false);
+        } else if (res.ok) {
           try {
             return validate(JSON.parse(text));
           } catch (e) {
@@ -256,7 +266,8 @@ export class OpenAIClient {
         else this.counters.networkErrors++;
         const causeOf = (err as { cause?: { code?: string; message?: string } }).cause;
         const cause = causeOf?.code ?? causeOf?.message;
-        failure = new ApiError(`${endpoint.base}${path}: ${timedOut ? `no reply within ${this.opts.timeoutMs} ms` : `${err.message}${cause ? ` (${cause})` : ''}`}`, undefined, true);
+        const what = deadline.aborted ? `no reply within the request's deadline of ${this.opts.deadlineMs} ms` : `no reply within ${this.opts.timeoutMs} ms`;
+        failure = new ApiError(`${endpoint.base}${path}: ${timedOut ? what : `${err.message}${cause ? ` (${cause})` : ''}`}`, undefined, !deadline.aborted);
       } finally {
         endpoint.stats.inFlight--;
         this.slots.release();
@@ -267,8 +278,14 @@ export class OpenAIClient {
         if (failure.retryable) failure.message += ` (gave up after ${attempt + 1} attempts)`;
         throw failure;
       }
+      const wait = this.backoff(attempt, retryAfterMs);
+      if (Date.now() + wait >= started + this.opts.deadlineMs) {
+        this.counters.failures++;
+        failure.message += ` (gave up after ${attempt + 1} attempts: the request's deadline of ${this.opts.deadlineMs} ms would pass before the next)`;
+        throw failure;
+      }
       this.counters.retries++;
-      await sleep(this.backoff(attempt, retryAfterMs));
+      await sleep(wait);
     }
   }
 
@@ -278,6 +295,27 @@ export class OpenAIClient {
     const jittered = exp * (0.5 + 0.5 * Math.random());
     return Math.min(this.opts.maxBackoffMs, Math.max(jittered, retryAfterMs ?? 0));
   }
+}
+
+/** The reply's text, read as it streams in; null once it passes maxBytes (the rest is not read). */
+async function readCapped(res: Response, maxBytes: number): Promise<string | null> {
+  if (!res.body) return '';
+  const declared = Number(res.headers.get('content-length'));
+  if (Number.isFinite(declared) && declared > maxBytes) {
+    await res.body.cancel();
+    return null;
+  }
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+    size += chunk.length;
+    if (size > maxBytes) {
+      await res.body.cancel().catch(() => {});
+      return null;
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks, size).toString('utf8');
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {

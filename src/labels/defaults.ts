@@ -13,6 +13,10 @@ export const CLIENT_DEFAULTS = {
   /** First backoff delay; doubles per retry, with jitter, up to maxBackoffMs. */
   backoffMs: 500,
   maxBackoffMs: 30_000,
+  /** Bytes of one reply (a server that never stops writing is cut off here; not retried). */
+  maxReplyBytes: 16 * 1024 * 1024,
+  /** Seconds one request may take over all its attempts and backoffs. */
+  deadlineSeconds: 900,
 } as const;
 
 /** How MC finds the first negative prefix: every prefix in turn, or binary search (OmegaPRM). */

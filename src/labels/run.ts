@@ -10,6 +10,7 @@ import type { DataFormat } from '../data/formats.js';
 import { JsonlWriter } from '../data/jsonl.js';
 import type { StepSample } from '../data/types.js';
 import { progressBar } from '../util/progress.js';
+import { acquireWriteLock } from '../util/write-lock.js';
 import { ResponseCache } from './cache.js';
 import { OpenAIClient, type ClientOptions } from './client.js';
 
@@ -23,6 +24,8 @@ export interface EndpointOptions {
   concurrency?: number;
   retries?: number;
   timeoutMs?: number;
+  deadlineMs?: number;
+  maxReplyBytes?: number;
   backoffMs?: number;
   maxBackoffMs?: number;
   /** Persistent response cache directory (resume after a kill re-sends nothing cached). */
@@ -41,6 +44,8 @@ export async function openClient(opts: EndpointOptions): Promise<{ client: OpenA
   if (opts.concurrency !== undefined) clientOpts.concurrency = opts.concurrency;
   if (opts.retries !== undefined) clientOpts.maxRetries = opts.retries;
   if (opts.timeoutMs !== undefined) clientOpts.timeoutMs = opts.timeoutMs;
+  if (opts.deadlineMs !== undefined) clientOpts.deadlineMs = opts.deadlineMs;
+  if (opts.maxReplyBytes !== undefined) clientOpts.maxReplyBytes = opts.maxReplyBytes;
   if (opts.backoffMs !== undefined) clientOpts.backoffMs = opts.backoffMs;
   if (opts.maxBackoffMs !== undefined) clientOpts.maxBackoffMs = opts.maxBackoffMs;
   return { client: new OpenAIClient(clientOpts), close: async () => cache?.close() };
@@ -150,6 +155,16 @@ export async function runLabeling(opts: {
   label: (sample: StepSample, index: number) => Promise<StepSample>;
   onWritten?: (record: StepSample, input: StepSample) => void;
 }): Promise<LabelingRun> {
+  // One labeller per output (two would each write the whole file and pay for every request twice).
+  const lock = acquireWriteLock(`${opts.out}.lock`, `labels output ${opts.out}`);
+  try {
+    return await labelLocked(opts);
+  } finally {
+    lock.release();
+  }
+}
+
+async function labelLocked(opts: Parameters<typeof runLabeling>[0]): Promise<LabelingRun> {
   // JsonlWriter writes atomically: close() puts the file in place, abort() leaves the old one.
   const writer = await JsonlWriter.open(opts.out);
   const bar = progressBar(opts.progressLabel, opts.total, { enabled: opts.progress });

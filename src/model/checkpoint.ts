@@ -1,4 +1,4 @@
-import { access, mkdir, readFile, rm } from 'node:fs/promises';
+import { access, mkdir, rm } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, normalize, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { ConfigError, parseHfConfig, toHfConfig, type Qwen2Config } from './config.js';
@@ -8,6 +8,7 @@ import { HF_MODELING_FILE, HF_MODELING_SOURCE } from './hf-modeling.js';
 import { SafetensorsReader, writeSafetensorsSharded } from './safetensors.js';
 import { fsyncPath, replaceDirectory, writeFileSynced } from '../util/durable-fs.js';
 import { progressBar } from '../util/progress.js';
+import { InputFileError, readInputText } from '../util/input-file.js';
 
 /**
  * A checkpoint directory: config.json + model.safetensors (or a sharded
@@ -46,7 +47,7 @@ async function exists(path: string): Promise<boolean> {
 }
 
 async function readOptional(path: string): Promise<string | undefined> {
-  return (await exists(path)) ? readFile(path, 'utf8') : undefined;
+  return (await exists(path)) ? readInputText(path) : undefined;
 }
 
 /** The weights file of a checkpoint directory: single file first, then a sharded index. */
@@ -63,12 +64,16 @@ export async function findWeights(dir: string): Promise<string> {
 }
 
 export async function readConfigFile(dir: string): Promise<Qwen2Config> {
-  const path = join(dir, 'config.json');
+  return readConfigJson(join(dir, 'config.json'));
+}
+
+/** A Hugging Face config.json at `path` (a checkpoint's, or one given with --model-config). */
+export async function readConfigJson(path: string): Promise<Qwen2Config> {
   let text: string;
   try {
-    text = await readFile(path, 'utf8');
+    text = await readInputText(path);
   } catch (e) {
-    throw new ConfigError(path, undefined, `cannot read (${(e as Error).message})`);
+    throw new ConfigError(path, undefined, `cannot read (${e instanceof InputFileError ? e.message.slice(path.length + 2) : (e as Error).message})`);
   }
   let json: unknown;
   try {

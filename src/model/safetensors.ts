@@ -1,4 +1,5 @@
-import { open, readFile, stat, type FileHandle } from 'node:fs/promises';
+import { open, stat, type FileHandle } from 'node:fs/promises';
+import { readInputText } from '../util/input-file.js';
 import { createHash } from 'node:crypto';
 import { endianness } from 'node:os';
 import { dirname, isAbsolute, join, normalize } from 'node:path';
@@ -178,7 +179,7 @@ export class SafetensorsReader {
     };
     let index: unknown;
     try {
-      index = JSON.parse(await readFile(indexPath, 'utf8'));
+      index = JSON.parse(await readInputText(indexPath));
     } catch (e) {
       return fail(`cannot read the index (${(e as Error).message})`);
     }

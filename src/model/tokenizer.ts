@@ -1,5 +1,6 @@
-import { readFile, access } from 'node:fs/promises';
+import { access } from 'node:fs/promises';
 import { join } from 'node:path';
+import { INPUT_CAPS, InputFileError, readInputText } from '../util/input-file.js';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { Template } from '@huggingface/jinja';
 
@@ -145,17 +146,20 @@ export class PrmTokenizer {
    * DIR/chat_template.jinja (where transformers 5 saves it) is used when the config has none.
    */
   static async fromDir(dir: string, opts: PrmTokenizerOptions = {}): Promise<PrmTokenizer> {
-    const tokenizerJson = await readFile(join(dir, 'tokenizer.json'), 'utf8').catch((e: NodeJS.ErrnoException) => {
-      throw new Error(`${join(dir, 'tokenizer.json')}: ${e.code === 'ENOENT' ? 'not found' : e.message}`);
+    const tokenizerJson = await readInputText(join(dir, 'tokenizer.json'), INPUT_CAPS.tokenizer).catch((e: Error) => {
+      throw new Error(e.message.replace(/: no such file$/, ': not found'));
     });
     const configPath = join(dir, 'tokenizer_config.json');
     const hasConfig = await access(configPath).then(
       () => true,
       () => false,
     );
-    const configJson = hasConfig ? await readFile(configPath, 'utf8') : undefined;
+    const configJson = hasConfig ? await readInputText(configPath) : undefined;
     const jinjaPath = join(dir, 'chat_template.jinja');
-    const jinja = await readFile(jinjaPath, 'utf8').catch(() => undefined);
+    const jinja = await readInputText(jinjaPath).catch((e: Error) => {
+      if (e instanceof InputFileError && e.message.endsWith('no such file')) return undefined;
+      throw e;
+    });
     try {
       const hasConfigTemplate = configJson !== undefined && configChatTemplate(parseJsonObject(configJson, 'tokenizer_config.json')) !== undefined;
       const chatTemplate = opts.chatTemplate ?? (hasConfigTemplate ? undefined : jinja);

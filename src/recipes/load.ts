@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { InputFileError, readInputFileSync } from '../util/input-file.js';
 import { dirname, isAbsolute, relative, resolve } from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
@@ -43,8 +43,9 @@ export function deepMerge(parent: Plain, child: Plain): Plain {
 function readYamlObject(file: string): Plain {
   let text: string;
   try {
-    text = readFileSync(file, 'utf8');
+    text = readInputFileSync(file).toString('utf8');
   } catch (err) {
+    if (err instanceof InputFileError) throw new RecipeError(`cannot read recipe ${err.message}`);
     throw new RecipeError(`cannot read recipe ${file}: ${(err as Error).message}`);
   }
   const doc = YAML.parseDocument(text, { prettyErrors: true });
@@ -53,7 +54,13 @@ function readYamlObject(file: string): Plain {
     const where = e.linePos?.[0] ? `${file}:${e.linePos[0].line}:${e.linePos[0].col}` : file;
     throw new RecipeError(`${where}: YAML syntax error: ${e.message.split('\n')[0]}`);
   }
-  const value: unknown = doc.toJS();
+  let value: unknown;
+  try {
+    value = doc.toJS();
+  } catch (err) {
+    // e.g. an alias bomb ("Excessive alias count"): the file is named like any YAML error.
+    throw new RecipeError(`${file}: YAML cannot be loaded: ${(err as Error).message}`);
+  }
   if (value === null || value === undefined) return {};
   if (!isPlainObject(value)) throw new RecipeError(`${file}: a recipe must be a mapping of keys, got ${Array.isArray(value) ? 'a list' : typeof value}`);
   return value;
@@ -128,9 +135,10 @@ export function formatIssues(issues: readonly z.core.$ZodIssue[], schema: z.core
 
 /** Validates a merged recipe object (overrides applied) and fills in defaults. */
 export function resolveRecipe(raw: Plain, overrides: readonly (string | Override)[] = [], source = 'recipe'): Recipe {
-  const parsed = overrides.map((o) => (typeof o === 'string' ? parseOverride(o) : o));
   let withOverrides: Plain;
   try {
+    // A malformed --set is a usage error like an unknown key (exit 2), not a failure.
+    const parsed = overrides.map((o) => (typeof o === 'string' ? parseOverride(o) : o));
     withOverrides = applyOverrides(raw, parsed);
   } catch (err) {
     throw new RecipeError(`${source}: ${(err as Error).message}`);

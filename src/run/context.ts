@@ -11,6 +11,8 @@ export interface RunContext {
   /** Directory of the recipe file: relative paths in the recipe resolve against it. */
   baseDir: string;
   resume: boolean;
+  /** With resume: train from step 0 when no checkpoint verifies (else that is an error). */
+  restart?: boolean;
   backend: string;
   log: (line: string) => void;
   progress: boolean;

@@ -1,7 +1,6 @@
-import { readFile } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
 import { parseHfConfig, type Qwen2Config } from '../model/config.js';
-import { readConfigFile } from '../model/checkpoint.js';
+import { readConfigFile, readConfigJson } from '../model/checkpoint.js';
 import type { Recipe } from '../recipes/schema.js';
 import { formatMemoryPlan, parameterCount, planMemory, type MemoryPlan } from '../train/memory-plan.js';
 
@@ -15,7 +14,7 @@ export async function recipeMemoryPlan(recipe: Recipe, baseDir: string, modelCon
   let config: Qwen2Config;
   let source: string;
   if (modelConfigFile) {
-    config = parseHfConfig(JSON.parse(await readFile(modelConfigFile, 'utf8')), modelConfigFile);
+    config = await readConfigJson(modelConfigFile);
     source = modelConfigFile;
   } else if (model?.init === 'pretrained') {
     if (!model.path) throw new Error('model.path is required when model.init is pretrained');

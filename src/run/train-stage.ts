@@ -9,7 +9,7 @@ import { formatPrepareReport, prepareItems, type PrepareReport } from '../train/
 import { prmModelIo } from '../train/model-io.js';
 import { trainModel } from '../train/trainer.js';
 import { pretrainCausalLm, type LmPretrainResult } from '../train/lm-pretrain.js';
-import { listCheckpoints } from '../train/checkpoints.js';
+import { latestValidCheckpoint, listCheckpoints } from '../train/checkpoints.js';
 import type { BestMetric } from '../train/checkpoints.js';
 import type { DevMetrics } from '../train/dev-metrics.js';
 import type { RunContext } from './context.js';
@@ -97,7 +97,10 @@ export async function runTrainStage(
 
     let pretrain: TrainSummary['pretrain_lm'];
     if (modelCfg.pretrain_lm) {
-      if (ctx.resume && (await listCheckpoints(join(ctx.runDir, 'checkpoints'))).length > 0) {
+      const root = join(ctx.runDir, 'checkpoints');
+      // --restart with no checkpoint that verifies trains from step 0: pretraining runs again.
+      const resumable = ctx.resume && (await listCheckpoints(root)).length > 0 && (!ctx.restart || (await latestValidCheckpoint(root)) !== null);
+      if (resumable) {
         // PRM training resumes from a checkpoint, which holds the weights pretraining led to.
         pretrain = { skipped: 'PRM training resumes from a checkpoint' };
       } else {
@@ -124,6 +127,7 @@ export async function runTrainStage(
       padTokenId: tokenizer.padTokenId,
       seed,
       resume: ctx.resume,
+      restart: ctx.restart,
       log: ctx.log,
       progress: ctx.progress,
       parallel: ctx.parallel?.role,

@@ -8,6 +8,7 @@ import { cachedEquivalence, problemOutcome, type GradedProblem, type VoteWeights
 import { cachedGrader, type Grader } from '../eval/bon.js';
 import { progressBar } from '../util/progress.js';
 import { writeFileAtomic } from '../util/durable-fs.js';
+import { lockRunDirectory } from '../util/write-lock.js';
 import { searchProblem, checkSearchSettings, type SearchMethod, type SearchSettings } from './methods.js';
 import type { PolicySampler } from './policy.js';
 import type { RewardModel } from './reward.js';
@@ -83,9 +84,11 @@ async function readDone(file: string): Promise<Map<string, SearchResult>> {
     try {
       const r = JSON.parse(line) as SearchResult;
       if (typeof r.id !== 'string') throw new Error('no id');
+      // Two results for one problem mean two writers (or a hand edit): which one counts is unknowable.
+      if (done.has(r.id)) throw new Error(`a second result for problem "${r.id}"`);
       done.set(r.id, r);
     } catch (e) {
-      throw new Error(`${file}:${i + 1}: not a result line (${(e as Error).message}); move the file away to start over`);
+      throw new Error(`${file}:${i + 1}: not a usable result line (${(e as Error).message}); move the file away to start over`);
     }
   });
   return done;
@@ -171,12 +174,21 @@ export async function runSearch(opts: SearchRunOptions): Promise<SearchRunResult
     }
   }
   const log = opts.log ?? (() => {});
+  await mkdir(opts.out, { recursive: true });
+  // One writer per search directory: two on one --out would each append every problem's line.
+  const lock = lockRunDirectory(opts.out, `search directory ${opts.out}`);
+  try {
+    return await searchLocked(opts, runs, log);
+  } finally {
+    lock.release();
+  }
+}
+
+async function searchLocked(opts: SearchRunOptions, runs: SearchSettings[], log: (line: string) => void): Promise<SearchRunResult> {
   const grader = opts.grader ?? cachedGrader();
   const equivalent = cachedEquivalence();
   const splitter = createStepSplitter(opts.split);
   const concurrency = opts.concurrency ?? 8;
-  await mkdir(opts.out, { recursive: true });
-
   const byRun = new Map<string, Map<string, SearchResult>>();
   const files: string[] = [];
   const todo: { s: SearchSettings; p: SearchProblem; file: string }[] = [];

@@ -6,7 +6,7 @@ import { HttpError } from './errors.js';
  * any byte is read, and a body streamed without one (chunked) is refused as soon as it crosses
  * the limit, so memory per request stays bounded by maxBytes.
  */
-export function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
+export function readBody(req: IncomingMessage, maxBytes: number, timeoutMs = Number.POSITIVE_INFINITY): Promise<Buffer> {
   const declared = req.headers['content-length'];
   if (declared !== undefined && Number(declared) > maxBytes) {
     return Promise.reject(tooLarge(maxBytes, `Content-Length ${declared}`));
@@ -14,7 +14,16 @@ export function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer
   return new Promise<Buffer>((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    // A body that does not arrive in time: 408, and the connection closes after the answer.
+    const timer = Number.isFinite(timeoutMs)
+      ? setTimeout(() => {
+          cleanup();
+          chunks.length = 0;
+          reject(new HttpError(408, `request body not received within ${timeoutMs} ms (${size} bytes arrived)`));
+        }, timeoutMs)
+      : undefined;
     const cleanup = (): void => {
+      clearTimeout(timer);
       req.off('data', onData);
       req.off('end', onEnd);
       req.off('error', onError);
@@ -104,5 +113,44 @@ export function parseJsonBody(body: Buffer): unknown {
     return JSON.parse(text);
   } catch (e) {
     throw new HttpError(422, `malformed JSON: ${(e as Error).message}`);
+  }
+}
+
+/**
+ * Reads request bodies before they may queue, within the per-request deadline, at most
+ * maxBodiesPerAddress at once per client address and maxBodiesReading at once in all: a client
+ * that opens many connections and trickles bytes into them is refused beyond its share instead
+ * of holding queue slots that valid clients need.
+ */
+export class BodyReaders {
+  private readonly perAddress = new Map<string, number>();
+  private reading = 0;
+
+  constructor(private readonly limits: { maxBodyBytes: number; bodyTimeoutMs: number; maxBodiesPerAddress: number; maxBodiesReading: number }) {}
+
+  async read(req: IncomingMessage): Promise<Buffer> {
+    const address = req.socket.remoteAddress ?? 'unknown';
+    const mine = this.perAddress.get(address) ?? 0;
+    if (mine >= this.limits.maxBodiesPerAddress) {
+      throw new HttpError(429, `too many request bodies still arriving from ${address} (${mine}; the limit is ${this.limits.maxBodiesPerAddress})`, { 'Retry-After': '1' });
+    }
+    if (this.reading >= this.limits.maxBodiesReading) {
+      throw new HttpError(503, `too many request bodies still arriving (${this.reading}); retry later`, { 'Retry-After': '1' });
+    }
+    this.perAddress.set(address, mine + 1);
+    this.reading++;
+    try {
+      return await readBody(req, this.limits.maxBodyBytes, this.limits.bodyTimeoutMs);
+    } finally {
+      this.reading--;
+      const left = (this.perAddress.get(address) ?? 1) - 1;
+      if (left === 0) this.perAddress.delete(address);
+      else this.perAddress.set(address, left);
+    }
+  }
+
+  /** Bodies being received now (for /health and tests). */
+  get active(): number {
+    return this.reading;
   }
 }

@@ -11,6 +11,15 @@ export interface ServeLimits {
   maxTokens: number;
   /** Requests admitted and not yet answered; one more gets 503 with Retry-After. */
   maxQueue: number;
+  /**
+   * A request body must arrive whole within this (408 beyond). Bodies are read before a
+   * request takes a queue slot, so a slow upload holds no slot, only this much time.
+   */
+  bodyTimeoutMs: number;
+  /** Bodies being received at once from one client address (429 beyond): trickling uploads cannot crowd others out. */
+  maxBodiesPerAddress: number;
+  /** Bodies being received at once from all clients (503 beyond): bounds their memory to this x maxBodyBytes. */
+  maxBodiesReading: number;
 }
 
 export interface BatchingOptions {
@@ -27,6 +36,9 @@ export const DEFAULT_LIMITS: ServeLimits = {
   maxSteps: 256,
   maxTokens: 32768,
   maxQueue: 256,
+  bodyTimeoutMs: 10_000,
+  maxBodiesPerAddress: 8,
+  maxBodiesReading: 512,
 };
 
 // A server wants short forward passes (latency) more than the largest batch: on CPU backends a

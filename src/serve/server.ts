@@ -8,7 +8,8 @@ import type { PrmModel } from '../model/prm.js';
 import type { PrmTokenizer } from '../model/tokenizer.js';
 import { bearerTokenMatches } from './auth.js';
 import { DynamicBatcher, QueueFullError, type BatchInfo, type BatcherStats } from './batcher.js';
-import { discardBody, parseJsonBody, readBody } from './body.js';
+import { BodyReaders, discardBody, parseJsonBody } from './body.js';
+import { HostCheck, requireJsonContentType } from './origin.js';
 import { HttpError } from './errors.js';
 import { forwardOnce } from './forward.js';
 import { checkPositive, DEFAULT_BATCHING, DEFAULT_LIMITS, type BatchingOptions, type ServeLimits } from './limits.js';
@@ -35,6 +36,8 @@ export interface RewardServerOptions extends Partial<ServeLimits>, Partial<Batch
   port?: number;
   /** Default 127.0.0.1. */
   host?: string;
+  /** Host names (besides the bound address) requests may carry in Host; "*" allows any (default none). */
+  allowedHosts?: string[];
   /** When set, every route needs `Authorization: Bearer <token>` (401 otherwise). */
   token?: string;
   /** Backend selected before loading a model directory (default auto). */
@@ -91,7 +94,11 @@ export async function startRewardServer(opts: RewardServerOptions): Promise<Rewa
     maxSteps: opts.maxSteps ?? DEFAULT_LIMITS.maxSteps,
     maxTokens: opts.maxTokens ?? DEFAULT_LIMITS.maxTokens,
     maxQueue: opts.maxQueue ?? DEFAULT_LIMITS.maxQueue,
+    bodyTimeoutMs: opts.bodyTimeoutMs ?? DEFAULT_LIMITS.bodyTimeoutMs,
+    maxBodiesPerAddress: opts.maxBodiesPerAddress ?? DEFAULT_LIMITS.maxBodiesPerAddress,
+    maxBodiesReading: opts.maxBodiesReading ?? DEFAULT_LIMITS.maxBodiesReading,
   };
+  const bodyReaders = new BodyReaders(limits);
   const batching: BatchingOptions = {
     maxBatchTokens: opts.maxBatchTokens ?? DEFAULT_BATCHING.maxBatchTokens,
     maxWaitMs: opts.maxWaitMs ?? DEFAULT_BATCHING.maxWaitMs,
@@ -134,8 +141,8 @@ export async function startRewardServer(opts: RewardServerOptions): Promise<Rewa
   }
   const encode = async (request: ScoreRequest, encodeLimits: EncodeLimits): Promise<EncodedSample[]> =>
     encodePool ? encodePool.encode(request, encodeLimits) : encodeRequest(tokenizer, request, encodeLimits);
-  // Requests from admission (before the body is read) until answered: reading, tokenizing,
-  // queued or scoring. maxQueue bounds them all, not only those already in the batcher.
+  // Requests from admission (after the body is read) until answered: tokenizing, queued or
+  // scoring. maxQueue bounds them all, not only those already in the batcher.
   let admitted = 0;
 
   const batcher = new DynamicBatcher(
@@ -189,15 +196,14 @@ export async function startRewardServer(opts: RewardServerOptions): Promise<Rewa
   let frame: ChatFrame | undefined;
   const scoring: ScoringContext = {
     async readJson(req, res) {
-      const type = req.headers['content-type'];
-      if (type !== undefined && !/^application\/(?:[\w.+-]+\+)?json\b/i.test(type)) {
-        throw new HttpError(415, `Content-Type must be application/json, got "${type}"`);
-      }
-      // Cheap refusal before reading anything: the body would only be thrown away.
+      requireJsonContentType(req);
+      // The body is read whole (within its deadline and its address's share) before the request
+      // may take a queue slot: a slow upload holds no slot.
+      const body = await bodyReaders.read(req);
       if (admitted >= limits.maxQueue) throw busy();
       admitted++;
       res.once('close', () => admitted--);
-      return parseJsonBody(await readBody(req, limits.maxBodyBytes));
+      return parseJsonBody(body);
     },
     async score(request) {
       const encodeLimits: EncodeLimits = { maxSteps: limits.maxSteps, maxTokens: limits.maxTokens, maxLength };
@@ -231,6 +237,7 @@ export async function startRewardServer(opts: RewardServerOptions): Promise<Rewa
   };
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    hostCheck.check(req);
     const path = (req.url ?? '/').split('?')[0];
     const route = Object.prototype.hasOwnProperty.call(routes, path) ? routes[path] : undefined;
     if (!route) throw new HttpError(404, `no route ${path} (routes: POST /v1/score, POST /get_reward, GET /health)`);
@@ -251,6 +258,8 @@ export async function startRewardServer(opts: RewardServerOptions): Promise<Rewa
   let lastArrival = Date.now();
   // Responses not yet sent: a drain that runs out of time answers them 503 rather than cutting them.
   const unanswered = new Set<ServerResponse>();
+  // Set once the port is known (before the first request can arrive).
+  let hostCheck!: HostCheck;
   const server = createServer((req, res) => {
     lastArrival = Date.now();
     unanswered.add(res);
@@ -262,7 +271,7 @@ export async function startRewardServer(opts: RewardServerOptions): Promise<Rewa
       if (e instanceof HttpError) {
         // A request refused before its body was read (busy, draining, unauthorised, ...): read
         // and drop a body of allowed size first, so the answer is not lost to a reset.
-        if (!req.complete && e.status !== 413) await discardBody(req, limits.maxBodyBytes, DISCARD_WAIT_MS);
+        if (!req.complete && e.status !== 413 && e.status !== 408) await discardBody(req, limits.maxBodyBytes, DISCARD_WAIT_MS);
         // Still unread (too large, or too slow): close the connection after answering, so the
         // rest of that body is not parsed as the next request.
         const unread = !req.complete;
@@ -299,6 +308,7 @@ export async function startRewardServer(opts: RewardServerOptions): Promise<Rewa
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `http://${host}:${address.port}`;
+  hostCheck = new HostCheck(opts.host ?? '127.0.0.1', address.port, opts.allowedHosts);
 
   let closing: Promise<void> | undefined;
   async function close(): Promise<void> {

@@ -7,6 +7,7 @@ import type { Recipe } from '../recipes/schema.js';
 import { runRecipe, type RunOptions, type RunResult } from '../run/run.js';
 import { writeFileAtomic } from '../util/durable-fs.js';
 import { POINT_FILE, type SweepPointRecord } from '../report/run-data.js';
+import { DIR_LOCK_FILE, lockRunDirectory } from '../util/write-lock.js';
 import { writeReport } from '../report/report.js';
 import { axesFromConfig, mergeAxes, parseGridFlag, planSweep, shardPoints, variantsFromConfig, type SweepPlan, type SweepPoint } from './plan.js';
 import { finishedRuns, RUNS_DIR, SUMMARY_FILE, SWEEP_FILE, summaryEntry, type SummaryEntry, type SweepFile } from './summary.js';
@@ -60,7 +61,7 @@ interface PreparedPoint {
 }
 
 function isNonEmptyDir(dir: string): boolean {
-  return existsSync(dir) && readdirSync(dir).length > 0;
+  return existsSync(dir) && readdirSync(dir).some((name) => name !== DIR_LOCK_FILE);
 }
 
 /** The recipe's own sweep block merged with the flags, typed and validated. */
@@ -141,6 +142,19 @@ export async function runSweep(opts: SweepOptions): Promise<SweepResult> {
   }
 
   mkdirSync(join(out, RUNS_DIR), { recursive: true });
+  // One sweep per directory (each point's run also locks its own directory).
+  const lock = opts.dryRun ? null : lockRunDirectory(out, `sweep directory ${out}`);
+  try {
+    return await sweepLocked(opts, { t0, log, out, plan, base, mine });
+  } finally {
+    lock?.release();
+  }
+}
+
+async function sweepLocked(
+  opts: SweepOptions,
+  { t0, log, out, plan, base, mine }: { t0: number; log: (line: string) => void; out: string; plan: SweepPlan; base: Recipe; mine: PreparedPoint[] },
+): Promise<SweepResult> {
   const sweepFile: SweepFile = {
     recipe: resolve(opts.recipePath),
     recipe_name: base.name,

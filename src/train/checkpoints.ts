@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { copyFile, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { z } from 'zod';
 import { DEFAULT_READ_CHUNK_BYTES, readDeviceTensor } from '../model/build.js';
 import { SafetensorsReader, writeSafetensorsStreaming } from '../model/safetensors.js';
 import { rowChunks } from '../model/tensor-chunks.js';
@@ -99,6 +100,31 @@ export async function saveCheckpoint(
   const finalDir = join(root, name);
   const tmp = join(root, `${TEMP_PREFIX}${name}-${process.pid}`);
   await rm(tmp, { recursive: true, force: true });
+  try {
+    await writeCheckpointFiles(tmp, state, optimizer, writeModel, opts);
+  } catch (err) {
+    // A full disk says only "ENOSPC: no space left on device, write": say which checkpoint, and
+    // give the space of the half-written one back. Earlier checkpoints are untouched.
+    await rm(tmp, { recursive: true, force: true }).catch(() => {});
+    const e = err as NodeJS.ErrnoException;
+    const failed = new Error(`cannot save checkpoint ${finalDir} (written in ${tmp}): ${e.message}; the earlier checkpoints in ${root} are kept`, { cause: err });
+    (failed as NodeJS.ErrnoException).code = e.code;
+    throw failed;
+  }
+  // The same step saved twice (best and periodic at one step) replaces the older copy.
+  await rm(finalDir, { recursive: true, force: true });
+  await rename(tmp, finalDir);
+  await fsyncPath(root);
+  return { step: state.global_step, dir: finalDir };
+}
+
+async function writeCheckpointFiles(
+  tmp: string,
+  state: TrainerState,
+  optimizer: AdamW,
+  writeModel: (dir: string) => Promise<void>,
+  opts: CheckpointWriteOptions,
+): Promise<void> {
   await writeModel(tmp);
   const moments = optimizer.stateTensors();
   const chunkBytes = opts.chunkBytes ?? DEFAULT_READ_CHUNK_BYTES;
@@ -111,12 +137,16 @@ export async function saveCheckpoint(
   await writeFileSynced(join(tmp, TRAINER_STATE_FILE), JSON.stringify({ ...state, optimizer: { file: OPTIMIZER_FILE, step: optimizer.step } }, null, 2) + '\n');
   await writeFileSynced(join(tmp, CHECKSUMS_FILE), JSON.stringify({ format: 1, files: await checksumsOf(tmp) }, null, 2) + '\n');
   await fsyncTree(tmp);
-  // The same step saved twice (best and periodic at one step) replaces the older copy.
-  await rm(finalDir, { recursive: true, force: true });
-  await rename(tmp, finalDir);
-  await fsyncPath(root);
-  return { step: state.global_step, dir: finalDir };
 }
+
+/** checksums.json as the checkpoint writer makes it: plain file names of this directory -> size and sha256. */
+const ChecksumsSchema = z.object({
+  format: z.literal(1).optional(),
+  files: z.record(
+    z.string().regex(/^[^/\\]+$/).refine((name) => name !== '.' && name !== '..', 'not a file name of the checkpoint'),
+    z.object({ bytes: z.number().int().nonnegative(), sha256: z.string().regex(/^[0-9a-f]{64}$/) }),
+  ),
+});
 
 interface FileChecksum {
   bytes: number;
@@ -148,12 +178,21 @@ async function checksumsOf(dir: string): Promise<Record<string, FileChecksum>> {
  */
 export async function checkpointProblem(dir: string): Promise<string | null> {
   let listed: Record<string, FileChecksum>;
+  let raw: unknown;
   try {
-    listed = (JSON.parse(await readFile(join(dir, CHECKSUMS_FILE), 'utf8')) as { files: Record<string, FileChecksum> }).files;
+    raw = JSON.parse(await readFile(join(dir, CHECKSUMS_FILE), 'utf8'));
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') return `${CHECKSUMS_FILE} is unreadable (${(e as Error).message})`;
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') return `${join(dir, CHECKSUMS_FILE)} is unreadable (${(e as Error).message})`;
     return null;
   }
+  // Damaged metadata of the wrong shape ({}, [], {"files": null}, a name that leaves the
+  // directory) is as unusable as invalid JSON: the checkpoint is skipped like one.
+  const parsed = ChecksumsSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    return `${join(dir, CHECKSUMS_FILE)} has the wrong shape (${issue.path.length > 0 ? `${issue.path.join('.')}: ` : ''}${issue.message})`;
+  }
+  listed = parsed.data.files;
   for (const [file, want] of Object.entries(listed)) {
     let got: FileChecksum;
     try {
@@ -201,6 +240,15 @@ export async function listCheckpoints(root: string): Promise<CheckpointInfo[]> {
     out.push({ step: Number(m[1]), dir });
   }
   return out.sort((a, b) => a.step - b.step);
+}
+
+/** Whether `root` holds any checkpoint-<step> directory at all (complete, damaged or not). */
+export async function hasCheckpointDirs(root: string): Promise<boolean> {
+  try {
+    return (await readdir(root)).some((name) => CHECKPOINT_RE.test(name));
+  } catch {
+    return false;
+  }
 }
 
 export async function latestCheckpoint(root: string): Promise<CheckpointInfo | null> {

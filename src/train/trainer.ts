@@ -6,6 +6,7 @@ import { progressBar } from '../util/progress.js';
 import { hashString, Rng } from '../util/rng.js';
 import { TrainingPlan, type TrainItem } from './batches.js';
 import {
+  hasCheckpointDirs,
   latestValidCheckpoint,
   listCheckpoints,
   pruneCheckpoints,
@@ -31,6 +32,11 @@ export type { TrainableModel } from './prm-objective.js';
 export { evaluateDev } from './evaluate.js';
 
 /** Writes the model (HF layout with tokenizer) into a new directory, and reads weights back. */
+/** A resume that cannot continue and would have to start over (not asked for). */
+export class ResumeError extends Error {
+  override name = 'ResumeError';
+}
+
 export interface ModelIo {
   save(dir: string): Promise<void>;
   restore(dir: string): Promise<void>;
@@ -54,6 +60,11 @@ export interface TrainerOptions {
   seed?: number | string;
   /** Continue from the newest complete checkpoint in outDir/checkpoints when there is one. */
   resume?: boolean;
+  /**
+   * With resume: when checkpoints exist but none verifies, train from step 0 (replacing them).
+   * Without it that is an error: a resume never silently starts over.
+   */
+  restart?: boolean;
   log?: (line: string) => void;
   /** Called after every optimizer step (tests use it to stop or corrupt a run at a known step). */
   afterStep?: (step: number) => void | Promise<void>;
@@ -209,6 +220,14 @@ export async function trainModel(opts: TrainerOptions): Promise<TrainResult> {
       resumedFrom = step;
       if (writes) metrics.truncateAfter(step);
       log(`train: resuming from ${latest.dir} (step ${step}/${totalSteps}, epoch ${state.cursor.epoch}, batch ${state.cursor.batch})`);
+    } else if (await hasCheckpointDirs(ckptRoot)) {
+      if (!opts.restart) {
+        throw new ResumeError(
+          `cannot resume: no checkpoint under ${ckptRoot} verifies (see the warnings above), and starting over would replace them and metrics.jsonl. ` +
+            'Pass --restart to train from step 0 anyway, or restore a checkpoint',
+        );
+      }
+      log(`train: no checkpoint under ${ckptRoot} verifies; --restart: training from step 0`);
     }
   }
   if (resumedFrom === null && writes) metrics.truncateAfter(-1);

@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { unlinkSync } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
+import { processAlive } from './process-alive.js';
 
 /** fsyncs a file or a directory (a directory's fsync makes the names in it durable). */
 export async function fsyncPath(path: string): Promise<void> {
@@ -63,6 +64,34 @@ export async function replaceDirectory(tmp: string, target: string, aside: strin
   if (hadOld) await rm(aside, { recursive: true, force: true });
 }
 
+/** The temporary name of an AtomicOutput: ".<target>.<pid>-<8 hex>.tmp". */
+const TEMP_NAME = /^\..+\.(\d+)-[0-9a-f]{8}\.tmp$/;
+const swept = new Set<string>();
+
+/**
+ * Removes the temporary files a killed writer (SIGKILL runs no exit hook) left in `dir`: those
+ * whose writer's pid is no longer running. Once per directory and process; the next write into
+ * a directory cleans what an earlier killed run left there.
+ */
+export async function removeStaleTemps(dir: string): Promise<string[]> {
+  if (swept.has(dir)) return [];
+  swept.add(dir);
+  const removed: string[] = [];
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return removed;
+  }
+  for (const name of names) {
+    const m = TEMP_NAME.exec(name);
+    if (!m || processAlive(Number(m[1]))) continue;
+    await rm(join(dir, name), { force: true });
+    removed.push(name);
+  }
+  return removed;
+}
+
 /** Temporary files not yet committed or discarded; removed if the process exits first. */
 const pendingTemps = new Set<string>();
 let exitHookInstalled = false;
@@ -101,6 +130,7 @@ export class AtomicOutput {
   static async create(target: string): Promise<AtomicOutput> {
     const dir = dirname(resolve(target));
     await mkdir(dir, { recursive: true });
+    await removeStaleTemps(dir);
     const tempPath = join(dir, `.${basename(target)}.${process.pid}-${randomBytes(4).toString('hex')}.tmp`);
     trackTemp(tempPath);
     return new AtomicOutput(target, tempPath);

@@ -18,6 +18,11 @@ interface Served {
   cutAfter?: number;
   /** Advertise this sha256 instead of the real one (to test verification). */
   wrongSha?: boolean;
+  /** Send no X-Linked-Etag (a file outside LFS): only ETag and Last-Modified identify the version. */
+  noLinkedEtag?: boolean;
+  /** Answer a Range request with 206 even when If-Range names another version (a non-conforming server). */
+  ignoreIfRange?: boolean;
+  lastModified?: string;
 }
 
 interface Seen {
@@ -45,7 +50,7 @@ async function startHub(files: Map<string, Served>): Promise<{ server: Server; u
         return;
       }
       const sha = file.wrongSha ? '0'.repeat(64) : createHash('sha256').update(file.bytes).digest('hex');
-      res.writeHead(302, { location: `/cdn/${encodeURIComponent(key)}`, 'x-linked-etag': `"${sha}"`, 'x-repo-commit': 'c0ffee' }).end();
+      res.writeHead(302, { location: `/cdn/${encodeURIComponent(key)}`, ...(file.noLinkedEtag ? {} : { 'x-linked-etag': `"${sha}"` }), 'x-repo-commit': 'c0ffee' }).end();
       return;
     }
     const cdn = /^\/cdn\/(.+)$/.exec(url.pathname);
@@ -55,7 +60,11 @@ async function startHub(files: Map<string, Served>): Promise<{ server: Server; u
       return;
     }
     const key = decodeURIComponent(cdn[1]);
-    const range = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
+    const etag = `"${createHash('sha256').update(file.bytes).digest('hex').slice(0, 16)}"`;
+    const lastModified = file.lastModified ?? 'Mon, 07 Dec 2026 00:00:00 GMT';
+    const ifRange = req.headers['if-range'];
+    const sameVersion = ifRange === undefined || ifRange === etag || ifRange === lastModified;
+    const range = sameVersion || file.ignoreIfRange ? /^bytes=(\d+)-$/.exec(req.headers.range ?? '') : null;
     const start = range ? Number(range[1]) : 0;
     if (start > file.bytes.length) {
       res.writeHead(416).end();
@@ -65,10 +74,12 @@ async function startHub(files: Map<string, Served>): Promise<{ server: Server; u
     res.writeHead(range ? 206 : 200, {
       'content-length': String(body.length),
       'accept-ranges': 'bytes',
+      etag,
+      'last-modified': lastModified,
       ...(range ? { 'content-range': `bytes ${start}-${file.bytes.length - 1}/${file.bytes.length}` } : {}),
     });
-    if (file.cutAfter !== undefined && !range && !cut.has(key)) {
-      cut.add(key);
+    if (file.cutAfter !== undefined && !range && !cut.has(key + etag)) {
+      cut.add(key + etag);
       // Part of the body, a pause so the client takes it in, then the connection drops.
       res.write(body.subarray(0, file.cutAfter), () => setTimeout(() => res.socket?.destroy(), 300));
       return;
@@ -176,17 +187,21 @@ describe('data get (Hugging Face Hub download) against a loopback server', funct
     expect(sha256(await readFile(join(to, 'processbench', 'omnimath.json')))).to.equal(sha256(files.get('Qwen/ProcessBench/omnimath.json')!.bytes));
   });
 
-  it('continues a .part file left by an earlier run with a Range request', async () => {
+  it('continues a .part file left by an earlier run with a Range request guarded by If-Range (its recorded ETag)', async () => {
     const to = join(dir, 'resume');
     const bytes = files.get('HuggingFaceH4/MATH-500/test.jsonl')!.bytes;
     const { mkdir } = await import('node:fs/promises');
     await mkdir(join(to, 'math500'), { recursive: true });
     await writeFile(join(to, 'math500', 'test.jsonl.part'), bytes.subarray(0, 100));
+    const etag = `"${sha256(bytes).slice(0, 16)}"`;
+    const url = `${hub.url}/datasets/HuggingFaceH4/MATH-500/resolve/main/test.jsonl`;
+    await writeFile(join(to, 'math500', 'test.jsonl.part.validator'), JSON.stringify({ url, etag }));
     const before = hub.seen.length;
     const result = await downloadDataset('math500', { ...quiet, to, endpoint: hub.url });
     expect(result.files[0].status).to.equal('downloaded');
     const cdn = hub.seen.slice(before).filter((r) => r.url.startsWith('/cdn/'));
-    expect(cdn.map((r) => r.headers.range)).to.deep.equal(['bytes=100-']);
+    expect(cdn.map((r) => [r.headers.range, r.headers['if-range']])).to.deep.equal([['bytes=100-', etag]]);
+    expect(existsSync(join(to, 'math500', 'test.jsonl.part.validator'))).to.equal(false);
     expect(await readFile(join(to, 'math500', 'test.jsonl'))).to.deep.equal(bytes);
     const { samples } = await readAllStepSamples(join(to, 'math500', 'test.jsonl'), { format: 'bon' });
     expect(samples).to.have.length(0); // a bare test set: problems with answers, no responses yet
@@ -234,5 +249,56 @@ describe('data get (Hugging Face Hub download) against a loopback server', funct
     expect(samples[0].steps.join(' ')).to.not.include('<<');
     const train = await readAllStepSamples(join(to, 'gsm8k', 'train.parquet'), { format: 'gsm8k' });
     expect(train.samples).to.have.length(7473);
+  });
+
+  describe('a file that changed upstream after a download was cut (no sha256 from the Hub)', () => {
+    const key = 'HuggingFaceH4/MATH-500/test.jsonl';
+    const v1 = Buffer.from(Array.from({ length: 400 }, (_, i) => JSON.stringify({ problem: `v1 ${i}`, answer: String(i) })).join('\n') + '\n');
+    const v2 = Buffer.from(Array.from({ length: 400 }, (_, i) => JSON.stringify({ problem: `v2 ${i}`, answer: String(i) })).join('\n') + '\n');
+    let original: Served;
+    before(() => (original = files.get(key)!));
+    afterEach(() => files.set(key, original));
+
+    async function cutThenChange(to: string, second: Partial<Served>): Promise<{ manifest: Manifest; requests: Seen[] }> {
+      // The loopback Hub cuts each version once: a first version of its own per test.
+      files.set(key, { bytes: Buffer.concat([Buffer.from(`${JSON.stringify({ problem: to, answer: '0' })}\n`), v1]), cutAfter: 5000, noLinkedEtag: true });
+      const err = await downloadDataset('math500', { ...quiet, to, endpoint: hub.url, attempts: 1 }).catch((e: Error) => e);
+      expect(err).to.be.instanceOf(Error);
+      expect(existsSync(join(to, 'math500', 'test.jsonl.part'))).to.equal(true);
+      files.set(key, { bytes: v2, noLinkedEtag: true, lastModified: 'Tue, 08 Dec 2026 00:00:00 GMT', ...second });
+      const before = hub.seen.length;
+      const result = await downloadDataset('math500', { ...quiet, to, endpoint: hub.url });
+      expect(result.files[0].status).to.equal('downloaded');
+      const manifest = JSON.parse(await readFile(join(to, 'math500', MANIFEST_NAME), 'utf8')) as Manifest;
+      return { manifest, requests: hub.seen.slice(before).filter((r) => r.url.startsWith('/cdn/')) };
+    }
+
+    it('sends If-Range, gets the whole new version (200) and records exactly it', async () => {
+      const to = join(dir, 'changed');
+      const { manifest, requests } = await cutThenChange(to, {});
+      expect(requests[0].headers['if-range']).to.match(/^"[0-9a-f]{16}"$/);
+      expect(await readFile(join(to, 'math500', 'test.jsonl'))).to.deep.equal(v2);
+      expect(manifest.files[0].sha256).to.equal(sha256(v2));
+    });
+
+    it('a server that ignores If-Range and answers 206 anyway: the changed ETag is caught and the download restarts', async () => {
+      const to = join(dir, 'changed-206');
+      const { manifest, requests } = await cutThenChange(to, { ignoreIfRange: true });
+      expect(requests.map((r) => r.headers.range === undefined)).to.deep.equal([false, true]);
+      expect(await readFile(join(to, 'math500', 'test.jsonl'))).to.deep.equal(v2);
+      expect(manifest.files[0].sha256).to.equal(sha256(v2));
+    });
+
+    it('a .part with no recorded validator is not resumed', async () => {
+      const to = join(dir, 'no-validator');
+      const { mkdir } = await import('node:fs/promises');
+      await mkdir(join(to, 'math500'), { recursive: true });
+      await writeFile(join(to, 'math500', 'test.jsonl.part'), v1.subarray(0, 3000));
+      files.set(key, { bytes: v2, noLinkedEtag: true });
+      const before = hub.seen.length;
+      await downloadDataset('math500', { ...quiet, to, endpoint: hub.url });
+      expect(hub.seen.slice(before).filter((r) => r.url.startsWith('/cdn/')).map((r) => r.headers.range)).to.deep.equal([undefined]);
+      expect(await readFile(join(to, 'math500', 'test.jsonl'))).to.deep.equal(v2);
+    });
   });
 });

@@ -43,7 +43,7 @@ describe('data validation and bad records', () => {
       good('five', { steps: ['a', ''], labels: [1, 1], firstError: -1 }),
       { ...good('six'), steps: 'one string' },
     ]);
-    const { samples, stats } = openStepSamples(path, { format: 'prmkit' });
+    const { samples, stats } = openStepSamples(path, { format: 'prmkit', onBadRecord: 'fail' });
     const seen: string[] = [];
     let error: unknown;
     try {

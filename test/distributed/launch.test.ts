@@ -1,5 +1,10 @@
 import { expect } from 'chai';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { networkInterfaces, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
+import { FenceUnavailableError } from '../../src/distributed/fence.js';
 import { freeLoopbackPorts, launchLocalWorkers, workerArgs, workerGpus } from '../../src/distributed/launch.js';
 import { parseTfConfig } from '../../src/distributed/tf-config.js';
 
@@ -17,12 +22,13 @@ function sink(): { stream: Writable; lines: () => string[] } {
 }
 
 /** A worker program: `node -e SCRIPT`. */
-function launch(workers: number, script: string, graceSeconds = 30) {
+function launch(workers: number, script: string, graceSeconds = 30, network: 'fenced' | 'host' = 'fenced') {
   const out = sink();
   const err = sink();
   const log: string[] = [];
   const result = launchLocalWorkers({
     workers,
+    network,
     args: ['-e', script],
     stdout: out.stream,
     stderr: err.stream,
@@ -89,5 +95,80 @@ describe('local worker launcher (--workers N)', function () {
   it('finds distinct free ports', async () => {
     const ports = await freeLoopbackPorts(5);
     expect(new Set(ports).size).to.equal(5);
+  });
+
+  describe('network fence', () => {
+    /** A worker that listens on its TF_CONFIG port on every interface (as TensorFlow's server does), reaches its peer on loopback, then waits for DONE. */
+    const listener = `
+      const net = require('node:net'), fs = require('node:fs');
+      const c = JSON.parse(process.env.TF_CONFIG), me = c.task.index, addrs = c.cluster.worker;
+      const port = Number(addrs[me].split(':')[1]), peer = Number(addrs[1 - me].split(':')[1]);
+      net.createServer((s) => s.end()).listen(port, '::', () => {
+        const tryPeer = () => net.connect(peer, '127.0.0.1').on('connect', function () { this.destroy(); console.log('ready ' + port); })
+          .on('error', () => setTimeout(tryPeer, 50));
+        tryPeer();
+      });
+      setInterval(() => { if (fs.existsSync(process.env.DONE)) process.exit(0); }, 50);`;
+
+    function externalIPv4(): string | null {
+      for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) if (!a.internal && a.family === 'IPv4') return a.address;
+      return null;
+    }
+
+    function reach(host: string, port: number): Promise<string> {
+      return new Promise((resolve) => {
+        const socket = connect({ host, port, timeout: 3000 });
+        socket.on('connect', () => (socket.destroy(), resolve('connected')));
+        socket.on('timeout', () => (socket.destroy(), resolve('timeout')));
+        socket.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message));
+      });
+    }
+
+    async function probeWorkers(network: 'fenced' | 'host'): Promise<{ results: string[]; log: string[] }> {
+      const done = join(mkdtempSync(join(tmpdir(), 'fence-')), 'done');
+      const external = externalIPv4() as string;
+      const out = sink();
+      const log: string[] = [];
+      const run = launchLocalWorkers({ workers: 2, network, args: ['-e', listener], env: { ...process.env, DONE: done }, stdout: out.stream, stderr: sink().stream, log: (l) => log.push(l) });
+      const deadline = Date.now() + 20_000;
+      while (out.lines().filter((l) => / ready \d+$/.test(l)).length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      const ports = out.lines().filter((l) => / ready \d+$/.test(l)).map((l) => Number(l.split(' ').pop()));
+      expect(ports, 'both workers listening and reaching each other on loopback').to.have.length(2);
+      const results = [];
+      for (const port of ports) results.push(await reach(external, port), await reach('127.0.0.1', port));
+      writeFileSync(done, '');
+      expect((await run).exitCode).to.equal(0);
+      return { results, log };
+    }
+
+    it("refuses connections from this machine's non-loopback address (and its loopback) to the workers' ports", async function () {
+      if (!externalIPv4()) {
+        console.warn('      skipped: this machine has no non-loopback IPv4 address to connect from');
+        return this.skip();
+      }
+      const { results, log } = await probeWorkers('fenced');
+      expect(results).to.deep.equal(['ECONNREFUSED', 'ECONNREFUSED', 'ECONNREFUSED', 'ECONNREFUSED']);
+      expect(log.join('\n')).to.match(/network namespace with only loopback/);
+    });
+
+    it('with network host (--expose-workers) the ports are reachable, and the launcher names the open interfaces', async function () {
+      const external = externalIPv4();
+      if (!external) return this.skip();
+      const { results, log } = await probeWorkers('host');
+      expect(results).to.deep.equal(['connected', 'connected', 'connected', 'connected']);
+      expect(log.join('\n')).to.include(external).and.match(/listen on every interface, unauthenticated/);
+    });
+
+    it('refuses to launch, saying why and naming the opt-in, when no namespace can be made', async () => {
+      const path = process.env.PATH;
+      process.env.PATH = '/nonexistent';
+      try {
+        const err = await launch(2, 'process.exit(0)').result.then(() => null, (e: Error) => e);
+        expect(err).to.be.instanceOf(FenceUnavailableError);
+        expect(err!.message).to.match(/'unshare' command is not installed[\s\S]*listen on every interface[\s\S]*--expose-workers/);
+      } finally {
+        process.env.PATH = path;
+      }
+    });
   });
 });

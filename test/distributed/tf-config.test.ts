@@ -77,4 +77,16 @@ describe('TF_CONFIG', () => {
   it('needs the chief and worker tasks numbered 0..n-1 (ranks are counted from them)', () => {
     fails({ cluster: { worker: { 0: 'a:1', 2: 'b:1' } }, task: { type: 'worker', index: 0 } }, /must number its tasks 0..1 \(found index 2\)/);
   });
+
+  it('refuses an address given to two tasks (one server would wait forever for the other)', () => {
+    fails({ cluster: { worker: ['h:2222', 'h:2222'] }, task: { type: 'worker', index: 0 } }, /cluster.worker\[1\]: address "h:2222" is also cluster.worker\[0\]/);
+    fails({ cluster: { chief: ['H:1'], worker: ['h:1'] }, task: { type: 'chief', index: 0 } }, /cluster.worker\[0\]: address "h:1" is also cluster.chief\[0\]/);
+  });
+
+  it('refuses ports out of 1..65535 and addresses that are not host:port, naming the task', () => {
+    for (const bad of ['h:99999', 'h:0', 'h:65536']) fails({ cluster: { worker: [bad] }, task: { type: 'worker', index: 0 } }, /cluster.worker\[0\]: port \d+ of .* is out of range \(1..65535\)/);
+    for (const bad of ['h', 'h:', ':2222', 'h:22x', '::1:2222']) fails({ cluster: { worker: ['a:1', bad] }, task: { type: 'worker', index: 0 } }, /cluster.worker\[1\]: .* is not "host:port"/);
+    const c = parse({ cluster: { worker: ['[::1]:2222', 'h:65535'] }, task: { type: 'worker', index: 1 } })!;
+    expect([c.address, c.port]).to.deep.equal(['h:65535', 65535]);
+  });
 });

@@ -191,4 +191,75 @@ describe('reliability: the reward server under hostile and heavy load', function
       expect(await exit).to.equal(0);
     });
   });
+
+  describe('slow uploads, browsers and DNS rebinding (tiny model)', () => {
+    let server: RewardServer;
+    let port: number;
+
+    before(async () => {
+      await selectBackend('cpu', { log: () => {} });
+      const dir = await tinyCheckpoint();
+      server = await startRewardServer({ model: dir, port: 0, log: () => {}, maxQueue: 4, bodyTimeoutMs: 1500, maxBodiesPerAddress: 8, allowedHosts: ['prm.internal'], encodeWorkers: 0 });
+      port = Number(new URL(server.url).port);
+    });
+    after(async () => {
+      await server?.close();
+    });
+
+    /** A raw request with the given headers and body, from localAddress. */
+    function raw(opts: { headers: Record<string, string | number>; body?: string; localAddress?: string; trickleMs?: number }): Promise<{ status: number | string; body: string }> {
+      return new Promise((resolve) => {
+        const req = httpRequest({ host: '127.0.0.1', port, path: '/v1/score', method: 'POST', agent: false, headers: opts.headers, localAddress: opts.localAddress }, (res) => {
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', (d: string) => (text += d));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+        });
+        req.on('error', (e: NodeJS.ErrnoException) => resolve({ status: e.code ?? e.message, body: '' }));
+        if (opts.trickleMs === undefined) {
+          req.end(opts.body ?? '');
+          return;
+        }
+        // One byte now and then, never the whole declared body.
+        req.flushHeaders();
+        const timer = setInterval(() => (req.destroyed ? clearInterval(timer) : req.write('{')), opts.trickleMs);
+        req.on('close', () => clearInterval(timer));
+      });
+    }
+
+    const json = JSON.stringify(VALID);
+    const jsonHeaders = { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(json) };
+
+    it('40 clients trickling 1 byte/200 ms hold no queue slot: a valid client is answered 200; the tricklers get 429 beyond 8 per address, 408 at the deadline', async () => {
+      const slow = Array.from({ length: 40 }, () => raw({ headers: { 'Content-Type': 'application/json', 'Content-Length': 1000 }, localAddress: '127.0.0.2', trickleMs: 200 }));
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const valid = await raw({ headers: jsonHeaders, body: json });
+      expect(valid.status, valid.body).to.equal(200);
+      const answers = await Promise.all(slow);
+      const counts: Record<string, number> = {};
+      for (const a of answers) counts[String(a.status)] = (counts[String(a.status)] ?? 0) + 1;
+      expect(counts, JSON.stringify(counts)).to.deep.equal({ 408: 8, 429: 32 });
+    });
+
+    it('a POST without Content-Type (what a cross-site Blob or form post can send) or with text/plain is 415', async () => {
+      for (const type of [undefined, 'text/plain', 'application/x-www-form-urlencoded', 'application/jsonp']) {
+        const headers: Record<string, string | number> = { 'Content-Length': Buffer.byteLength(json) };
+        if (type) headers['Content-Type'] = type;
+        const r = await raw({ headers, body: json });
+        expect(r.status, `${type}: ${r.body}`).to.equal(415);
+      }
+      expect((await raw({ headers: { ...jsonHeaders, 'Content-Type': 'application/json; charset=utf-8' }, body: json })).status).to.equal(200);
+    });
+
+    it('a Host that is not the bound address (DNS rebinding) is 421; localhost, 127.0.0.1 and --allowed-hosts names on the right port pass', async () => {
+      for (const host of [`attacker.example:${port}`, `127.0.0.1:${port + 1}`, 'prm.internal', `127.0.0.1.attacker.example:${port}`]) {
+        const r = await raw({ headers: { ...jsonHeaders, Host: host }, body: json });
+        expect(r.status, `${host}: ${r.body}`).to.equal(421);
+      }
+      for (const host of [`localhost:${port}`, `127.0.0.1:${port}`, `PRM.internal:${port}`]) {
+        const r = await raw({ headers: { ...jsonHeaders, Host: host }, body: json });
+        expect(r.status, `${host}: ${r.body}`).to.equal(200);
+      }
+    });
+  });
 });

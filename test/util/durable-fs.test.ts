@@ -81,4 +81,19 @@ describe('durable-fs: atomic outputs', () => {
     }
     expect(await findOutputOverInput([input], [join(dir, 'copy.jsonl'), join(dir, 'missing.jsonl')])).to.equal(undefined);
   });
+
+  it("the next write into a directory removes temporaries that a killed writer left (its pid is gone), not a live writer's", async () => {
+    const { spawnSync } = await import('node:child_process');
+    // A pid that surely is not running: a process that has exited.
+    const dead = spawnSync(process.execPath, ['-e', '0']).pid as number;
+    const plots = join(dir, 'plots');
+    const { mkdirSync } = await import('node:fs');
+    mkdirSync(plots);
+    const stale = [`.dev_curve.svg.${dead}-0a1b2c3d.tmp`, `.bon.svg.${dead}-deadbeef.tmp`];
+    const live = `.other.svg.${process.ppid}-01234567.tmp`;
+    for (const name of [...stale, live]) writeFileSync(join(plots, name), 'half a plot');
+    await writeFileAtomic(join(plots, 'dev_curve.svg'), '<svg/>');
+    expect(readdirSync(plots).sort()).to.deep.equal([live, 'dev_curve.svg'].sort());
+  });
 });
+

@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readInputText } from '../../util/input-file.js';
 import type { Argv, CommandModule } from 'yargs';
 import { UsageError } from '../errors.js';
 import { refuseOutputOverInput } from '../outputs.js';
@@ -6,15 +6,13 @@ import { writeFileAtomic } from '../../util/durable-fs.js';
 import { DATA_FORMATS, isDataFormat, type DataFormat } from '../../data/formats.js';
 import type { EndpointOptions } from '../../labels/run.js';
 import { CLIENT_DEFAULTS, JUDGE_DEFAULTS, MAX_FAILED_SAMPLES, MC_DEFAULTS, MC_LABEL_KINDS, MC_SEARCHES } from '../../labels/defaults.js';
-import { integerAtLeast, parseEndpointList, positiveInt, positiveNumber } from '../options.js';
+import { integerAtLeast, parseEndpointList, positiveInt, requestBoundOptions, requestBounds, type RequestBoundArgs } from '../options.js';
 
-interface ClientArgs {
+interface ClientArgs extends RequestBoundArgs {
   endpoint: string;
   model: string;
   cache?: string;
   concurrency: number;
-  retries: number;
-  timeout: number;
   'api-key'?: string;
   input: string;
   format?: string;
@@ -35,8 +33,7 @@ function addClientOptions<T>(y: Argv<T>) {
     .option('model', { type: 'string', demandOption: true, describe: 'model name sent with each request' })
     .option('cache', { type: 'string', describe: 'response cache directory: a rerun (e.g. after a kill) re-sends nothing it has' })
     .option('concurrency', { type: 'number', default: CLIENT_DEFAULTS.concurrency, describe: 'requests in flight at once, over all endpoints' })
-    .option('retries', { type: 'number', default: CLIENT_DEFAULTS.retries, describe: 'retries per request on 429/5xx/timeouts/malformed replies (exponential backoff)' })
-    .option('timeout', { type: 'number', default: CLIENT_DEFAULTS.timeoutSeconds, describe: 'seconds before one attempt times out' })
+    .options(requestBoundOptions)
     .option('api-key', { type: 'string', describe: 'bearer token (default: $OPENAI_API_KEY if set)' })
     .option('seed', { type: 'number', default: 0, describe: 'mixed into every request seed' })
     .option('max-tokens', { type: 'number', describe: `max_tokens per reply (default: ${MC_DEFAULTS.maxTokens} for mc; not sent for judge)` })
@@ -50,8 +47,7 @@ function endpointOptions(args: ClientArgs): EndpointOptions {
     endpoint: parseEndpointList(args.endpoint),
     apiKey: args['api-key'] ?? process.env.OPENAI_API_KEY,
     concurrency: positiveInt(args.concurrency, '--concurrency'),
-    retries: integerAtLeast(args.retries, '--retries', 0),
-    timeoutMs: positiveNumber(args.timeout, '--timeout') * 1000,
+    ...requestBounds(args),
     cacheDir: args.cache,
   };
 }
@@ -105,7 +101,7 @@ const mc: CommandModule<object, McArgs> = {
     const rollouts = positiveInt(args.rollouts, '--rollouts');
     await refuseOutputOverInput([args.input, args['chat-template']], [args.out, statsPath(args.out, args.stats)]);
     if (!(args.threshold >= 0 && args.threshold < 1)) throw new UsageError(`--threshold must be in [0, 1), got ${args.threshold}`);
-    const chatTemplate = args['chat-template'] ? await readFile(args['chat-template'], 'utf8') : undefined;
+    const chatTemplate = args['chat-template'] ? await readInputText(args['chat-template']) : undefined;
     const { labelMc } = await import('../../labels/mc.js');
     const { formatMcStats } = await import('../../labels/summary.js');
     const stats = await labelMc({

@@ -1,7 +1,7 @@
 import type { Argv, CommandModule } from 'yargs';
 import type { BackendName } from '../../backend/backend-names.js';
 import { UsageError } from '../errors.js';
-import { backendOverrideOption, positiveInt } from '../options.js';
+import { backendOverrideOption, exposeWorkersOption, positiveInt, restartOption } from '../options.js';
 
 // TensorFlow.js and the stages load only when the command runs, so `prmkit --help` stays quick.
 
@@ -10,9 +10,11 @@ interface RunArgs {
   set?: string[];
   out?: string;
   resume: boolean;
+  restart: boolean;
   backend?: BackendName;
   progress: boolean;
   workers?: number;
+  'expose-workers': boolean;
   'dry-run': boolean;
 }
 
@@ -25,13 +27,16 @@ export const runCommand: CommandModule<object, RunArgs> = {
       .option('set', { type: 'string', array: true, describe: 'Override a recipe key: --set train.lr=3e-4 (repeatable)' })
       .option('out', { type: 'string', describe: 'Run directory (default runs/<recipe name>)' })
       .option('resume', { type: 'boolean', default: false, describe: 'Continue the run in --out: finished stages are skipped, training resumes from its newest complete checkpoint' })
+      .option('restart', restartOption)
       .option('backend', backendOverrideOption('TensorFlow.js backend (default: the recipe\'s, auto)'))
       .option('progress', { type: 'boolean', default: !process.env.PRMKIT_NO_PROGRESS, describe: 'Progress bars on stderr (--no-progress or PRMKIT_NO_PROGRESS=1 to turn off)' })
       .option('dry-run', { type: 'boolean', default: false, describe: 'Print the training memory plan (as prmkit plan) and stop' })
       .option('workers', {
         type: 'number',
-        describe: 'Data-parallel training in N local worker processes on loopback (native backend; each gets TF_CONFIG, output prefixed by rank). On a cluster set TF_CONFIG instead',
+        describe:
+          'Data-parallel training in N local worker processes (native backend; each gets TF_CONFIG, output prefixed by rank), in a network namespace with only loopback. On a cluster set TF_CONFIG instead',
       })
+      .option('expose-workers', exposeWorkersOption)
       .example('$0 run recipes/quickstart.yaml --out runs/quickstart', 'The sim-world quickstart (a few minutes on a laptop CPU)')
       .example('$0 run recipes/quickstart.yaml --set train.lr=3e-3 --set data.problems=500 --out runs/qs-small', 'Override recipe keys')
       .example('$0 run recipes/quickstart.yaml --out runs/quickstart --resume', 'Continue a killed run')
@@ -45,7 +50,8 @@ export const runCommand: CommandModule<object, RunArgs> = {
       const { TF_CONFIG_ENV } = await import('../../distributed/tf-config.js');
       if (process.env[TF_CONFIG_ENV]) throw new UsageError(`--workers starts local workers with their own ${TF_CONFIG_ENV}, but ${TF_CONFIG_ENV} is already set: use one or the other`);
       const { launchLocalWorkers, workerArgs } = await import('../../distributed/launch.js');
-      const { exitCode } = await launchLocalWorkers({ workers: args.workers, args: workerArgs() });
+      const network = args['expose-workers'] ? 'host' : 'fenced';
+      const { exitCode } = await launchLocalWorkers({ workers: args.workers, args: workerArgs(), network });
       process.exitCode = exitCode;
       return;
     }
@@ -58,6 +64,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
         overrides: args.set ?? [],
         out: args.out,
         resume: args.resume,
+        restart: args.restart,
         backend: args.backend,
         progress: args.progress,
         command: ['prmkit', ...process.argv.slice(2)],

@@ -1,10 +1,10 @@
-import { readFile } from 'node:fs/promises';
+import { readInputText } from '../../util/input-file.js';
 import { join } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { UsageError } from '../errors.js';
 import { AGGREGATORS, isAggregator, type Aggregator } from '../../eval/aggregate.js';
 import type { BackendName } from '../../backend/backend-names.js';
-import { backendOption, batchTokensOption, integerAtLeast, optionalModelOption, parseEndpointList, positiveInt, positiveNumber, REMOTE_REWARD_OPTIONS, remoteRewardOptions, type RemoteRewardArgs } from '../options.js';
+import { backendOption, batchTokensOption, integerAtLeast, optionalModelOption, parseEndpointList, positiveInt, positiveNumber, REMOTE_REWARD_OPTIONS, remoteRewardOptions, requestBoundOptions, requestBounds, type RemoteRewardArgs, type RequestBoundArgs } from '../options.js';
 import { addSplitOptions, splitOptionsOf, type SplitArgs } from '../split-options.js';
 import { SEARCH_METHODS, type SearchMethod } from '../../search/methods.js';
 
@@ -39,6 +39,8 @@ interface SearchArgs extends SplitArgs, RemoteRewardArgs {
   out: string;
 }
 
+type SearchCommandArgs = SearchArgs & RequestBoundArgs;
+
 function listOf(value: string, flag: string): string[] {
   const items = value
     .split(',')
@@ -48,7 +50,7 @@ function listOf(value: string, flag: string): string[] {
   return [...new Set(items)];
 }
 
-export async function runSearchCommand(args: SearchArgs): Promise<void> {
+export async function runSearchCommand(args: SearchCommandArgs): Promise<void> {
   if (!args.model === !args.reward) throw new UsageError('search needs the PRM: --model DIR (local) or --reward URL (prmkit serve), one of them');
   const methods = listOf(args.method, '--method').map((m) => {
     if (!(SEARCH_METHODS as readonly string[]).includes(m)) throw new UsageError(`--method: unknown method "${m}" (choose from ${SEARCH_METHODS.join(', ')})`);
@@ -71,7 +73,7 @@ export async function runSearchCommand(args: SearchArgs): Promise<void> {
 
   const { readSearchProblems } = await import('../../search/problems.js');
   const problems = await readSearchProblems(args.problems, { fields: { problemField: args['problem-field'], answerField: args['answer-field'] }, limit });
-  const chatTemplate = args['chat-template'] ? await readFile(args['chat-template'], 'utf8') : undefined;
+  const chatTemplate = args['chat-template'] ? await readInputText(args['chat-template']) : undefined;
 
   const { ResponseCache } = await import('../../labels/cache.js');
   const { OpenAIClient } = await import('../../labels/client.js');
@@ -94,7 +96,17 @@ export async function runSearchCommand(args: SearchArgs): Promise<void> {
     } else {
       reward = await openRemoteReward(args.reward as string, { ...remoteRewardOptions(args), cache, concurrency: args.concurrency });
     }
-    const client = new OpenAIClient({ endpoints, apiKey: args['api-key'] ?? process.env.OPENAI_API_KEY, cache, concurrency: positiveInt(args.concurrency, '--concurrency') });
+    const bounds = requestBounds(args);
+    const client = new OpenAIClient({
+      endpoints,
+      apiKey: args['api-key'] ?? process.env.OPENAI_API_KEY,
+      cache,
+      concurrency: positiveInt(args.concurrency, '--concurrency'),
+      maxRetries: bounds.retries,
+      timeoutMs: bounds.timeoutMs,
+      deadlineMs: bounds.deadlineMs,
+      maxReplyBytes: bounds.maxReplyBytes,
+    });
     const policy = new PolicySampler(client, {
       model: args['policy-model'],
       temperature: args.temperature,
@@ -130,7 +142,7 @@ export async function runSearchCommand(args: SearchArgs): Promise<void> {
   }
 }
 
-export const searchCommand: CommandModule<object, SearchArgs> = {
+export const searchCommand: CommandModule<object, SearchCommandArgs> = {
   command: 'search',
   describe: 'Test-time search guided by a PRM against an OpenAI-compatible policy: Best-of-N, beam search, DVTS',
   builder: (y: Argv) =>
@@ -160,6 +172,7 @@ export const searchCommand: CommandModule<object, SearchArgs> = {
       .option('system', { type: 'string', describe: 'system prompt of the policy (default: the Qwen2.5-Math one)' })
       .option('chat-template', { type: 'string', describe: 'file with the policy\'s Jinja chat template (default ChatML, as Qwen models use)' })
       .option('concurrency', { type: 'number', default: 16, describe: 'requests in flight at once' })
+      .options(requestBoundOptions)
       .option('problem-concurrency', { type: 'number', default: 8, describe: 'problems searched at once' })
       .option('bootstrap', { type: 'number', default: 1000, describe: 'bootstrap resamples over problems (0 = no intervals)' })
       .option('backend', backendOption('TensorFlow.js backend (with --model)'))

@@ -21,6 +21,9 @@ interface ServeArgs extends Partial<SplitArgs> {
   'max-tokens': number;
   'encode-workers': number;
   aggregate: string;
+  'allowed-hosts'?: string;
+  'body-timeout-ms': number;
+  'max-bodies-per-address': number;
 }
 
 // TensorFlow.js is imported only when the command runs (backend/backend.ts loads it), so `prmkit --help` stays quick.
@@ -46,6 +49,9 @@ export async function runServe(args: ServeArgs): Promise<void> {
     maxSteps: integerAtLeast(args['max-steps'], '--max-steps', 1),
     maxTokens: integerAtLeast(args['max-tokens'], '--max-tokens', 1),
     encodeWorkers: integerAtLeast(args['encode-workers'] ?? DEFAULT_ENCODE_POOL.size, '--encode-workers', 0),
+    bodyTimeoutMs: integerAtLeast(args['body-timeout-ms'], '--body-timeout-ms', 1),
+    maxBodiesPerAddress: integerAtLeast(args['max-bodies-per-address'], '--max-bodies-per-address', 1),
+    allowedHosts: args['allowed-hosts']?.split(',').map((h) => h.trim()).filter((h) => h !== ''),
   };
   if (!LOOPBACK.has(args.host) && token === undefined) {
     console.error(`prmkit serve: warning: listening on ${args.host} without --token: anyone who can reach it can use the model`);
@@ -98,6 +104,9 @@ export const serveCommand: CommandModule<object, ServeArgs> = {
       .option('max-steps', { type: 'number', default: DEFAULT_LIMITS.maxSteps, describe: 'steps per request limit (413)' })
       .option('max-tokens', { type: 'number', default: DEFAULT_LIMITS.maxTokens, describe: 'tokens per request limit (413)' })
       .option('aggregate', { type: 'string', default: 'min', describe: `step scores -> one reward per item (${AGGREGATORS.join(', ')}): /get_reward, and "reward" in /v1/score` })
+      .option('allowed-hosts', { type: 'string', describe: 'extra names clients may use in the Host header, comma-separated ("*": any); by default only the bound address (and localhost on loopback), against DNS rebinding' })
+      .option('body-timeout-ms', { type: 'number', default: DEFAULT_LIMITS.bodyTimeoutMs, describe: 'a request body must arrive within this (408)' })
+      .option('max-bodies-per-address', { type: 'number', default: DEFAULT_LIMITS.maxBodiesPerAddress, describe: 'request bodies arriving at once from one client address (429 beyond)' })
       .option('encode-workers', { type: 'number', default: DEFAULT_ENCODE_POOL.size, describe: 'threads that tokenize requests off the event loop (0: on it)' })
       .group(['split', 'step-separator', 'split-min-chars', 'split-max-steps', 'think'], 'Step splitting ({problem, response} requests):')
       .example('$0 serve --model checkpoints/prm --port 8000 --token "$SECRET"', '')
