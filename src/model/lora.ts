@@ -10,9 +10,9 @@ import { Rng } from '../util/rng.js';
  * projection computes x W + b + (alpha / r) * dropout(x) A B.
  */
 
-/** The projections LoRA can adapt, by PEFT's target_modules names. */
-export const LORA_TARGETS = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] as const;
-export type LoraTarget = (typeof LORA_TARGETS)[number];
+import { LORA_TARGETS, type LoraTarget } from './lora-targets.js';
+
+export { LORA_TARGETS, type LoraTarget } from './lora-targets.js';
 
 /** Where each target sits in a decoder layer (its module path under the layer). */
 const TARGET_MODULE: Record<LoraTarget, string> = {
