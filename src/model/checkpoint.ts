@@ -38,7 +38,8 @@ export interface LoadPrmOptions {
   base?: string;
 }
 
-async function exists(path: string): Promise<boolean> {
+/** Whether a path exists (any kind of file). */
+export async function exists(path: string): Promise<boolean> {
   try {
     await access(path);
     return true;

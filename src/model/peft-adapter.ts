@@ -1,8 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
-import { access, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
 import { parseHfConfig, toHfConfig } from './config.js';
-import { loadPrm, writeDirectoryAtomically, writeExtraFiles, type LoadedPrm, type LoadPrmOptions, type SaveExtras } from './checkpoint.js';
+import { exists, loadPrm, writeDirectoryAtomically, writeExtraFiles, type LoadedPrm, type LoadPrmOptions, type SaveExtras } from './checkpoint.js';
 import { DEFAULT_READ_CHUNK_BYTES, readDeviceTensor } from './build.js';
 import { LORA_TARGETS, loraParamSpecs, type LoraConfig, type LoraTarget } from './lora.js';
 import { headParamSpecs, shapesEqual, toInternalLayout, type PrmModel } from './prm.js';
@@ -29,15 +29,6 @@ export const PRM_CONFIG_FILE = 'prm_config.json';
 const PEFT_PREFIX = 'base_model.model.';
 /** The module PEFT saves whole (modules_to_save): the PRM head. */
 const HEAD_MODULE = 'score';
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await access(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** True when dir holds a PEFT adapter (adapter_config.json). */
 export function isAdapterDir(dir: string): Promise<boolean> {

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
+import { maxAbsDiff } from '../support/close.js';
 import { selectBackend } from '../../src/backend/backend.js';
 import { loadPrm, savePrmCheckpoint } from '../../src/model/checkpoint.js';
 import type { CollatedBatch } from '../../src/model/encode.js';
@@ -83,27 +84,21 @@ function stepLogits(model: PrmModel, batch: Batch): number[][] {
   return out;
 }
 
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).to.equal(b.length);
-  let worst = 0;
-  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]));
-  return worst;
-}
-
 function peftMissing(): string | null {
   const r = spawnSync('python3', ['-c', 'import torch, transformers, peft'], { encoding: 'utf8' });
   return r.status === 0 ? null : 'python3 with torch, transformers and peft (scripts/requirements.txt) is not available';
 }
 
-describe('LoRA in PEFT format (tensorflow)', function () {
+for (const backend of ['tensorflow', 'wasm'] as const) describe(`LoRA in PEFT format (${backend})`, function () {
   this.timeout(120_000);
   let model: PrmModel;
   let peftGrads: Map<string, Float32Array>;
 
   before(async function () {
     try {
-      await selectBackend('tensorflow', { log: () => {} });
+      await selectBackend(backend, { log: () => {} });
     } catch (err) {
+      if (backend !== 'tensorflow') throw err;
       console.warn(`      skipped: the native tensorflow backend does not load here (${(err as Error).message})`);
       this.skip();
     }
@@ -158,7 +153,7 @@ describe('LoRA in PEFT format (tensorflow)', function () {
     expect(() => model.trainableVariables({ trainLastLayers: 1 })).to.throw(/does not combine with model.lora/);
   });
 
-  it('computes no weight gradient of a frozen projection with recomputation (kernel outputs)', async () => {
+  it('computes no weight gradient of a frozen projection with recomputation (kernel outputs)', async function () {
     // Internal shapes of frozen base weights no activation here has: k/v [64, 32], gate/up [64, 128], down [128, 64].
     const frozenShapes = new Set(['64x32', '64x128', '128x64']);
     const batch = batches[0];
@@ -259,6 +254,10 @@ describe('LoRA in PEFT format (tensorflow)', function () {
   });
 
   it("round trip: an adapter prmkit trained and saved loads in PEFT and scores the same (1e-4)", async function () {
+    if (backend !== 'tensorflow') {
+      console.warn('      skipped on wasm: the files and PEFT do not depend on the backend (run on tensorflow)');
+      this.skip();
+    }
     const missing = peftMissing();
     if (missing) {
       console.warn(`      skipped: ${missing}`);

@@ -3,6 +3,7 @@ import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
+import { maxAbsDiff } from '../support/close.js';
 import { selectBackend } from '../../src/backend/backend.js';
 import { runExport } from '../../src/cli/commands/export.js';
 import { loadPrm, savePrmCheckpoint } from '../../src/model/checkpoint.js';
@@ -33,13 +34,6 @@ function stepLogits(model: PrmModel, items: readonly TrainItem[]): number[] {
     tf.dispose([ids, mask, logits]);
   }
   return out;
-}
-
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).to.equal(b.length);
-  let worst = 0;
-  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]));
-  return worst;
 }
 
 async function tensorsOf(file: string): Promise<Map<string, Float32Array>> {
