@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
+import { selectBackendOrSkip } from '../support/backend.js';
 import { maxAbsDiff } from '../support/close.js';
-import { selectBackend } from '../../src/backend/backend.js';
 import { loadPrm, savePrmCheckpoint } from '../../src/model/checkpoint.js';
 import type { CollatedBatch } from '../../src/model/encode.js';
 import { loadLoraAdapter, saveLoraAdapter } from '../../src/model/peft-adapter.js';
@@ -95,13 +95,7 @@ for (const backend of ['tensorflow', 'wasm'] as const) describe(`LoRA in PEFT fo
   let peftGrads: Map<string, Float32Array>;
 
   before(async function () {
-    try {
-      await selectBackend(backend, { log: () => {} });
-    } catch (err) {
-      if (backend !== 'tensorflow') throw err;
-      console.warn(`      skipped: the native tensorflow backend does not load here (${(err as Error).message})`);
-      this.skip();
-    }
+    await selectBackendOrSkip(this, backend);
     model = (await loadPrm(adapterDir)).model;
     peftGrads = new Map();
     const reader = await SafetensorsReader.open(join(adapterDir, 'gradients.safetensors'));

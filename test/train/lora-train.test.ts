@@ -3,8 +3,8 @@ import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
+import { selectBackendOrSkip } from '../support/backend.js';
 import { maxAbsDiff } from '../support/close.js';
-import { selectBackend } from '../../src/backend/backend.js';
 import { runExport } from '../../src/cli/commands/export.js';
 import { loadPrm, savePrmCheckpoint } from '../../src/model/checkpoint.js';
 import type { PrmModel } from '../../src/model/prm.js';
@@ -54,12 +54,7 @@ describe('LoRA training run (tensorflow)', function () {
   let setup: ToySetup;
 
   before(async function () {
-    try {
-      await selectBackend('tensorflow', { log: () => {} });
-    } catch (err) {
-      console.warn(`      skipped: the native tensorflow backend does not load here (${(err as Error).message})`);
-      this.skip();
-    }
+    await selectBackendOrSkip(this, 'tensorflow');
     tmp = mkdtempSync(join(tmpdir(), 'prmkit-lora-train-'));
     setup = await toySetup({ hidden: 16, layers: 2 });
     base = join(tmp, 'base');
