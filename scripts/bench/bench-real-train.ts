@@ -5,7 +5,10 @@
  * AdamW, clipping) on random tokens, then one checkpoint written (model shards + optimizer state).
  *
  *   node --import tsx scripts/bench/bench-real-train.ts --model DIR --batch 2 --seq 512 [--steps 3]
- *        [--warmup 1] [--recompute] [--backend tensorflow] [--out DIR]
+ *        [--warmup 1] [--recompute] [--backend tensorflow] [--out DIR] [--lora R]
+ *
+ * --lora R trains a LoRA adapter of rank R (alpha 2R, dropout 0.05, every projection) and the head
+ * over the frozen base, as recipes/qwen2.5-math-7b-prm-lora.yaml does; the checkpoint is the adapter.
  *
  * Prints one JSON object on the last stdout line (RealTrainResult).
  */
@@ -19,6 +22,7 @@ import { TrainSchema } from '../../src/recipes/schema.js';
 import type { TrainItem } from '../../src/train/batches.js';
 import { prmModelIo } from '../../src/train/model-io.js';
 import { trainModel } from '../../src/train/trainer.js';
+import { LORA_TARGETS } from '../../src/model/lora.js';
 import { Rng } from '../../src/util/rng.js';
 import { argValue, emitResult, loadAverage } from './bench-config.js';
 
@@ -26,7 +30,10 @@ export interface RealTrainResult {
   backend: string;
   batch: [number, number];
   recompute: boolean;
+  /** LoRA rank, or null for full fine-tuning. */
+  lora: number | null;
   parameters: number;
+  trainable_parameters: number;
   load_s: number;
   rss_after_load_mb: number;
   step_s: number[];
@@ -65,10 +72,11 @@ function randomItems(count: number, seqLen: number, vocab: number, stepToken: nu
 const mb = (bytes: number) => Math.round(bytes / 1048576);
 const maxRssMb = () => Math.round(process.resourceUsage().maxRSS / 1024);
 
-export async function runRealTrain(opts: { model: string; backend: ConcreteBackend; batch: number; seq: number; warmup: number; steps: number; recompute: boolean; out?: string }): Promise<RealTrainResult> {
+export async function runRealTrain(opts: { model: string; backend: ConcreteBackend; batch: number; seq: number; warmup: number; steps: number; recompute: boolean; out?: string; lora?: number }): Promise<RealTrainResult> {
   await selectBackend(opts.backend, { log: (line) => process.stderr.write(`${line}\n`) });
   const t0 = performance.now();
   const { model, files } = await loadPrm(opts.model, { progress: false });
+  if (opts.lora) model.addLora({ r: opts.lora, alpha: 2 * opts.lora, dropout: 0.05, targetModules: [...LORA_TARGETS] }, 0);
   const loadS = (performance.now() - t0) / 1000;
   const rssAfterLoad = mb(process.memoryUsage().rss);
   const total = opts.warmup + opts.steps;
@@ -99,7 +107,7 @@ export async function runRealTrain(opts: { model: string; backend: ConcreteBacke
   try {
     await trainModel({
       model,
-      io: prmModelIo(model, files),
+      io: prmModelIo(model, files, { adapterBase: opts.model }),
       train: randomItems(total * opts.batch, opts.seq, model.config.vocabSize, 151646 % model.config.vocabSize, 1),
       config,
       outDir,
@@ -122,7 +130,9 @@ export async function runRealTrain(opts: { model: string; backend: ConcreteBacke
       backend: opts.backend,
       batch: [opts.batch, opts.seq],
       recompute: opts.recompute,
+      lora: opts.lora ?? null,
       parameters: model.numParameters(),
+      trainable_parameters: model.trainableVariables().reduce((a, v) => a + v.size, 0),
       load_s: loadS,
       rss_after_load_mb: rssAfterLoad,
       step_s: stepS.map((s) => Math.round(s * 100) / 100),
@@ -155,6 +165,7 @@ if (process.argv[1]?.endsWith('bench-real-train.ts')) {
       steps: Number(argValue('steps', '3')),
       recompute: process.argv.includes('--recompute'),
       out: argValue('out'),
+      lora: argValue('lora') === undefined ? undefined : Number(argValue('lora')),
     }),
   );
 }

@@ -4,10 +4,12 @@ Loads the Qwen2.5-0.5B-shaped PRM made by scripts/bench/make_real_prm.py from it
 transformers' Qwen2Model + the PRM head in fp32 (built on the meta device, so no random copy is
 made first), then trains it on random tokens with cross-entropy at the step tokens, global-norm
 clipping and AdamW (no decay on biases and norms), as prmkit does. --checkpointing turns on
-transformers' gradient checkpointing (the peer of prmkit's train.recompute).
+transformers' gradient checkpointing (the peer of prmkit's train.recompute). --lora R wraps the
+backbone in PEFT's LoRA (rank R, alpha 2R, dropout 0.05, every projection) and trains the adapter
+and the head only (the peer of prmkit's model.lora).
 
     python3 scripts/bench/bench_real_torch.py --model DIR --batch 2 --seq 512 [--steps 3] [--warmup 1]
-        [--threads 2] [--checkpointing]
+        [--threads 2] [--checkpointing] [--lora R]
 
 Prints one JSON object on stdout.
 """
@@ -43,6 +45,7 @@ def main() -> None:
     ap.add_argument("--steps-per-seq", type=int, default=8)
     ap.add_argument("--lr", type=float, default=1e-5)
     ap.add_argument("--checkpointing", action="store_true")
+    ap.add_argument("--lora", type=int, default=0)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -73,9 +76,14 @@ def main() -> None:
     rss_after_load = rss_mb()
     if args.checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    if args.lora:
+        from peft import LoraConfig, get_peft_model
+
+        targets = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+        model = get_peft_model(model, LoraConfig(r=args.lora, lora_alpha=2 * args.lora, lora_dropout=0.05, target_modules=targets))
     model.train()
     head.train()
-    named = list(model.named_parameters()) + [("score." + n, p) for n, p in head.named_parameters()]
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad] + [("score." + n, p) for n, p in head.named_parameters()]
     params = [p for _, p in named]
     decay = [p for n, p in named if not (n.endswith("bias") or "norm" in n)]
     no_decay = [p for n, p in named if n.endswith("bias") or "norm" in n]
@@ -113,6 +121,7 @@ def main() -> None:
         "threads": torch.get_num_threads(),
         "batch": [args.batch, args.seq],
         "checkpointing": args.checkpointing,
+        "lora": args.lora or None,
         "parameters": sum(p.numel() for p in params),
         "load_s": load_s,
         "rss_after_load_mb": round(rss_after_load),

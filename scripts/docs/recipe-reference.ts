@@ -50,6 +50,11 @@ const HF_NAMES: Record<string, string> = {
   'train.seed': '`data_seed`',
   'train.dev_fraction': '`test_size` of `train_test_split`',
   'tokenizer.step_token': '`step_separator` (PRMConfig)',
+  'model.lora': '`peft_config` (PRMTrainer)',
+  'model.lora.r': '`r` (LoraConfig)',
+  'model.lora.alpha': '`lora_alpha` (LoraConfig)',
+  'model.lora.dropout': '`lora_dropout` (LoraConfig)',
+  'model.lora.target_modules': '`target_modules` (LoraConfig)',
 };
 
 type Schema = z.core.$ZodType;

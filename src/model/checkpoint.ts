@@ -35,9 +35,14 @@ export interface LoadPrmOptions {
   progress?: boolean;
   /** Largest host chunk of one tensor while reading (tests set it small). */
   chunkBytes?: number;
+  /** Load a PEFT adapter directory (adapter_config.json) over its base (default true). */
+  adapter?: boolean;
+  /** The base model directory of an adapter, instead of its base_model_name_or_path. */
+  base?: string;
 }
 
-async function exists(path: string): Promise<boolean> {
+/** Whether a path exists (any kind of file). */
+export async function exists(path: string): Promise<boolean> {
   try {
     await access(path);
     return true;
@@ -84,8 +89,16 @@ export async function readConfigJson(path: string): Promise<Qwen2Config> {
   return parseHfConfig(json, path);
 }
 
-/** Loads a PRM (or a causal LM, with a new head) from a checkpoint directory. */
+/**
+ * Loads a PRM (or a causal LM, with a new head) from a checkpoint directory, or a PEFT LoRA
+ * adapter directory over its base model (src/model/peft-adapter.ts).
+ */
 export async function loadPrm(dir: string, opts: LoadPrmOptions = {}): Promise<LoadedPrm> {
+  if (opts.adapter !== false && (await exists(join(dir, 'adapter_config.json')))) {
+    // Imported here: the adapter module builds on this one.
+    const { loadLoraAdapter } = await import('./peft-adapter.js');
+    return loadLoraAdapter(dir, opts);
+  }
   const config = await readConfigFile(dir);
   const weightsPath = await findWeights(dir);
   const reader = await SafetensorsReader.open(weightsPath);
@@ -157,22 +170,11 @@ function checkRelative(name: string): string {
   return rel;
 }
 
-/**
- * Writes a checkpoint atomically: everything goes into a temporary sibling directory, each file
- * and the directory are fsynced, then it is renamed into place. An existing checkpoint is first
- * renamed aside and removed only after the new one is in place, so a crash leaves either the
- * old or the new checkpoint whole (in the worst case under the `.<name>.old-*` sibling).
- */
+/** Writes a checkpoint atomically (see writeDirectoryAtomically). */
 export async function savePrmCheckpoint(model: PrmModel, dir: string, extra: SaveExtras = {}): Promise<void> {
+  if (model.lora) throw new Error('the model carries a LoRA adapter: save it with saveLoraAdapter, or merge it first (mergeLora)');
   const chunkBytes = extra.chunkBytes ?? DEFAULT_READ_CHUNK_BYTES;
-  const target = resolve(dir);
-  const parent = dirname(target);
-  const name = basename(target);
-  await mkdir(parent, { recursive: true });
-  const tag = `${process.pid}-${randomBytes(4).toString('hex')}`;
-  const tmp = join(parent, `.${name}.tmp-${tag}`);
-  await mkdir(tmp);
-  try {
+  await writeDirectoryAtomically(dir, async (tmp) => {
     await writeFileSynced(join(tmp, 'config.json'), `${JSON.stringify(toHfConfig(model.config), null, 2)}\n`);
     await writeFileSynced(join(tmp, HF_MODELING_FILE), HF_MODELING_SOURCE);
     const specs = prmParamSpecs(model.config);
@@ -183,14 +185,38 @@ export async function savePrmCheckpoint(model: PrmModel, dir: string, extra: Sav
       (_spec, i) => model.hfTensorChunks(specs[i], chunkBytes),
       { fsync: true, maxShardBytes: extra.maxShardBytes ?? DEFAULT_MAX_SHARD_BYTES },
     );
-    if (extra.tokenizerJson !== undefined) await writeFileSynced(join(tmp, 'tokenizer.json'), extra.tokenizerJson);
-    if (extra.tokenizerConfigJson !== undefined) await writeFileSynced(join(tmp, 'tokenizer_config.json'), extra.tokenizerConfigJson);
-    for (const [file, data] of Object.entries(extra.extraFiles ?? {})) {
-      const rel = checkRelative(file);
-      await mkdir(dirname(join(tmp, rel)), { recursive: true });
-      await writeFileSynced(join(tmp, rel), data);
-      if (dirname(rel) !== '.') await fsyncPath(dirname(join(tmp, rel)));
-    }
+    await writeExtraFiles(tmp, extra);
+  });
+}
+
+/** The tokenizer files and `extraFiles` of a save, written into the directory being filled. */
+export async function writeExtraFiles(tmp: string, extra: SaveExtras): Promise<void> {
+  if (extra.tokenizerJson !== undefined) await writeFileSynced(join(tmp, 'tokenizer.json'), extra.tokenizerJson);
+  if (extra.tokenizerConfigJson !== undefined) await writeFileSynced(join(tmp, 'tokenizer_config.json'), extra.tokenizerConfigJson);
+  for (const [file, data] of Object.entries(extra.extraFiles ?? {})) {
+    const rel = checkRelative(file);
+    await mkdir(dirname(join(tmp, rel)), { recursive: true });
+    await writeFileSynced(join(tmp, rel), data);
+    if (dirname(rel) !== '.') await fsyncPath(dirname(join(tmp, rel)));
+  }
+}
+
+/**
+ * Fills a directory atomically: `fill` writes into a temporary sibling directory, which is
+ * fsynced and renamed into place. An existing directory is first renamed aside and removed only
+ * after the new one is in place, so a crash leaves either the old or the new one whole (in the
+ * worst case under the `.<name>.old-*` sibling).
+ */
+export async function writeDirectoryAtomically(dir: string, fill: (tmp: string) => Promise<void>): Promise<void> {
+  const target = resolve(dir);
+  const parent = dirname(target);
+  const name = basename(target);
+  await mkdir(parent, { recursive: true });
+  const tag = `${process.pid}-${randomBytes(4).toString('hex')}`;
+  const tmp = join(parent, `.${name}.tmp-${tag}`);
+  await mkdir(tmp);
+  try {
+    await fill(tmp);
     await fsyncPath(tmp);
   } catch (e) {
     await rm(tmp, { recursive: true, force: true });

@@ -19,6 +19,7 @@ import {
   type ParamSpec,
 } from './qwen2.js';
 import { rowChunks } from './tensor-chunks.js';
+import { checkLoraConfig, initialLoraValue, loraParamSpecs, loraScale, type LoraConfig, type LoraParamSpec } from './lora.js';
 import { Rng } from '../util/rng.js';
 
 /**
@@ -72,6 +73,10 @@ export class PrmModel {
   private cfg: Qwen2Config;
   private decoder: DecoderWeights;
   private forwardOptions: DecoderOptions = { ...DEFAULT_DECODER_OPTIONS };
+  /** The LoRA adapter when there is one (its variables are in `variables` under PEFT's module names). */
+  private loraConfig: LoraConfig | null = null;
+  /** Seed of LoRA dropout while a training micro-batch runs; null: no dropout (evaluation). */
+  private dropoutSeed: string | null = null;
 
   /**
    * @param variables HF name -> variable, linear weights in the internal [in, out] layout
@@ -91,6 +96,99 @@ export class PrmModel {
       if (!shapesEqual(v.shape, want)) throw new Error(`PrmModel: variable "${spec.name}" has shape [${v.shape}], expected [${want}]`);
     }
     this.decoder = decoderWeightsFrom(this.cfg, variables);
+  }
+
+  /** The LoRA config when the model carries an adapter. */
+  get lora(): Readonly<LoraConfig> | null {
+    return this.loraConfig;
+  }
+
+  /** The adapter's tensors (names, HF shapes); empty without an adapter. */
+  loraSpecs(): LoraParamSpec[] {
+    return this.loraConfig ? loraParamSpecs(this.cfg, this.loraConfig) : [];
+  }
+
+  /**
+   * Adds a LoRA adapter: new variables A (PEFT's init) and B = 0 per target projection, so the
+   * model scores as before until trained. `values` (HF layout, by name) replaces the initial
+   * values, e.g. an adapter read from disk.
+   */
+  addLora(config: LoraConfig, seed: number, values?: (spec: LoraParamSpec) => tf.Tensor | undefined): void {
+    if (this.loraConfig) throw new Error('the model already has a LoRA adapter');
+    checkLoraConfig(config, 'model.lora');
+    const specs = loraParamSpecs(this.cfg, config);
+    const added: string[] = [];
+    try {
+      for (const spec of specs) {
+        const given = values?.(spec);
+        if (given && !shapesEqual(given.shape, spec.hfShape)) throw new Error(`LoRA tensor ${spec.name} has shape [${given.shape}], expected [${spec.hfShape}]`);
+        const hf = given ?? tf.tensor(initialLoraValue(spec, seed), spec.hfShape, 'float32');
+        const value = toInternalLayout(spec, hf);
+        this.variables.set(spec.name, tf.variable(value, true));
+        value.dispose();
+        added.push(spec.name);
+      }
+    } catch (e) {
+      for (const name of added) {
+        this.variables.get(name)?.dispose();
+        this.variables.delete(name);
+      }
+      throw e;
+    }
+    this.loraConfig = { ...config, targetModules: [...config.targetModules] };
+    this.attachAdapters();
+  }
+
+  /**
+   * Folds the adapter into the base weights (W += (alpha / r) A B) and drops it: the result is a
+   * plain model that scores as the adapted one did.
+   */
+  mergeLora(): void {
+    const config = this.loraConfig;
+    if (!config) throw new Error('the model has no LoRA adapter to merge');
+    const scale = loraScale(config);
+    const specs = loraParamSpecs(this.cfg, config);
+    for (let k = 0; k < specs.length; k += 2) {
+      const [a, b] = [this.variables.get(specs[k].name)!, this.variables.get(specs[k + 1].name)!];
+      const base = this.variables.get(specs[k].name.replace(/\.lora_A\.weight$/, '.weight'))!;
+      tf.tidy(() => base.assign(tf.add(base, tf.mul(tf.matMul(a, b), scale))));
+    }
+    for (const spec of specs) {
+      this.variables.get(spec.name)!.dispose();
+      this.variables.delete(spec.name);
+    }
+    this.loraConfig = null;
+    this.decoder = decoderWeightsFrom(this.cfg, this.variables);
+  }
+
+  /**
+   * Runs fn with LoRA dropout on, its masks drawn from `seed` (each projection its own stream), so
+   * a forward pass recomputed in the backward draws the masks of the first one.
+   */
+  withLoraDropout<T>(seed: string, fn: () => T): T {
+    const previous = this.dropoutSeed;
+    this.dropoutSeed = seed;
+    try {
+      return fn();
+    } finally {
+      this.dropoutSeed = previous;
+    }
+  }
+
+  /** Points the decoder's layers at the adapter's variables. */
+  private attachAdapters(): void {
+    const config = this.loraConfig;
+    this.decoder = decoderWeightsFrom(this.cfg, this.variables);
+    if (!config) return;
+    const scale = loraScale(config);
+    const specs = loraParamSpecs(this.cfg, config);
+    for (let k = 0; k < specs.length; k += 2) {
+      const { layer, target, name } = specs[k];
+      const module = name.replace(/\.lora_A\.weight$/, '');
+      const dropout = () => (this.dropoutSeed !== null && config.dropout > 0 ? { rate: config.dropout, seed: `${this.dropoutSeed}:${module}` } : null);
+      const adapters = (this.decoder.layers[layer].adapters ??= {});
+      adapters[target] = { a: this.variables.get(name)! as tf.Tensor2D, b: this.variables.get(specs[k + 1].name)! as tf.Tensor2D, scale, dropout };
+    }
   }
 
   get config(): Readonly<Qwen2Config> {
@@ -130,7 +228,7 @@ export class PrmModel {
     return {
       first: { variables: [v('model.embed_tokens.weight')], run: () => embedTokens(this.decoder, inputIds) },
       stages: this.decoder.layers.map((layer, i) => ({
-        variables: layerParamNames(i).map(v),
+        variables: [...layerParamNames(i), ...this.loraSpecs().filter((s) => s.layer === i).map((s) => s.name)].map(v),
         run: (h: tf.Tensor) => decoderLayer(this.cfg, layer, h as tf.Tensor2D, ctx),
       })),
       finalNorm: { variables: [v('model.norm.weight')], run: (h: tf.Tensor) => finalNorm(this.cfg, this.decoder, h as tf.Tensor2D) },
@@ -212,6 +310,11 @@ export class PrmModel {
 
   /** The variables to train, in canonical order. */
   trainableVariables(freeze: FreezeOptions = {}): tf.Variable[] {
+    if (this.loraConfig) {
+      // LoRA trains the adapter and the head (PEFT's modules_to_save); the base stays frozen.
+      if (freeze.headOnly || freeze.trainLastLayers !== undefined) throw new Error('train.freeze does not combine with model.lora (LoRA already freezes the base)');
+      return [...this.loraSpecs(), ...headParamSpecs(this.cfg)].map((s) => this.variables.get(s.name)!);
+    }
     const layers = this.cfg.numHiddenLayers;
     let lastLayers: number | undefined;
     if (freeze.headOnly) lastLayers = 0;
@@ -260,7 +363,7 @@ export class PrmModel {
     old.dispose();
     this.variables.set(name, replacement);
     this.cfg = { ...this.cfg, vocabSize: newVocab };
-    this.decoder = decoderWeightsFrom(this.cfg, this.variables);
+    this.attachAdapters();
   }
 
   numParameters(): number {

@@ -1,5 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Qwen2Config } from './config.js';
+import { linear, type LowRankAdapter } from './linear.js';
+import type { LoraTarget } from './lora.js';
 
 /**
  * The Qwen2 decoder forward pass (embedding, N x [RMSNorm -> GQA attention with RoPE ->
@@ -88,7 +90,10 @@ export function layerParamNames(i: number): string[] {
   return LAYER_TENSORS.map((t) => `${layerPrefix(i)}.${t.suffix}`);
 }
 
-export type DecoderLayerWeights = { [K in (typeof LAYER_TENSORS)[number]['field']]: K extends 'inputNorm' | 'postNorm' | 'qB' | 'kB' | 'vB' ? tf.Tensor1D : tf.Tensor2D };
+export type DecoderLayerWeights = { [K in (typeof LAYER_TENSORS)[number]['field']]: K extends 'inputNorm' | 'postNorm' | 'qB' | 'kB' | 'vB' ? tf.Tensor1D : tf.Tensor2D } & {
+  /** LoRA adapters of the layer's projections, by PEFT target name (src/model/lora.ts). */
+  adapters?: Partial<Record<LoraTarget, LowRankAdapter>>;
+};
 
 export interface DecoderWeights {
   embed: tf.Tensor2D;
@@ -107,7 +112,7 @@ export function decoderWeightsFrom(cfg: Qwen2Config, byName: ReadonlyMap<string,
   for (let i = 0; i < cfg.numHiddenLayers; i++) {
     const layer: Record<string, tf.Tensor> = {};
     for (const t of LAYER_TENSORS) layer[t.field] = get(`${layerPrefix(i)}.${t.suffix}`);
-    layers.push(layer as DecoderLayerWeights);
+    layers.push(layer as unknown as DecoderLayerWeights);
   }
   return { embed: get(EMBED), layers, norm: get(FINAL_NORM) };
 }
@@ -223,9 +228,9 @@ function attention(
   const groups = nH / nKv;
   const d = cfg.headDim;
   const half = d / 2;
-  const q = applyRope(tf.fused.matMul({ a: x, b: w.qW, bias: w.qB }), nH, half, rope.cosQ, rope.sinQ);
-  const k = applyRope(tf.fused.matMul({ a: x, b: w.kW, bias: w.kB }), nKv, half, rope.cosK, rope.sinK);
-  const v = tf.fused.matMul({ a: x, b: w.vW, bias: w.vB }) as tf.Tensor2D;
+  const q = applyRope(linear(x, w.qW, w.qB, w.adapters?.q_proj), nH, half, rope.cosQ, rope.sinQ);
+  const k = applyRope(linear(x, w.kW, w.kB, w.adapters?.k_proj), nKv, half, rope.cosK, rope.sinK);
+  const v = linear(x, w.vW, w.vB, w.adapters?.v_proj);
   // Keys are transposed here once so the score product is a plain matMul.
   const kT = tf.transpose(k.reshape([batch, seqLen, nKv, d]), [0, 2, 3, 1]).reshape([batch * nKv, d, seqLen]) as tf.Tensor3D;
   const v3 = tf.transpose(v.reshape([batch, seqLen, nKv, d]), [0, 2, 1, 3]).reshape([batch * nKv, seqLen, d]) as tf.Tensor3D;
@@ -248,7 +253,7 @@ function attention(
     return tf.transpose(context, [0, 2, 1, 3]).reshape([batch, rows, nH * d]);
   }));
   const merged = (contexts.length === 1 ? contexts[0] : tf.concat(contexts, 1)).reshape([batch * seqLen, nH * d]) as tf.Tensor2D;
-  return tf.matMul(merged, w.oW);
+  return linear(merged, w.oW, undefined, w.adapters?.o_proj);
 }
 
 /**
@@ -273,9 +278,9 @@ export const swiGlu = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) =
 }) as (gate: tf.Tensor, up: tf.Tensor) => tf.Tensor2D;
 
 function mlp(w: DecoderLayerWeights, x: tf.Tensor2D): tf.Tensor2D {
-  const gate = tf.matMul(x, w.gateW);
-  const up = tf.matMul(x, w.upW);
-  return tf.matMul(swiGlu(gate, up), w.downW);
+  const gate = linear(x, w.gateW, undefined, w.adapters?.gate_proj);
+  const up = linear(x, w.upW, undefined, w.adapters?.up_proj);
+  return linear(swiGlu(gate, up), w.downW, undefined, w.adapters?.down_proj);
 }
 
 /**

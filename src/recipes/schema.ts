@@ -4,6 +4,7 @@ import { BACKEND_NAMES } from '../backend/backend-names.js';
 import { SIM_JUDGE_MODEL, SIM_POLICY_MODEL } from '../sim/server.js';
 import { SweepSchema } from '../sweep/schema.js';
 import { WORD_SPACES_MODES } from '../model/word-spaces.js';
+import { LORA_TARGETS } from '../model/lora-targets.js';
 
 /**
  * The recipe schema: one YAML file drives a run through the stages data -> labels -> train ->
@@ -202,6 +203,21 @@ export const LmPretrainSchema = z.strictObject({
   recompute: z.boolean().default(false),
 });
 
+/**
+ * LoRA on the decoder's projections (PEFT's LoraConfig names): the base stays frozen, the adapter
+ * and the head train; checkpoints are PEFT adapter directories (see docs/lora-and-sharding.md).
+ */
+export const LoraSchema = z.strictObject({
+  /** Rank of the low-rank update. */
+  r: positiveInt.default(16),
+  /** Scale of the update: alpha / r (PEFT's lora_alpha). */
+  alpha: z.number().positive().default(32),
+  /** Dropout on the adapter's input while training. */
+  dropout: z.number().min(0).lt(1).default(0.05),
+  /** The projections that get adapters (PEFT's target_modules names). */
+  target_modules: z.array(z.enum(LORA_TARGETS)).min(1).default([...LORA_TARGETS]),
+});
+
 export const ModelSchema = z.strictObject({
   /** scratch: a new model of `config`; pretrained: a checkpoint or causal-LM directory at `path`. */
   init: z.enum(['scratch', 'pretrained']).default('scratch'),
@@ -238,6 +254,11 @@ export const ModelSchema = z.strictObject({
    * real PRM's instruct LM has. Absent: none.
    */
   pretrain_lm: LmPretrainSchema.optional(),
+  /** Train a LoRA adapter over a pretrained base instead of every weight. Absent: full fine-tuning. */
+  lora: LoraSchema.optional(),
+}).superRefine((m, ctx) => {
+  if (m.lora && m.init !== 'pretrained') ctx.addIssue({ code: 'custom', path: ['lora'], message: 'LoRA adapts a pretrained base: set model.init to pretrained and model.path' });
+  if (m.lora && m.pretrain_lm) ctx.addIssue({ code: 'custom', path: ['lora'], message: 'model.pretrain_lm trains every weight; it does not combine with model.lora' });
 });
 
 export const TrainSchema = z.strictObject({
@@ -478,6 +499,7 @@ export type JudgeLabelsConfig = z.infer<typeof JudgeLabelsSchema>;
 export type ConsensusLabelsConfig = z.infer<typeof ConsensusLabelsSchema>;
 export type TokenizerConfig = z.infer<typeof TokenizerSchema>;
 export type ModelConfig = z.infer<typeof ModelSchema>;
+export type LoraRecipeConfig = z.infer<typeof LoraSchema>;
 export type LmPretrainConfig = z.infer<typeof LmPretrainSchema>;
 export type TrainConfig = z.infer<typeof TrainSchema>;
 export type EvalConfig = z.infer<typeof EvalSchema>;

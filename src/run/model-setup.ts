@@ -64,11 +64,29 @@ export async function createModel(
   opts: { progress?: boolean } = {},
 ): Promise<PrmModel> {
   if (cfg.init === 'scratch') return initPrm(scratchConfig(cfg.config, tokenizer), seed);
-  if (!cfg.path) throw new Error('model.path is required when model.init is pretrained');
-  const dir = isAbsolute(cfg.path) ? cfg.path : resolve(baseDir, cfg.path);
+  const dir = pretrainedDir(cfg, baseDir);
   // A progress bar only where the run shows them (loadPrm's own default is on for large weights).
   const { model } = await loadPrm(dir, { seed, progress: opts.progress === false ? false : undefined });
-  if (model.config.vocabSize < tokenizer.vocabSize) model.resizeTokenEmbeddings(tokenizer.vocabSize, seed);
-  model.setTokens({ stepToken: tokenizer.stepToken, stepTokenId: tokenizer.stepTokenId, padTokenId: tokenizer.padTokenId });
-  return model;
+  try {
+    if (model.config.vocabSize < tokenizer.vocabSize) {
+      // An adapter leaves the embedding as the base has it, so the base must hold the step token already.
+      if (cfg.lora) throw new Error(`model.lora: the tokenizer has ${tokenizer.vocabSize} tokens but ${dir} embeds ${model.config.vocabSize}; LoRA keeps the base's embedding, so use a tokenizer the base covers`);
+      model.resizeTokenEmbeddings(tokenizer.vocabSize, seed);
+    }
+    model.setTokens({ stepToken: tokenizer.stepToken, stepTokenId: tokenizer.stepTokenId, padTokenId: tokenizer.padTokenId });
+    if (cfg.lora) {
+      if (model.lora) throw new Error(`model.lora: ${dir} is already a LoRA adapter; merge it first (prmkit export --merge) or train from its base`);
+      model.addLora({ r: cfg.lora.r, alpha: cfg.lora.alpha, dropout: cfg.lora.dropout, targetModules: cfg.lora.target_modules }, seed);
+    }
+    return model;
+  } catch (e) {
+    model.dispose();
+    throw e;
+  }
+}
+
+/** The directory of a pretrained model (model.path resolved against the recipe's directory). */
+export function pretrainedDir(cfg: ModelConfig, baseDir: string): string {
+  if (!cfg.path) throw new Error('model.path is required when model.init is pretrained');
+  return isAbsolute(cfg.path) ? cfg.path : resolve(baseDir, cfg.path);
 }

@@ -2,14 +2,24 @@ import { isAbsolute, join, resolve } from 'node:path';
 import { parseHfConfig, type Qwen2Config } from '../model/config.js';
 import { readConfigFile, readConfigJson } from '../model/checkpoint.js';
 import type { Recipe } from '../recipes/schema.js';
-import { formatMemoryPlan, parameterCount, planMemory, type MemoryPlan } from '../train/memory-plan.js';
+import { formatMemoryPlan, parameterCount, planMemory, type MemoryPlan, type ShardOptimizer } from '../train/memory-plan.js';
 
 /**
  * The memory plan of a recipe's training stage (`prmkit plan`, `prmkit run --dry-run`): the
  * model config (a checkpoint's config.json, or the scratch config with the tokenizer's largest
  * vocabulary), the largest micro-batch the batch settings allow, and what is trained.
  */
-export async function recipeMemoryPlan(recipe: Recipe, baseDir: string, modelConfigFile?: string): Promise<{ plan: MemoryPlan; text: string; source: string }> {
+export interface ParallelPlan {
+  workers: number;
+  shardOptimizer: ShardOptimizer;
+}
+
+export async function recipeMemoryPlan(
+  recipe: Recipe,
+  baseDir: string,
+  modelConfigFile?: string,
+  parallel: ParallelPlan = { workers: 1, shardOptimizer: 'none' },
+): Promise<{ plan: MemoryPlan; text: string; source: string }> {
   const model = recipe.model;
   let config: Qwen2Config;
   let source: string;
@@ -32,10 +42,21 @@ export async function recipeMemoryPlan(recipe: Recipe, baseDir: string, modelCon
   const rows = Math.max(1, Math.min(train.batch_size, Math.floor(train.max_tokens_per_batch / tokens)));
   const counts = parameterCount(config);
   const h = config.hiddenSize;
+  const lora = model?.lora ? { r: model.lora.r, dropout: model.lora.dropout, targetModules: model.lora.target_modules } : undefined;
   const headOnly = train.freeze.head_only;
   const lastLayers = headOnly ? 0 : train.freeze.train_last_layers;
-  const trainable = lastLayers === undefined ? counts.total : counts.head + (lastLayers > 0 ? h + lastLayers * counts.perLayer : 0);
-  const largest = lastLayers === undefined ? Math.max(counts.embedding, config.intermediateSize * h) : lastLayers > 0 ? config.intermediateSize * h : h * h;
-  const plan = planMemory(config, { rows, tokens }, { recompute: train.recompute, trainableParameters: trainable, largestTrainable: largest, lmLoss: train.lm_loss_weight > 0 });
+  // LoRA: the plan counts the adapter and the head (planMemory's default for a LoRA plan).
+  const frozen = lora === undefined && lastLayers !== undefined;
+  const trainable = frozen ? counts.head + (lastLayers > 0 ? h + lastLayers * counts.perLayer : 0) : undefined;
+  const largest = frozen ? (lastLayers > 0 ? config.intermediateSize * h : h * h) : undefined;
+  const plan = planMemory(config, { rows, tokens }, {
+    recompute: train.recompute,
+    trainableParameters: trainable,
+    largestTrainable: largest,
+    lmLoss: train.lm_loss_weight > 0,
+    workers: parallel.workers,
+    shardOptimizer: parallel.shardOptimizer,
+    lora,
+  });
   return { plan, text: `${formatMemoryPlan(plan)}\n  (model from ${source}; micro-batch = train.batch_size rows of train.max_length tokens within train.max_tokens_per_batch)`, source };
 }

@@ -13,7 +13,7 @@ import { latestValidCheckpoint, listCheckpoints } from '../train/checkpoints.js'
 import type { BestMetric } from '../train/checkpoints.js';
 import type { DevMetrics } from '../train/dev-metrics.js';
 import type { RunContext } from './context.js';
-import { buildTokenizer, createModel } from './model-setup.js';
+import { buildTokenizer, createModel, pretrainedDir } from './model-setup.js';
 
 export interface TrainSummary {
   train_file: string;
@@ -119,7 +119,7 @@ export async function runTrainStage(
     if (ctx.parallel) await ctx.parallel.syncWeights(model.variables.values());
     const result = await trainModel({
       model,
-      io: prmModelIo(model, tokFiles, { maxShardBytes: cfg.max_shard_bytes }),
+      io: prmModelIo(model, tokFiles, { maxShardBytes: cfg.max_shard_bytes, adapterBase: modelCfg.lora ? pretrainedDir(modelCfg, ctx.baseDir) : undefined }),
       train: trainPrep.items,
       dev: devPrep.items,
       config: cfg,

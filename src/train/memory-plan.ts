@@ -1,4 +1,5 @@
 import type { Qwen2Config } from '../model/config.js';
+import { LORA_TARGETS, type LoraTarget } from '../model/lora-targets.js';
 
 /**
  * The memory a training run needs, from the model config and the batch settings, before anything
@@ -30,6 +31,25 @@ export const BACKWARD_FACTOR = 2;
  */
 export const LM_LOSS_VOCAB_TENSORS = 4;
 
+/**
+ * Optimizer-state sharding across data-parallel workers (ZeRO stages 1 and 2): `states` keeps
+ * each rank's 1/N of the AdamW moments; `states+gradients` also reduce-scatters gradients as the
+ * backward pass produces them, so a rank holds its 1/N of the summed gradient plus the gradient
+ * being scattered (one layer's, or the embedding's).
+ */
+export const SHARD_OPTIMIZER_MODES = ['none', 'states', 'states+gradients'] as const;
+export type ShardOptimizer = (typeof SHARD_OPTIMIZER_MODES)[number];
+
+/** Bytes of one all-reduce bucket of prmkit's collectives (src/distributed/collective.ts). */
+export const COLLECTIVE_BUCKET_BYTES = 64 * 1024 * 1024;
+
+/** What the plan needs of a LoRA config (model.lora). */
+export interface LoraPlan {
+  r: number;
+  dropout: number;
+  targetModules: readonly LoraTarget[];
+}
+
 export interface BatchShape {
   rows: number;
   tokens: number;
@@ -44,18 +64,31 @@ export interface MemoryPlanOptions {
   attentionBlockSize?: number;
   /** The auxiliary LM loss is on (train.lm_loss_weight > 0). */
   lmLoss?: boolean;
+  /** Data-parallel workers (1 by default); each computes ceil(rows / workers) rows of a micro-batch. */
+  workers?: number;
+  shardOptimizer?: ShardOptimizer;
+  /** A LoRA adapter over the frozen base: trained = adapter + head unless trainableParameters says otherwise. */
+  lora?: LoraPlan;
 }
 
 export interface MemoryPlan {
   parameters: number;
   trainable_parameters: number;
+  /** The micro-batch of the whole group; each worker computes rows_per_worker of its rows. */
   batch: BatchShape;
   recompute: boolean;
+  workers: number;
+  shard_optimizer: ShardOptimizer;
+  rows_per_worker: number;
+  lora: { r: number; targets: string[]; parameters: number } | null;
+  /** Per worker (rank). */
   bytes: {
     weights: number;
     gradients: number;
     optimizer_moments: number;
     optimizer_transient: number;
+    /** Buckets of the gradient reduction in flight (0 in one process). */
+    collective_transient: number;
     activations: number;
     total: number;
   };
@@ -70,6 +103,49 @@ export function parameterCount(cfg: Qwen2Config): { total: number; embedding: nu
   const embedding = cfg.vocabSize * h;
   const head = h * h + h + cfg.numLabels * h + cfg.numLabels;
   return { total: embedding + cfg.numHiddenLayers * perLayer + h + head, embedding, perLayer, head };
+}
+
+/** In and out widths of a LoRA target projection. */
+function targetWidths(cfg: Qwen2Config, target: LoraTarget): [number, number] {
+  const h = cfg.hiddenSize;
+  const q = cfg.numAttentionHeads * cfg.headDim;
+  const kv = cfg.numKeyValueHeads * cfg.headDim;
+  const widths: Record<LoraTarget, [number, number]> = {
+    q_proj: [h, q],
+    k_proj: [h, kv],
+    v_proj: [h, kv],
+    o_proj: [q, h],
+    gate_proj: [h, cfg.intermediateSize],
+    up_proj: [h, cfg.intermediateSize],
+    down_proj: [cfg.intermediateSize, h],
+  };
+  return widths[target];
+}
+
+/** Parameters of a LoRA adapter: r x (in + out) per target projection and layer. */
+export function loraParameterCount(cfg: Qwen2Config, lora: LoraPlan): { total: number; largest: number } {
+  let perLayer = 0;
+  let largest = 0;
+  for (const t of LORA_TARGETS.filter((x) => lora.targetModules.includes(x))) {
+    const [i, o] = targetWidths(cfg, t);
+    perLayer += lora.r * (i + o);
+    largest = Math.max(largest, lora.r * i, lora.r * o);
+  }
+  return { total: cfg.numHiddenLayers * perLayer, largest };
+}
+
+/**
+ * What a LoRA adapter adds to one layer's kept forward tensors: the [N, r] products (and their
+ * scaled copies) per target, and with dropout the dropped input and its mask ([N, in] each).
+ */
+export function loraLayerActivationBytes(cfg: Qwen2Config, batch: BatchShape, lora: LoraPlan): number {
+  const n = batch.rows * batch.tokens;
+  let bytes = 0;
+  for (const t of LORA_TARGETS.filter((x) => lora.targetModules.includes(x))) {
+    const [i] = targetWidths(cfg, t);
+    bytes += 4 * n * (2 * lora.r + (lora.dropout > 0 ? 2 * i : 0));
+  }
+  return bytes;
 }
 
 /** Attention score elements of one layer for a batch, with queries in blocks. */
@@ -88,27 +164,54 @@ export function layerActivationBytes(cfg: Qwen2Config, batch: BatchShape, blockS
   return n * (ACT_PER_HIDDEN * cfg.hiddenSize + ACT_PER_MLP * cfg.intermediateSize) + ACT_PER_SCORE * scoreElements(cfg, batch, blockSize);
 }
 
-export function planMemory(cfg: Qwen2Config, batch: BatchShape, opts: MemoryPlanOptions): MemoryPlan {
+export function planMemory(cfg: Qwen2Config, fullBatch: BatchShape, opts: MemoryPlanOptions): MemoryPlan {
   const counts = parameterCount(cfg);
-  const trainable = opts.trainableParameters ?? counts.total;
-  const largest = opts.largestTrainable ?? Math.max(counts.embedding, cfg.intermediateSize * cfg.hiddenSize);
-  const layer = layerActivationBytes(cfg, batch, opts.attentionBlockSize ?? 256);
+  const workers = opts.workers ?? 1;
+  if (!Number.isInteger(workers) || workers < 1) throw new Error(`workers must be a positive integer, got ${workers}`);
+  const shard = opts.shardOptimizer ?? 'none';
+  const adapter = opts.lora ? loraParameterCount(cfg, opts.lora) : null;
+  const parameters = counts.total + (adapter?.total ?? 0);
+  const trainable = opts.trainableParameters ?? (adapter ? adapter.total + counts.head : counts.total);
+  const largest = opts.largestTrainable ?? (adapter ? Math.max(adapter.largest, cfg.hiddenSize * cfg.hiddenSize) : Math.max(counts.embedding, cfg.intermediateSize * cfg.hiddenSize));
+  // Each worker computes its share of the rows of every micro-batch (src/distributed/shard.ts).
+  const rowsPerWorker = Math.ceil(fullBatch.rows / workers);
+  const batch = { rows: rowsPerWorker, tokens: fullBatch.tokens };
+  const layer = layerActivationBytes(cfg, batch, opts.attentionBlockSize ?? 256) + (opts.lora ? loraLayerActivationBytes(cfg, batch, opts.lora) : 0);
   const n = batch.rows * batch.tokens;
   const lmTerm = opts.lmLoss ? LM_LOSS_VOCAB_TENSORS * 4 * n * cfg.vocabSize : 0;
   const activations =
     lmTerm +
     (opts.recompute ? cfg.numHiddenLayers * n * cfg.hiddenSize * 4 + BACKWARD_FACTOR * layer : BACKWARD_FACTOR * cfg.numHiddenLayers * layer);
+  const shardOf = (bytes: number) => Math.ceil(bytes / workers);
+  // Stage 2 scatters each gradient as it arrives: a rank holds its shard plus the largest one in flight.
+  const gradients = shard === 'states+gradients' && workers > 1 ? shardOf(4 * trainable) + 4 * largest : 4 * trainable;
+  const moments = shard === 'none' ? 8 * trainable : shardOf(8 * trainable);
+  // The reduction packs gradients into flat buckets (a larger tensor is a bucket alone) and
+  // returns a summed copy: two buckets in flight.
+  const collective = workers > 1 && trainable > 0 ? 2 * Math.max(COLLECTIVE_BUCKET_BYTES, 4 * largest) : 0;
+  const optimizerTransient = trainable > 0 ? 2 * 4 * (shard === 'none' ? largest : Math.min(largest, Math.ceil(trainable / workers))) : 0;
   const bytes = {
-    weights: 4 * counts.total,
-    gradients: 4 * trainable,
-    optimizer_moments: 8 * trainable,
-    optimizer_transient: trainable > 0 ? 2 * 4 * largest : 0,
+    weights: 4 * parameters,
+    gradients,
+    optimizer_moments: moments,
+    optimizer_transient: optimizerTransient,
+    collective_transient: collective,
     activations,
     total: 0,
   };
-  // The optimizer's transient and the activations are not alive at the same time.
-  bytes.total = bytes.weights + bytes.gradients + bytes.optimizer_moments + Math.max(bytes.optimizer_transient, bytes.activations);
-  return { parameters: counts.total, trainable_parameters: trainable, batch, recompute: opts.recompute, bytes };
+  // The optimizer's transient, the reduction's buckets and the activations are not alive at the same time.
+  bytes.total = bytes.weights + bytes.gradients + bytes.optimizer_moments + Math.max(bytes.optimizer_transient, bytes.collective_transient, bytes.activations);
+  return {
+    parameters,
+    trainable_parameters: trainable,
+    batch: fullBatch,
+    recompute: opts.recompute,
+    workers,
+    shard_optimizer: shard,
+    rows_per_worker: rowsPerWorker,
+    lora: opts.lora && adapter ? { r: opts.lora.r, targets: [...opts.lora.targetModules], parameters: adapter.total } : null,
+    bytes,
+  };
 }
 
 const GB = 1e9;
@@ -123,13 +226,16 @@ function count(n: number): string {
 export function formatMemoryPlan(plan: MemoryPlan): string {
   const b = plan.bytes;
   const row = (name: string, v: number) => `  ${name.padEnd(22)} ${(v / GB).toFixed(2).padStart(8)} GB`;
+  const trained = plan.lora ? `LoRA r=${plan.lora.r} on ${plan.lora.targets.join(',')} + head: ${count(plan.trainable_parameters)} trained` : `${count(plan.trainable_parameters)} trained`;
+  const parallel = plan.workers > 1 ? `, ${plan.workers} workers (${plan.rows_per_worker} row(s) each), optimizer sharding ${plan.shard_optimizer}, per worker:` : '';
   return [
-    `memory plan: ${count(plan.parameters)} parameters (${count(plan.trainable_parameters)} trained), micro-batch [${plan.batch.rows}, ${plan.batch.tokens}], ${plan.recompute ? 'activation recomputation' : 'no recomputation'}`,
+    `memory plan: ${count(plan.parameters)} parameters (${trained}), micro-batch [${plan.batch.rows}, ${plan.batch.tokens}], ${plan.recompute ? 'activation recomputation' : 'no recomputation'}${parallel}`,
     row('weights', b.weights),
     row('gradients', b.gradients),
     row('AdamW moments', b.optimizer_moments),
     row('activations', b.activations),
     row('optimizer transient', b.optimizer_transient),
+    ...(plan.workers > 1 ? [row('reduction buckets', b.collective_transient)] : []),
     row('expected peak', b.total),
   ].join('\n');
 }

@@ -32,6 +32,8 @@ export interface TrainableModel {
   headAt(hidden: tf.Tensor2D, rows: readonly number[]): tf.Tensor2D;
   headVariables(): tf.Variable[];
   trainableVariables(freeze?: { headOnly?: boolean; trainLastLayers?: number }): tf.Variable[];
+  /** Runs fn with training-time randomness (LoRA dropout) drawn from seed; absent: none. */
+  withLoraDropout?<T>(seed: string, fn: () => T): T;
 }
 
 /** A micro-batch on the host: padded ids and the targets of its step tokens. */
@@ -66,7 +68,11 @@ export function supervisedRows(model: TrainableModel, ids: tf.Tensor2D, mask: tf
   return model.logitsAt(ids, mask, batch.collated.stepPositions);
 }
 
-export function prmMicroBatch(model: TrainableModel, batch: HostBatch, groupWeight: number, loss: LossConfig, lm?: LmTerm): MicroBatch {
+/**
+ * noiseSeed: seed of this micro-batch's LoRA dropout masks (distinct per step and micro-batch);
+ * absent, the forward passes draw none.
+ */
+export function prmMicroBatch(model: TrainableModel, batch: HostBatch, groupWeight: number, loss: LossConfig, lm?: LmTerm, noiseSeed?: string): MicroBatch {
   const { ids, mask } = batchTensors(batch.collated);
   const weight = Math.max(groupWeight, 1e-12);
   const lossOfRows = (rows: tf.Tensor2D) => tf.div(stepLossSumRows(rows, batch.targets.probs, loss), weight) as tf.Scalar;
@@ -110,6 +116,7 @@ export function prmMicroBatch(model: TrainableModel, batch: HostBatch, groupWeig
       };
     },
     takeLossParts: embed ? () => ({ [LM_LOSS_PART]: takeLmTerm() }) : undefined,
+    inTraining: noiseSeed !== undefined && model.withLoraDropout ? (fn) => model.withLoraDropout!(noiseSeed, fn) : undefined,
     dispose: () => {
       tf.dispose([ids, mask]);
       lmTerm?.dispose();

@@ -24,6 +24,11 @@ export interface MicroBatch {
    * once after the gradients; absent when the loss has a single part.
    */
   takeLossParts?(): Record<string, number>;
+  /**
+   * Runs the micro-batch's forward and backward passes in its training context (LoRA dropout
+   * masks drawn from the micro-batch's seed, also when a stage is recomputed); absent: as they are.
+   */
+  inTraining?<T>(fn: () => T): T;
   /** Frees the micro-batch's own tensors (ids, masks). */
   dispose(): void;
 }
@@ -68,6 +73,10 @@ export class TrainStep {
 
   /** Gradients of one micro-batch, aligned with params; the caller owns them. */
   gradients(micro: MicroBatch): { value: tf.Scalar; grads: tf.Tensor[] } {
+    return micro.inTraining ? micro.inTraining(() => this.gradientsNow(micro)) : this.gradientsNow(micro);
+  }
+
+  private gradientsNow(micro: MicroBatch): { value: tf.Scalar; grads: tf.Tensor[] } {
     if (this.config.recompute) {
       const { chain, dispose } = micro.chain();
       try {

@@ -325,7 +325,7 @@ export async function trainModel(opts: TrainerOptions): Promise<TrainResult> {
         ? groups.map((indices) => parallel.shard(indices)).filter((indices) => indices.length > 0).map((indices) => hostBatch(opts.train, indices, opts.padTokenId))
         : globalHosts;
       const lm = cfg.lm_loss_weight > 0 ? { weight: cfg.lm_loss_weight, groupPairs: globalHosts.reduce((a, h) => a + h.pairs, 0) } : undefined;
-      const micro = hosts.map((h) => prmMicroBatch(opts.model, h, groupWeight, loss, lm));
+      const micro = hosts.map((h, k) => prmMicroBatch(opts.model, h, groupWeight, loss, lm, `${seed}:step${step}:micro${k}`));
       const lr = learningRateAt(step, schedule);
       const result = await trainStep.run(micro, lr, lm ? [LM_LOSS_PART] : []);
       const { loss: stepLoss, gradNorm: norm } = result;

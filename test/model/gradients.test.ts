@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
-import { selectBackend } from '../../src/backend/backend.js';
+import { selectBackendOrSkip } from '../support/backend.js';
 import { loadPrm } from '../../src/model/checkpoint.js';
 import { prmParamSpecs, type PrmModel } from '../../src/model/prm.js';
 import { stepTargets } from '../../src/train/loss.js';
@@ -49,13 +49,7 @@ for (const backend of ['cpu', 'wasm', 'tensorflow'] as const) {
   describe(`PRM backward pass vs torch autograd (${backend})`, function () {
     let model: PrmModel;
     before(async function () {
-      try {
-        await selectBackend(backend, { log: () => {} });
-      } catch (err) {
-        if (backend !== 'tensorflow') throw err;
-        console.warn(`      skipped: the native tensorflow backend does not load here (${(err as Error).message})`);
-        this.skip();
-      }
+      await selectBackendOrSkip(this, backend);
       model = (await loadPrm(dir)).model;
     });
     after(() => model?.dispose());

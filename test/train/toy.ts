@@ -90,12 +90,12 @@ export async function trainToy(
   setup: ToySetup,
   config: TrainConfig,
   outDir: string,
-  opts: { stopAfter?: number; resume?: boolean; restart?: boolean; log?: (line: string) => void } = {},
+  opts: { stopAfter?: number; resume?: boolean; restart?: boolean; log?: (line: string) => void; adapterBase?: string } = {},
 ): Promise<Awaited<ReturnType<typeof trainModel>> | null> {
   class Stop extends Error {}
   try {
     return await trainModel({
-      model: setup.model, io: prmModelIo(setup.model, setup.files), train: setup.train, dev: setup.dev, config, outDir,
+      model: setup.model, io: prmModelIo(setup.model, setup.files, { adapterBase: opts.adapterBase }), train: setup.train, dev: setup.dev, config, outDir,
       padTokenId: setup.tokenizer.padTokenId, log: opts.log ?? (() => {}), progress: false, resume: opts.resume, restart: opts.restart,
       afterStep: (s) => {
         if (s === opts.stopAfter) throw new Stop();

@@ -1,6 +1,7 @@
 import type { CommandModule } from 'yargs';
 import { dataCommand } from './data.js';
 import { evalCommand } from './eval.js';
+import { exportCommand } from './export.js';
 import { gradeCommand } from './grade.js';
 import { labelCommand } from './label.js';
 import { planCommand } from './plan.js';
@@ -23,6 +24,7 @@ export const commands: CommandModule<any, any>[] = [
   gradeCommand,
   runCommand,
   planCommand,
+  exportCommand,
   serveCommand,
   searchCommand,
   sweepCommand,

@@ -44,7 +44,8 @@ export const runCommand: CommandModule<object, RunArgs> = {
   handler: async (args) => {
     if (args['dry-run']) {
       const { printMemoryPlan } = await import('./plan.js');
-      return printMemoryPlan(args.recipe, args.set ?? [], false);
+      // Per worker when the run would be data-parallel.
+      return printMemoryPlan(args.recipe, args.set ?? [], false, undefined, { workers: args.workers ?? 1 });
     }
     if (args.workers !== undefined && positiveInt(args.workers, '--workers') > 1) {
       const { TF_CONFIG_ENV } = await import('../../distributed/tf-config.js');

@@ -1,0 +1,30 @@
+import * as tf from '@tensorflow/tfjs';
+
+/**
+ * The decoder's linear projection, with an optional low-rank (LoRA) term: the one place a
+ * projection is computed, so adapters (src/model/lora.ts) and kernels meet at one function.
+ */
+
+/** One adapted projection's low-rank pair, in the internal layout. */
+export interface LowRankAdapter {
+  /** [in, r] */
+  a: tf.Tensor2D;
+  /** [r, out] */
+  b: tf.Tensor2D;
+  scale: number;
+  /** The dropout to apply to the adapter's input now (null outside training), seeded so a recomputed forward draws the same mask. */
+  dropout(): { rate: number; seed: string } | null;
+}
+
+/**
+ * A linear projection x W (+ b), plus the adapter's low-rank term when there is one. The scale is
+ * applied to the [N, r] product, the narrowest tensor of the term.
+ */
+export function linear(x: tf.Tensor2D, weight: tf.Tensor2D, bias?: tf.Tensor1D, adapter?: LowRankAdapter): tf.Tensor2D {
+  const base = (bias ? tf.fused.matMul({ a: x, b: weight, bias }) : tf.matMul(x, weight)) as tf.Tensor2D;
+  if (!adapter) return base;
+  const drop = adapter.dropout();
+  const input = drop ? (tf.dropout(x, drop.rate, undefined, drop.seed) as tf.Tensor2D) : x;
+  const low = tf.mul(tf.matMul(input, adapter.a), adapter.scale) as tf.Tensor2D;
+  return tf.add(base, tf.matMul(low, adapter.b)) as tf.Tensor2D;
+}
