@@ -119,7 +119,8 @@ describe('eval prmbench --model (tiny random PRM)', function () {
     const runDir = join(tmp, 'run');
     mkdirSync(runDir);
     const recipe = RecipeSchema.parse({ name: 'pb', eval: { prmbench: { path: 'prmbench' } } });
-    expect(recipe.eval?.prmbench).to.deep.equal({ path: 'prmbench', threshold: 0.5 });
+    // No threshold of its own: it takes eval.threshold's (dev by default, chosen on the run's dev split).
+    expect(recipe.eval?.prmbench).to.deep.equal({ path: 'prmbench' });
     expect(() => RecipeSchema.parse({ eval: { prmbench: { path: 'x', treshold: 0.4 } } })).to.throw(/treshold/);
     // Step splitting of Best-of-N responses: defaults, and a bad mode named by its key.
     expect(recipe.eval?.split).to.deep.equal({ mode: 'paragraphs', min_chars: 0, think: 'scored' });

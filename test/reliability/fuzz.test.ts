@@ -168,7 +168,7 @@ interface SameFileCase {
   command: CommandSpec;
   how: 'same name' | 'symlink' | 'hard link';
   input: string;
-  args: string[];
+  dir: string;
   before: Buffer;
   run?: Run;
 }
@@ -218,7 +218,7 @@ describe(`reliability: fuzzed inputs through every data-reading command (seed ${
     writeFileSync(input, `${Array.from({ length: 3 }, (_, i) => JSON.stringify(command.record(r, i))).join('\n')}\n`);
     if (how === 'symlink') symlinkSync(input, target);
     if (how === 'hard link') linkSync(input, target);
-    sameFile.push({ command, how, input, args: command.args(input, dir).args, before: readFileSync(input) });
+    sameFile.push({ command, how, input, dir, before: readFileSync(input) });
   }
 
   before(async function () {
@@ -242,8 +242,9 @@ describe(`reliability: fuzzed inputs through every data-reading command (seed ${
       }
       c.run = await prmkit(args);
     });
+    // Arguments made now, not at collection: the checkpoint exists only once `before` has made it.
     await runAll(sameFile, async (c) => {
-      c.run = await prmkit(c.args);
+      c.run = await prmkit(c.command.args(c.input, c.dir).args);
     });
   });
 
