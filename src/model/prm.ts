@@ -97,7 +97,7 @@ export class PrmModel {
     return this.cfg;
   }
 
-  /** Options of the forward pass (attention block size); see DecoderOptions. */
+  /** Options of the forward pass (attention block size, kernels); see DecoderOptions. */
   get decoderOptions(): Readonly<DecoderOptions> {
     return this.forwardOptions;
   }
@@ -133,7 +133,7 @@ export class PrmModel {
         variables: layerParamNames(i).map(v),
         run: (h: tf.Tensor) => decoderLayer(this.cfg, layer, h as tf.Tensor2D, ctx),
       })),
-      finalNorm: { variables: [v('model.norm.weight')], run: (h: tf.Tensor) => finalNorm(this.cfg, this.decoder, h as tf.Tensor2D) },
+      finalNorm: { variables: [v('model.norm.weight')], run: (h: tf.Tensor) => finalNorm(this.cfg, this.decoder, h as tf.Tensor2D, ctx.fusedMask !== null) },
       dispose: () => disposeDecoderContext(ctx),
     };
   }

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { fusedAttention, fusedKernelsAvailability, fusedRmsNorm, fusedSwiGlu } from '../backend/fused/fused-ops.js';
 import type { Qwen2Config } from './config.js';
 
 /**
@@ -166,14 +167,29 @@ function applyRope(x: tf.Tensor, heads: number, half: number, cos: tf.Tensor4D, 
  */
 export interface DecoderOptions {
   attentionBlockSize: number;
+  /**
+   * 'fused': attention, RMSNorm and SwiGLU run as prmkit's fused native kernels
+   * (src/backend/fused) when the backend has them, else as the eager ops below; 'eager': always
+   * the eager ops. The eager ops are the reference the fused kernels are tested against.
+   */
+  kernels: KernelChoice;
 }
 
-export const DEFAULT_DECODER_OPTIONS: Readonly<DecoderOptions> = { attentionBlockSize: 256 };
+export const KERNEL_CHOICES = ['fused', 'eager'] as const;
+export type KernelChoice = (typeof KERNEL_CHOICES)[number];
+
+export const DEFAULT_DECODER_OPTIONS: Readonly<DecoderOptions> = { attentionBlockSize: 256, kernels: 'fused' };
 
 export function checkDecoderOptions(opts: DecoderOptions): DecoderOptions {
   const size = opts.attentionBlockSize;
   if (!Number.isInteger(size) || size < 1) throw new Error(`attention block size must be a positive integer, got ${size}`);
+  if (!KERNEL_CHOICES.includes(opts.kernels)) throw new Error(`kernels must be one of ${KERNEL_CHOICES.join(', ')}, got '${String(opts.kernels)}'`);
   return opts;
+}
+
+/** Whether a forward pass with these options runs the fused kernels on the backend in use. */
+export function usesFusedKernels(opts: DecoderOptions): boolean {
+  return opts.kernels === 'fused' && fusedKernelsAvailability().ok;
 }
 
 /** One query block of causal attention: rows [start, end) attend to keys [0, end). */
@@ -204,7 +220,8 @@ function attentionBlocks(mask: tf.Tensor2D, blockSize: number): AttentionBlock[]
   return blocks;
 }
 
-export function rmsNorm(x: tf.Tensor2D, weight: tf.Tensor1D, eps: number): tf.Tensor2D {
+export function rmsNorm(x: tf.Tensor2D, weight: tf.Tensor1D, eps: number, fused = false): tf.Tensor2D {
+  if (fused) return fusedRmsNorm(x, weight, eps);
   const variance = tf.mean(tf.square(x), -1, true);
   return tf.mul(tf.mul(x, tf.rsqrt(tf.add(variance, eps))), weight);
 }
@@ -217,6 +234,7 @@ function attention(
   seqLen: number,
   rope: RopeFactors,
   blocks: AttentionBlock[],
+  fusedMask: tf.Tensor2D | null,
 ): tf.Tensor2D {
   const nH = cfg.numAttentionHeads;
   const nKv = cfg.numKeyValueHeads;
@@ -226,6 +244,16 @@ function attention(
   const q = applyRope(tf.fused.matMul({ a: x, b: w.qW, bias: w.qB }), nH, half, rope.cosQ, rope.sinQ);
   const k = applyRope(tf.fused.matMul({ a: x, b: w.kW, bias: w.kB }), nKv, half, rope.cosK, rope.sinK);
   const v = tf.fused.matMul({ a: x, b: w.vW, bias: w.vB }) as tf.Tensor2D;
+  if (fusedMask) {
+    // [B*T, heads, 2, D/2] is [B, T, heads, D] in memory: the fused kernel reads it as is.
+    const context = fusedAttention(
+      q.reshape([batch, seqLen, nH, d]),
+      k.reshape([batch, seqLen, nKv, d]),
+      v.reshape([batch, seqLen, nKv, d]),
+      fusedMask,
+    );
+    return tf.matMul(context.reshape([batch * seqLen, nH * d]) as tf.Tensor2D, w.oW);
+  }
   // Keys are transposed here once so the score product is a plain matMul.
   const kT = tf.transpose(k.reshape([batch, seqLen, nKv, d]), [0, 2, 3, 1]).reshape([batch * nKv, d, seqLen]) as tf.Tensor3D;
   const v3 = tf.transpose(v.reshape([batch, seqLen, nKv, d]), [0, 2, 1, 3]).reshape([batch * nKv, seqLen, d]) as tf.Tensor3D;
@@ -272,10 +300,10 @@ export const swiGlu = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) =
   };
 }) as (gate: tf.Tensor, up: tf.Tensor) => tf.Tensor2D;
 
-function mlp(w: DecoderLayerWeights, x: tf.Tensor2D): tf.Tensor2D {
+function mlp(w: DecoderLayerWeights, x: tf.Tensor2D, fused: boolean): tf.Tensor2D {
   const gate = tf.matMul(x, w.gateW);
   const up = tf.matMul(x, w.upW);
-  return tf.matMul(swiGlu(gate, up), w.downW);
+  return tf.matMul(fused ? fusedSwiGlu(gate, up) : swiGlu(gate, up), w.downW);
 }
 
 /**
@@ -286,23 +314,28 @@ export interface DecoderContext {
   batch: number;
   seqLen: number;
   rope: RopeFactors;
+  /** The eager attention's blocks and masks (empty on the fused path). */
   blocks: AttentionBlock[];
+  /** The float attention mask [B, T] for the fused kernels; null on the eager path. */
+  fusedMask: tf.Tensor2D | null;
 }
 
 export function decoderContext(cfg: Qwen2Config, attentionMask: tf.Tensor2D, opts: DecoderOptions = DEFAULT_DECODER_OPTIONS): DecoderContext {
   const [batch, seqLen] = attentionMask.shape;
-  const mask = attentionMask.dtype === 'float32' ? attentionMask : tf.cast(attentionMask, 'float32');
+  const fused = usesFusedKernels(opts);
+  const mask = attentionMask.dtype === 'float32' ? (fused ? attentionMask.clone() : attentionMask) : tf.cast(attentionMask, 'float32');
   try {
     const rope = tf.tidy(() => ropeFactors(cfg, mask as tf.Tensor2D) as unknown as tf.TensorContainer) as unknown as RopeFactors;
-    const blocks = attentionBlocks(mask as tf.Tensor2D, opts.attentionBlockSize);
-    return { batch, seqLen, rope, blocks };
+    const blocks = fused ? [] : attentionBlocks(mask as tf.Tensor2D, opts.attentionBlockSize);
+    return { batch, seqLen, rope, blocks, fusedMask: fused ? (mask as tf.Tensor2D) : null };
   } finally {
-    if (mask !== attentionMask) mask.dispose();
+    if (mask !== attentionMask && !fused) mask.dispose();
   }
 }
 
 export function disposeDecoderContext(ctx: DecoderContext): void {
   tf.dispose([ctx.rope.cosQ, ctx.rope.sinQ, ctx.rope.cosK, ctx.rope.sinK, ...ctx.blocks.map((b) => b.bias)]);
+  if (ctx.fusedMask) ctx.fusedMask.dispose();
 }
 
 /** Token embeddings [B*T, hidden] of ids [B, T]. */
@@ -315,15 +348,17 @@ export function embedTokens(w: DecoderWeights, inputIds: tf.Tensor2D): tf.Tensor
 
 /** One decoder layer: h + attention(norm(h)), then + mlp(norm(.)). [B*T, hidden] in and out. */
 export function decoderLayer(cfg: Qwen2Config, layer: DecoderLayerWeights, h: tf.Tensor2D, ctx: DecoderContext): tf.Tensor2D {
+  const fused = ctx.fusedMask !== null;
   return tf.tidy(() => {
-    const mid = tf.add(h, attention(cfg, layer, rmsNorm(h, layer.inputNorm, cfg.rmsNormEps), ctx.batch, ctx.seqLen, ctx.rope, ctx.blocks)) as tf.Tensor2D;
-    return tf.add(mid, mlp(layer, rmsNorm(mid, layer.postNorm, cfg.rmsNormEps))) as tf.Tensor2D;
+    const normed = rmsNorm(h, layer.inputNorm, cfg.rmsNormEps, fused);
+    const mid = tf.add(h, attention(cfg, layer, normed, ctx.batch, ctx.seqLen, ctx.rope, ctx.blocks, ctx.fusedMask)) as tf.Tensor2D;
+    return tf.add(mid, mlp(layer, rmsNorm(mid, layer.postNorm, cfg.rmsNormEps, fused), fused)) as tf.Tensor2D;
   });
 }
 
 /** The final RMSNorm of the decoder. */
-export function finalNorm(cfg: Qwen2Config, w: DecoderWeights, h: tf.Tensor2D): tf.Tensor2D {
-  return rmsNorm(h, w.norm, cfg.rmsNormEps);
+export function finalNorm(cfg: Qwen2Config, w: DecoderWeights, h: tf.Tensor2D, fused = false): tf.Tensor2D {
+  return rmsNorm(h, w.norm, cfg.rmsNormEps, fused);
 }
 
 function checkMask(inputIds: tf.Tensor2D, attentionMask: tf.Tensor2D): void {
@@ -350,6 +385,6 @@ export function decoderHiddenStates(
     const ctx = decoderContext(cfg, attentionMask, opts);
     let h = embedTokens(w, inputIds);
     for (const layer of w.layers) h = decoderLayer(cfg, layer, h, ctx);
-    return finalNorm(cfg, w, h);
+    return finalNorm(cfg, w, h, ctx.fusedMask !== null);
   });
 }

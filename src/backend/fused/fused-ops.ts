@@ -1,0 +1,159 @@
+/**
+ * prmkit's fused decoder kernels on the native backend (scripts/native/prmkit_fused.cc, built
+ * into the tfjs-node binding by `npm run setup-native`), as tfjs kernels with gradients:
+ *
+ *   fusedAttention(q [B,T,H,D], k [B,T,Hk,D], v [B,T,Hk,D], mask [B,T]) -> [B,T,H,D]
+ *       causal attention with the key padding mask and grouped-query heads, q already scaled;
+ *       no [B,H,T,T] tensor forward or backward (the backward recomputes the probabilities
+ *       from the row log-sum-exp the forward saves).
+ *   fusedRmsNorm(x [N,C], w [C], eps) -> [N,C]
+ *   fusedSwiGlu(gate, up) -> silu(gate) * up
+ *
+ * The eager ops in src/model/qwen2.ts stay the reference (and the path of wasm, cpu and of a
+ * binding built before these kernels); test/backend/fused-kernels.test.ts holds the two to
+ * each other. One difference by design: a query row that may see no key at all (a left-padded
+ * position) gets 0 here, where the eager softmax of all -1e9 biases averages arbitrary values;
+ * both are "finite but meaningless", and no real position reads them.
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { GradConfig, NamedAttrMap, Tensor, TensorInfo } from '@tensorflow/tfjs';
+
+const OPS = ['PrmkitAttention', 'PrmkitAttentionGrad', 'PrmkitRmsNorm', 'PrmkitRmsNormGrad', 'PrmkitSwiGlu', 'PrmkitSwiGluGrad'] as const;
+
+interface OpAttr {
+  name: string;
+  type: number;
+  value: number;
+}
+
+interface FusedBinding {
+  prmkitFusedOps?: string[];
+  prmkitFusedError?: string;
+  TF_ATTR_FLOAT: number;
+}
+
+interface NativeBackend {
+  binding: FusedBinding;
+  executeMultipleOutputs(name: string, attrs: OpAttr[], inputs: TensorInfo[], numOutputs: number): Tensor[];
+}
+
+export type FusedAvailability = { ok: true } | { ok: false; reason: string };
+
+/**
+ * Can the backend in use run the fused kernels? The reason says why not (wasm/cpu backend, or
+ * a native binding built without them).
+ */
+export function fusedKernelsAvailability(): FusedAvailability {
+  const name = tf.getBackend();
+  if (name !== 'tensorflow') return { ok: false, reason: `the ${name} backend has no fused kernels (native backend only)` };
+  const binding = (tf.backend() as unknown as Partial<NativeBackend>).binding;
+  const ops = binding?.prmkitFusedOps;
+  if (!Array.isArray(ops)) {
+    return { ok: false, reason: "the native binding was built without prmkit's fused kernels (run 'npm run setup-native')" };
+  }
+  const missing = OPS.filter((op) => !ops.includes(op));
+  if (missing.length > 0) {
+    const why = binding?.prmkitFusedError ? `: ${binding.prmkitFusedError}` : '';
+    return { ok: false, reason: `the native binding lacks the fused ops ${missing.join(', ')}${why}` };
+  }
+  registerFusedKernels();
+  return { ok: true };
+}
+
+let registered = false;
+
+/** Registers the tfjs kernels (native backend) and their gradients, once. */
+function registerFusedKernels(): void {
+  if (registered) return;
+  registered = true;
+  const forward = (op: (typeof OPS)[number], inputNames: string[], numOutputs: number, attrs: (a: NamedAttrMap, b: FusedBinding) => OpAttr[] = () => []) =>
+    tf.registerKernel({
+      kernelName: op,
+      backendName: 'tensorflow',
+      kernelFunc: ({ inputs, backend, attrs: a }) => {
+        const native = backend as unknown as NativeBackend;
+        const ins = inputNames.map((n) => inputs[n] as TensorInfo);
+        const outs = native.executeMultipleOutputs(op, attrs(a ?? {}, native.binding), ins, numOutputs);
+        return numOutputs === 1 ? outs[0] : outs;
+      },
+    });
+  forward('PrmkitAttention', ['q', 'k', 'v', 'mask'], 2);
+  forward('PrmkitAttentionGrad', ['q', 'k', 'v', 'mask', 'out', 'lse', 'dout'], 3);
+  forward('PrmkitRmsNorm', ['x', 'w'], 2, (a, b) => [{ name: 'eps', type: b.TF_ATTR_FLOAT, value: a.eps as number }]);
+  forward('PrmkitRmsNormGrad', ['dy', 'x', 'w', 'rstd'], 2);
+  forward('PrmkitSwiGlu', ['gate', 'up'], 1);
+  forward('PrmkitSwiGluGrad', ['dy', 'gate', 'up'], 2);
+  for (const g of GRADIENTS) tf.registerGradient(g);
+}
+
+/**
+ * Runs the grad kernel once for all its input gradients. Eagerly, in gradFunc: the tape runs
+ * each input's closure in its own tidy, which would free the gradients of the other inputs if
+ * the first closure computed them all.
+ */
+function once(run: () => Tensor[]): (i: number) => Tensor {
+  const outs = run();
+  return (i) => outs[i];
+}
+
+const GRADIENTS: GradConfig[] = [
+  {
+    kernelName: 'PrmkitAttention',
+    inputsToSave: ['q', 'k', 'v', 'mask'],
+    outputsToSave: [true, true],
+    gradFunc: (dy, saved) => {
+      const [q, k, v, mask, out, lse] = saved;
+      const dout = (dy as Tensor[])[0];
+      const grads = once(() => tf.engine().runKernel('PrmkitAttentionGrad', { q, k, v, mask, out, lse, dout }) as Tensor[]);
+      return { q: () => grads(0), k: () => grads(1), v: () => grads(2), mask: () => tf.zerosLike(mask) };
+    },
+  },
+  {
+    kernelName: 'PrmkitRmsNorm',
+    inputsToSave: ['x', 'w'],
+    outputsToSave: [false, true],
+    gradFunc: (dy, saved) => {
+      const [x, w, rstd] = saved;
+      const grads = once(() => tf.engine().runKernel('PrmkitRmsNormGrad', { dy: (dy as Tensor[])[0], x, w, rstd }) as Tensor[]);
+      return { x: () => grads(0), w: () => grads(1) };
+    },
+  },
+  {
+    kernelName: 'PrmkitSwiGlu',
+    inputsToSave: ['gate', 'up'],
+    gradFunc: (dy, saved) => {
+      const [gate, up] = saved;
+      const grads = once(() => tf.engine().runKernel('PrmkitSwiGluGrad', { dy: dy as Tensor, gate, up }) as Tensor[]);
+      return { gate: () => grads(0), up: () => grads(1) };
+    },
+  },
+];
+
+function checkFloat(op: string, ...ts: Tensor[]): void {
+  for (const t of ts) if (t.dtype !== 'float32') throw new Error(`${op}: expected float32 tensors, got ${t.dtype}`);
+}
+
+export function fusedAttention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, mask: tf.Tensor2D): tf.Tensor4D {
+  checkFloat('fusedAttention', q, k, v, mask);
+  const [out, lse] = tf.engine().runKernel('PrmkitAttention', { q, k, v, mask }) as Tensor[];
+  lse.dispose(); // the tape keeps its own copy for the gradient
+  return out as tf.Tensor4D;
+}
+
+/** The attention's row log-sum-exp [B,H,T] too (tests). */
+export function fusedAttentionWithLse(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, mask: tf.Tensor2D): [tf.Tensor4D, tf.Tensor3D] {
+  checkFloat('fusedAttention', q, k, v, mask);
+  return tf.engine().runKernel('PrmkitAttention', { q, k, v, mask }) as [tf.Tensor4D, tf.Tensor3D];
+}
+
+export function fusedRmsNorm(x: tf.Tensor2D, w: tf.Tensor1D, eps: number): tf.Tensor2D {
+  checkFloat('fusedRmsNorm', x, w);
+  const [y, rstd] = tf.engine().runKernel('PrmkitRmsNorm', { x, w }, { eps } as unknown as NamedAttrMap) as Tensor[];
+  rstd.dispose(); // the tape keeps its own copy for the gradient
+  return y as tf.Tensor2D;
+}
+
+export function fusedSwiGlu(gate: tf.Tensor, up: tf.Tensor): tf.Tensor2D {
+  checkFloat('fusedSwiGlu', gate, up);
+  return tf.engine().runKernel('PrmkitSwiGlu', { gate, up }) as tf.Tensor2D;
+}
