@@ -31,6 +31,7 @@
 #include <cstring>
 #include <functional>
 #include <limits>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -66,72 +67,73 @@ class Pool {
     for (int i = 1; i < n; i++) workers_.emplace_back([this] { Loop(); });
     size_ = n;
   }
-  ~Pool() {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      stop_ = true;
-    }
-    cv_.notify_all();
-    for (auto &t : workers_) t.join();
-  }
   int size() const { return size_; }
 
-  // Runs fn(i) for i in [0, n); the calling thread takes part. One job at a time (kernels are
-  // called from the single eager thread; the mutex guards against a second caller anyway).
+  // Runs fn(i) for i in [0, n); the calling thread takes part and returns once every index has
+  // run. It never waits for a worker that has not started: on a busy machine a sleeping
+  // worker may wake milliseconds late, and then finds the job drained (it holds its own
+  // reference to the job, so that is safe).
   void For(int64_t n, const std::function<void(int64_t)> &fn) {
     if (n <= 0) return;
     if (size_ == 1 || n == 1) {
       for (int64_t i = 0; i < n; i++) fn(i);
       return;
     }
-    std::lock_guard<std::mutex> job_lock(job_mu_);
+    std::lock_guard<std::mutex> job_lock(job_mu_);  // one job at a time
+    auto job = std::make_shared<Job>();
+    job->fn = &fn;
+    job->n = n;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      fn_ = &fn;
-      n_ = n;
-      next_.store(0);
-      active_ = static_cast<int>(workers_.size());
+      job_ = job;
       generation_++;
     }
     cv_.notify_all();
-    Work();
-    std::unique_lock<std::mutex> lock(mu_);
-    done_cv_.wait(lock, [this] { return active_ == 0; });
-    fn_ = nullptr;
+    Run(*job);
+    std::unique_lock<std::mutex> lock(job->mu);
+    job->cv.wait(lock, [&] { return job->done.load() == n; });
   }
 
  private:
-  void Work() {
-    for (int64_t i; (i = next_.fetch_add(1)) < n_;) (*fn_)(i);
+  struct Job {
+    const std::function<void(int64_t)> *fn = nullptr;
+    int64_t n = 0;
+    std::atomic<int64_t> next{0}, done{0};
+    std::mutex mu;
+    std::condition_variable cv;
+  };
+  static void Run(Job &job) {
+    for (int64_t i; (i = job.next.fetch_add(1)) < job.n;) {
+      (*job.fn)(i);
+      if (job.done.fetch_add(1) + 1 == job.n) {
+        std::lock_guard<std::mutex> lock(job.mu);
+        job.cv.notify_all();
+      }
+    }
   }
   void Loop() {
     uint64_t seen = 0;
     for (;;) {
+      std::shared_ptr<Job> job;
       {
         std::unique_lock<std::mutex> lock(mu_);
-        cv_.wait(lock, [&] { return stop_ || generation_ != seen; });
-        if (stop_) return;
+        cv_.wait(lock, [&] { return generation_ != seen; });
         seen = generation_;
+        job = job_;
       }
-      Work();
-      std::lock_guard<std::mutex> lock(mu_);
-      if (--active_ == 0) done_cv_.notify_one();
+      if (job) Run(*job);
     }
   }
   std::vector<std::thread> workers_;
   std::mutex mu_, job_mu_;
-  std::condition_variable cv_, done_cv_;
-  const std::function<void(int64_t)> *fn_ = nullptr;
-  int64_t n_ = 0;
-  std::atomic<int64_t> next_{0};
-  int active_ = 0;
+  std::condition_variable cv_;
+  std::shared_ptr<Job> job_;
   uint64_t generation_ = 0;
-  bool stop_ = false;
   int size_ = 1;
 };
 
 Pool &ThePool() {
-  static Pool *pool = new Pool();  // never destroyed: workers may outlive static destruction order
+  static Pool *pool = new Pool();  // never destroyed: its workers sleep until the process exits
   return *pool;
 }
 
@@ -257,6 +259,13 @@ inline void MaskScores(RowMajor &S, int64_t r0, const float *mask_row) {
   }
 }
 
+// Probabilities of padded keys are exactly 0.
+inline void ZeroMasked(float *row, int64_t n, const float *mask_row) {
+  for (int64_t j = 0; j < n; j++) {
+    if (!(mask_row[j] > 0.f)) row[j] = 0.f;
+  }
+}
+
 void AttentionCompute(void *, TF_OpKernelContext *ctx) {
   Inputs in;
   if (!GetInputs(ctx, in, "PrmkitAttention")) return;
@@ -286,22 +295,20 @@ void AttentionCompute(void *, TF_OpKernelContext *ctx) {
     S.noalias() = Q * K.transpose();
     MaskScores(S, r0, mrow);
     for (int64_t i = 0; i < rows; i++) {
-      float *row = S.data() + i * r1;
-      float m = -std::numeric_limits<float>::infinity();
-      for (int64_t j = 0; j < r1; j++) m = std::max(m, row[j]);
+      Eigen::Map<Eigen::ArrayXf> row(S.data() + i * r1, r1);
+      const int64_t seen = std::min(r1, r0 + i + 1);  // keys after the query are masked anyway
+      auto live = row.head(seen);
+      const float m = live.maxCoeff();
       if (m == -std::numeric_limits<float>::infinity()) {  // sees no key
-        std::fill(row, row + r1, 0.f);
+        row.setZero();
         L[i] = -std::numeric_limits<float>::infinity();
         continue;
       }
-      float sum = 0.f;
-      for (int64_t j = 0; j < r1; j++) {
-        float e = std::exp(row[j] - m);
-        row[j] = e;
-        sum += e;
-      }
-      const float inv = 1.f / sum;
-      for (int64_t j = 0; j < r1; j++) row[j] *= inv;
+      live = (live - m).exp();
+      row.tail(r1 - seen).setZero();
+      ZeroMasked(row.data(), seen, mrow);  // Eigen's exp(-inf) is ~1e-38, not 0
+      const float sum = live.sum();
+      live *= 1.f / sum;
       L[i] = m + std::log(sum);
     }
     O.noalias() = S * V;
@@ -326,71 +333,80 @@ void AttentionGradCompute(void *, TF_OpKernelContext *ctx) {
   float *dk = dq ? outs.Add(ctx, {B, T, Hk, D}) : nullptr;
   float *dv = dk ? outs.Add(ctx, {B, T, Hk, D}) : nullptr;
   if (!dv) return;
-  // Per query head dK and dV ([B, H, T, D]), summed over each kv head's group at the end, so
-  // (batch, head) tasks never write the same memory.
-  std::vector<float> dk_h(static_cast<size_t>(B * H * T * D)), dv_h(static_cast<size_t>(B * H * T * D));
+  // Tasks own disjoint dK/dV rows: (batch, kv head) when that gives every thread a few tasks,
+  // writing dk/dv directly; else (batch, head) into per-head scratch [B, H, T, D] summed over
+  // each group at the end (few batch rows and kv heads on many cores).
+  const bool direct = s.groups == 1 || B * Hk >= 4 * ThePool().size();
+  std::vector<float> dk_h, dv_h;
+  if (!direct) {
+    dk_h.assign(static_cast<size_t>(B * H * T * D), 0.f);
+    dv_h.assign(static_cast<size_t>(B * H * T * D), 0.f);
+  } else {
+    std::memset(dk, 0, sizeof(float) * B * T * Hk * D);
+    std::memset(dv, 0, sizeof(float) * B * T * Hk * D);
+  }
   const int64_t nblocks = (T + kBlock - 1) / kBlock;
-  ThePool().For(B * H, [&](int64_t bh) {
-    const int64_t b = bh / H, h = bh % H, hk = h / s.groups;
+  const int64_t heads_per_task = direct ? s.groups : 1;
+  ThePool().For(direct ? B * Hk : B * H, [&](int64_t task) {
+    const int64_t b = direct ? task / Hk : task / H;
+    const int64_t h0 = direct ? (task % Hk) * s.groups : task % H;
+    const int64_t hk = h0 / s.groups;
     const float *mrow = mask + b * T;
     ConstMap Kall(k + (b * T * Hk + hk) * D, T, D, Strided(Hk * D));
     ConstMap Vall(v + (b * T * Hk + hk) * D, T, D, Strided(Hk * D));
-    Eigen::Map<RowMajor> dK(dk_h.data() + bh * T * D, T, D), dV(dv_h.data() + bh * T * D, T, D);
-    dK.setZero();
-    dV.setZero();
+    float *dk_base = direct ? dk + (b * T * Hk + hk) * D : dk_h.data() + (b * H + h0) * T * D;
+    float *dv_base = direct ? dv + (b * T * Hk + hk) * D : dv_h.data() + (b * H + h0) * T * D;
+    const int64_t stride = direct ? Hk * D : D;
+    MutMap dK(dk_base, T, D, Strided(stride)), dV(dv_base, T, D, Strided(stride));
     thread_local RowMajor P, dP;
     thread_local Eigen::VectorXf Drow;
-    for (int64_t blk = 0; blk < nblocks; blk++) {
-      const int64_t r0 = blk * kBlock, r1 = std::min(T, r0 + kBlock), rows = r1 - r0;
-      const int64_t off = ((b * T + r0) * H + h) * D;
-      ConstMap Q(q + off, rows, D, Strided(H * D));
-      ConstMap O(out + off, rows, D, Strided(H * D));
-      ConstMap dO(dout + off, rows, D, Strided(H * D));
-      MutMap dQ(dq + off, rows, D, Strided(H * D));
-      auto K = Kall.topRows(r1);
-      auto V = Vall.topRows(r1);
-      const float *L = lse + (b * H + h) * T + r0;
-      P.resize(rows, r1);
-      P.noalias() = Q * K.transpose();
-      MaskScores(P, r0, mrow);
-      for (int64_t i = 0; i < rows; i++) {
-        float *row = P.data() + i * r1;
-        if (L[i] == -std::numeric_limits<float>::infinity()) {
-          std::fill(row, row + r1, 0.f);
-          continue;
+    for (int64_t h = h0; h < h0 + heads_per_task; h++) {
+      for (int64_t blk = 0; blk < nblocks; blk++) {
+        const int64_t r0 = blk * kBlock, r1 = std::min(T, r0 + kBlock), rows = r1 - r0;
+        const int64_t off = ((b * T + r0) * H + h) * D;
+        ConstMap Q(q + off, rows, D, Strided(H * D));
+        ConstMap O(out + off, rows, D, Strided(H * D));
+        ConstMap dO(dout + off, rows, D, Strided(H * D));
+        MutMap dQ(dq + off, rows, D, Strided(H * D));
+        auto K = Kall.topRows(r1);
+        auto V = Vall.topRows(r1);
+        const float *L = lse + (b * H + h) * T + r0;
+        P.resize(rows, r1);
+        P.noalias() = Q * K.transpose();
+        for (int64_t i = 0; i < rows; i++) {
+          Eigen::Map<Eigen::ArrayXf> row(P.data() + i * r1, r1);
+          const int64_t seen = std::min(r1, r0 + i + 1);
+          if (L[i] == -std::numeric_limits<float>::infinity()) {
+            row.setZero();
+            continue;
+          }
+          row.head(seen) = (row.head(seen) - L[i]).exp();
+          row.tail(r1 - seen).setZero();
+          ZeroMasked(row.data(), seen, mrow);
         }
-        for (int64_t j = 0; j < r1; j++) row[j] = std::exp(row[j] - L[i]);  // exp(-inf) = 0
+        dP.resize(rows, r1);
+        dP.noalias() = dO * V.transpose();
+        Drow = (dO.array() * O.array()).rowwise().sum();
+        dP.array() = P.array() * (dP.array().colwise() - Drow.array());  // dS
+        dV.topRows(r1).noalias() += P.transpose() * dO;
+        dQ.noalias() = dP * K;
+        dK.topRows(r1).noalias() += dP.transpose() * Q;
       }
-      dP.resize(rows, r1);
-      dP.noalias() = dO * V.transpose();
-      Drow = (dO.array() * O.array()).rowwise().sum();
-      for (int64_t i = 0; i < rows; i++) {
-        float *prow = P.data() + i * r1;
-        float *drow = dP.data() + i * r1;
-        const float di = Drow[i];
-        for (int64_t j = 0; j < r1; j++) drow[j] = prow[j] * (drow[j] - di);  // dS
-      }
-      dV.topRows(r1).noalias() += P.transpose() * dO;
-      dQ.noalias() = dP * K;
-      dK.topRows(r1).noalias() += dP.transpose() * Q;
     }
   });
+  if (direct) return;
   // Sum the group's heads into dk, dv [B, T, Hk, D].
   ParallelRanges(B * T, 16, [&](int64_t s0, int64_t s1) {
     for (int64_t bt = s0; bt < s1; bt++) {
       const int64_t b = bt / T, t = bt % T;
       for (int64_t hk = 0; hk < Hk; hk++) {
-        float *dkr = dk + (bt * Hk + hk) * D, *dvr = dv + (bt * Hk + hk) * D;
-        std::fill(dkr, dkr + D, 0.f);
-        std::fill(dvr, dvr + D, 0.f);
+        Eigen::Map<Eigen::ArrayXf> dkr(dk + (bt * Hk + hk) * D, D), dvr(dv + (bt * Hk + hk) * D, D);
+        dkr.setZero();
+        dvr.setZero();
         for (int64_t g = 0; g < s.groups; g++) {
           const int64_t h = hk * s.groups + g;
-          const float *sk = dk_h.data() + ((b * H + h) * T + t) * D;
-          const float *sv = dv_h.data() + ((b * H + h) * T + t) * D;
-          for (int64_t d = 0; d < D; d++) {
-            dkr[d] += sk[d];
-            dvr[d] += sv[d];
-          }
+          dkr += Eigen::Map<const Eigen::ArrayXf>(dk_h.data() + ((b * H + h) * T + t) * D, D);
+          dvr += Eigen::Map<const Eigen::ArrayXf>(dv_h.data() + ((b * H + h) * T + t) * D, D);
         }
       }
     }
@@ -436,13 +452,11 @@ void RmsNormCompute(void *state, TF_OpKernelContext *ctx) {
   if (!rstd) return;
   ParallelRanges(N, 8, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; r++) {
-      const float *xr = x + r * C;
-      float *yr = y + r * C;
-      float ss = 0.f;
-      for (int64_t c = 0; c < C; c++) ss += xr[c] * xr[c];
-      const float rs = 1.f / std::sqrt(ss / static_cast<float>(C) + eps);
+      Eigen::Map<const Eigen::ArrayXf> xr(x + r * C, C), wr(w, C);
+      Eigen::Map<Eigen::ArrayXf> yr(y + r * C, C);
+      const float rs = 1.f / std::sqrt(xr.square().sum() / static_cast<float>(C) + eps);
       rstd[r] = rs;
-      for (int64_t c = 0; c < C; c++) yr[c] = xr[c] * rs * w[c];
+      yr = xr * rs * wr;
     }
   });
 }
@@ -467,19 +481,15 @@ void RmsNormGradCompute(void *, TF_OpKernelContext *ctx) {
   std::vector<float> partial(static_cast<size_t>(chunks * C), 0.f);
   ThePool().For(chunks, [&](int64_t ch) {
     const int64_t r0 = ch * per, r1 = std::min(N, r0 + per);
-    float *pw = partial.data() + ch * C;
+    Eigen::Map<Eigen::ArrayXf> pw(partial.data() + ch * C, C);
+    Eigen::Map<const Eigen::ArrayXf> wr(w, C);
     for (int64_t r = r0; r < r1; r++) {
-      const float *xr = x + r * C, *dyr = dy + r * C;
-      float *dxr = dx + r * C;
+      Eigen::Map<const Eigen::ArrayXf> xr(x + r * C, C), dyr(dy + r * C, C);
+      Eigen::Map<Eigen::ArrayXf> dxr(dx + r * C, C);
       const float rs = rstd[r];
-      float dot = 0.f;  // sum(dy * w * xhat)
-      for (int64_t c = 0; c < C; c++) {
-        const float xhat = xr[c] * rs;
-        pw[c] += dyr[c] * xhat;
-        dot += dyr[c] * w[c] * xhat;
-      }
-      const float mean = dot / static_cast<float>(C);
-      for (int64_t c = 0; c < C; c++) dxr[c] = rs * (dyr[c] * w[c] - xr[c] * rs * mean);
+      pw += dyr * xr * rs;
+      const float mean = (dyr * wr * xr).sum() * rs / static_cast<float>(C);  // mean(dy * w * xhat)
+      dxr = rs * (dyr * wr - xr * (rs * mean));
     }
   });
   std::fill(dw, dw + C, 0.f);
@@ -500,8 +510,6 @@ bool CheckSame(TF_OpKernelContext *ctx, const Inputs &in, const char *op) {
   return true;
 }
 
-inline float Sigmoid(float x) { return 1.f / (1.f + std::exp(-x)); }
-
 void SwiGluCompute(void *, TF_OpKernelContext *ctx) {
   Inputs in;
   if (!GetInputs(ctx, in, "PrmkitSwiGlu") || !CheckSame(ctx, in, "PrmkitSwiGlu")) return;
@@ -511,7 +519,8 @@ void SwiGluCompute(void *, TF_OpKernelContext *ctx) {
   float *y = outs.Add(ctx, Dims(in.t[0]));
   if (!y) return;
   ParallelRanges(n, 4096, [&](int64_t s0, int64_t s1) {
-    for (int64_t i = s0; i < s1; i++) y[i] = g[i] * Sigmoid(g[i]) * u[i];
+    Eigen::Map<const Eigen::ArrayXf> gs(g + s0, s1 - s0), us(u + s0, s1 - s0);
+    Eigen::Map<Eigen::ArrayXf>(y + s0, s1 - s0) = gs * gs.logistic() * us;
   });
 }
 
@@ -525,10 +534,16 @@ void SwiGluGradCompute(void *, TF_OpKernelContext *ctx) {
   float *du = dg ? outs.Add(ctx, Dims(in.t[0])) : nullptr;
   if (!du) return;
   ParallelRanges(n, 4096, [&](int64_t s0, int64_t s1) {
-    for (int64_t i = s0; i < s1; i++) {
-      const float sg = Sigmoid(g[i]), silu = g[i] * sg;
-      du[i] = dy[i] * silu;
-      dg[i] = dy[i] * u[i] * (sg + silu * (1.f - sg));
+    // In slices that stay in cache: sigmoid once, then both outputs.
+    constexpr int64_t kSlice = 2048;
+    Eigen::ArrayXf sg(kSlice);
+    for (int64_t a = s0; a < s1; a += kSlice) {
+      const int64_t len = std::min(kSlice, s1 - a);
+      Eigen::Map<const Eigen::ArrayXf> gs(g + a, len), us(u + a, len), dys(dy + a, len);
+      auto sgs = sg.head(len);
+      sgs = gs.logistic();
+      Eigen::Map<Eigen::ArrayXf>(du + a, len) = dys * gs * sgs;
+      Eigen::Map<Eigen::ArrayXf>(dg + a, len) = dys * us * sgs * (1.f + gs * (1.f - sgs));
     }
   });
 }

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
-import { fusedAttention, fusedKernelsAvailability, fusedRmsNorm, fusedSwiGlu } from '../backend/fused/fused-ops.js';
+import { fusedAttention, fusedRmsNorm, fusedSwiGlu } from '../backend/fused/fused-ops.js';
+import { checkKernelChoice, kernelInfo, type KernelChoice } from '../backend/fused/kernel-choice.js';
 import type { Qwen2Config } from './config.js';
 
 /**
@@ -170,26 +171,24 @@ export interface DecoderOptions {
   /**
    * 'fused': attention, RMSNorm and SwiGLU run as prmkit's fused native kernels
    * (src/backend/fused) when the backend has them, else as the eager ops below; 'eager': always
-   * the eager ops. The eager ops are the reference the fused kernels are tested against.
+   * the eager ops, the reference the fused kernels are tested against. Absent: the process-wide
+   * choice (train.kernels; src/backend/fused/kernel-choice.ts).
    */
-  kernels: KernelChoice;
+  kernels?: KernelChoice;
 }
 
-export const KERNEL_CHOICES = ['fused', 'eager'] as const;
-export type KernelChoice = (typeof KERNEL_CHOICES)[number];
-
-export const DEFAULT_DECODER_OPTIONS: Readonly<DecoderOptions> = { attentionBlockSize: 256, kernels: 'fused' };
+export const DEFAULT_DECODER_OPTIONS: Readonly<DecoderOptions> = { attentionBlockSize: 256 };
 
 export function checkDecoderOptions(opts: DecoderOptions): DecoderOptions {
   const size = opts.attentionBlockSize;
   if (!Number.isInteger(size) || size < 1) throw new Error(`attention block size must be a positive integer, got ${size}`);
-  if (!KERNEL_CHOICES.includes(opts.kernels)) throw new Error(`kernels must be one of ${KERNEL_CHOICES.join(', ')}, got '${String(opts.kernels)}'`);
+  if (opts.kernels !== undefined) checkKernelChoice(opts.kernels);
   return opts;
 }
 
 /** Whether a forward pass with these options runs the fused kernels on the backend in use. */
 export function usesFusedKernels(opts: DecoderOptions): boolean {
-  return opts.kernels === 'fused' && fusedKernelsAvailability().ok;
+  return kernelInfo(opts.kernels).used === 'fused';
 }
 
 /** One query block of causal attention: rows [start, end) attend to keys [0, end). */

@@ -68,6 +68,12 @@ const CASES: AttentionCase[] = [
     mask: (b, t) => ones(b, t).map((row, i) => row.map((_, j) => (i === 0 ? (j >= 5 ? 1 : 0) : i === 1 ? (j < t - 9 ? 1 : 0) : 1))),
   },
   { name: 'one-token rows', b: 3, t: 1, h: 2, hk: 2, d: 8, mask: ones },
+  {
+    // Many (batch, kv head) pairs: the backward's tasks write dk/dv directly (no per-head scratch).
+    name: 'GQA 4:2 over 8 padded rows, T=65',
+    b: 8, t: 65, h: 4, hk: 2, d: 8,
+    mask: (b, t) => ones(b, t).map((row, i) => row.map((_, j) => (j < t - 3 * i ? 1 : 0))),
+  },
   { name: 'multi-query (6:1), T=130, no padding', b: 1, t: 130, h: 6, hk: 1, d: 32, mask: ones },
   {
     name: 'a row with one real token in the middle, T=9',

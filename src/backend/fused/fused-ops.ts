@@ -60,12 +60,12 @@ export function fusedKernelsAvailability(): FusedAvailability {
   return { ok: true };
 }
 
-let registered = false;
-
-/** Registers the tfjs kernels (native backend) and their gradients, once. */
+/**
+ * Registers the tfjs kernels (native backend) and their gradients, once per tfjs engine (asked
+ * of the registry: a second copy of this module must not register them again).
+ */
 function registerFusedKernels(): void {
-  if (registered) return;
-  registered = true;
+  if (tf.getKernel('PrmkitAttention', 'tensorflow')) return;
   const forward = (op: (typeof OPS)[number], inputNames: string[], numOutputs: number, attrs: (a: NamedAttrMap, b: FusedBinding) => OpAttr[] = () => []) =>
     tf.registerKernel({
       kernelName: op,
