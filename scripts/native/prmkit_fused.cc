@@ -7,6 +7,9 @@
  *   PrmkitAttention(q [B,T,H,D], k [B,T,Hk,D], v [B,T,Hk,D], mask [B,T])
  *       -> out [B,T,H,D], lse [B,H,T]
  *   PrmkitAttentionGrad(q, k, v, mask, out, lse, dout) -> dq, dk, dv
+ *   PrmkitRopeAttention(q, k, v, mask, cos [B,T,D/2], sin [B,T,D/2]; scale) -> out, lse
+ *       the same with q and k before RoPE (applied here, q scaled by `scale`)
+ *   PrmkitRopeAttentionGrad(q, k, v, mask, cos, sin, out, lse, dout; scale) -> dq, dk, dv
  *   PrmkitRmsNorm(x [N,C], w [C]; eps) -> y [N,C], rstd [N]
  *   PrmkitRmsNormGrad(dy, x, w, rstd) -> dx, dw
  *   PrmkitSwiGlu(gate, up) -> silu(gate) * up
@@ -266,16 +269,9 @@ inline void ZeroMasked(float *row, int64_t n, const float *mask_row) {
   }
 }
 
-void AttentionCompute(void *, TF_OpKernelContext *ctx) {
-  Inputs in;
-  if (!GetInputs(ctx, in, "PrmkitAttention")) return;
-  AttnShape s;
-  if (!CheckAttention(ctx, in, s)) return;
-  const float *q = Data(in.t[0]), *k = Data(in.t[1]), *v = Data(in.t[2]), *mask = Data(in.t[3]);
-  Outputs outs;
-  float *out = outs.Add(ctx, {s.B, s.T, s.H, s.D});
-  float *lse = out ? outs.Add(ctx, {s.B, s.H, s.T}) : nullptr;
-  if (!lse) return;
+// out [B,T,H,D] and lse [B,H,T] of attention over q, k, v (q scaled, RoPE applied).
+void AttentionForward(const AttnShape &s, const float *q, const float *k, const float *v, const float *mask, float *out,
+                      float *lse) {
   const int64_t T = s.T, D = s.D, H = s.H, Hk = s.Hk;
   const int64_t nblocks = (T + kBlock - 1) / kBlock;
   // Tasks: (batch, head, query block), larger blocks (later rows, more keys) first.
@@ -315,24 +311,22 @@ void AttentionCompute(void *, TF_OpKernelContext *ctx) {
   });
 }
 
-void AttentionGradCompute(void *, TF_OpKernelContext *ctx) {
+void AttentionCompute(void *, TF_OpKernelContext *ctx) {
   Inputs in;
-  if (!GetInputs(ctx, in, "PrmkitAttentionGrad")) return;
+  if (!GetInputs(ctx, in, "PrmkitAttention")) return;
   AttnShape s;
   if (!CheckAttention(ctx, in, s)) return;
-  const float *q = Data(in.t[0]), *k = Data(in.t[1]), *v = Data(in.t[2]), *mask = Data(in.t[3]);
-  const float *out = Data(in.t[4]), *lse = Data(in.t[5]), *dout = Data(in.t[6]);
-  const int64_t T = s.T, D = s.D, H = s.H, Hk = s.Hk, B = s.B;
-  if (Dims(in.t[4]) != Dims(in.t[0]) || Dims(in.t[6]) != Dims(in.t[0]) ||
-      Dims(in.t[5]) != std::vector<int64_t>{B, H, T}) {
-    Fail(ctx, "PrmkitAttentionGrad: out and dout must be shaped like q, lse [B,H,T]");
-    return;
-  }
   Outputs outs;
-  float *dq = outs.Add(ctx, {B, T, H, D});
-  float *dk = dq ? outs.Add(ctx, {B, T, Hk, D}) : nullptr;
-  float *dv = dk ? outs.Add(ctx, {B, T, Hk, D}) : nullptr;
-  if (!dv) return;
+  float *out = outs.Add(ctx, {s.B, s.T, s.H, s.D});
+  float *lse = out ? outs.Add(ctx, {s.B, s.H, s.T}) : nullptr;
+  if (!lse) return;
+  AttentionForward(s, Data(in.t[0]), Data(in.t[1]), Data(in.t[2]), Data(in.t[3]), out, lse);
+}
+
+// dq, dk, dv of the attention from its inputs, output, lse and the output's gradient.
+void AttentionBackward(const AttnShape &s, const float *q, const float *k, const float *v, const float *mask,
+                       const float *out, const float *lse, const float *dout, float *dq, float *dk, float *dv) {
+  const int64_t T = s.T, D = s.D, H = s.H, Hk = s.Hk, B = s.B;
   // Tasks own disjoint dK/dV rows: (batch, kv head) when that gives every thread a few tasks,
   // writing dk/dv directly; else (batch, head) into per-head scratch [B, H, T, D] summed over
   // each group at the end (few batch rows and kv heads on many cores).
@@ -411,6 +405,128 @@ void AttentionGradCompute(void *, TF_OpKernelContext *ctx) {
       }
     }
   });
+}
+
+bool CheckGradInputs(TF_OpKernelContext *ctx, const Inputs &in, const AttnShape &s, int out_i, int lse_i, int dout_i,
+                     const char *op) {
+  if (Dims(in.t[out_i]) != Dims(in.t[0]) || Dims(in.t[dout_i]) != Dims(in.t[0]) ||
+      Dims(in.t[lse_i]) != std::vector<int64_t>{s.B, s.H, s.T}) {
+    return Fail(ctx, std::string(op) + ": out and dout must be shaped like q, lse [B,H,T]");
+  }
+  return true;
+}
+
+void AttentionGradCompute(void *, TF_OpKernelContext *ctx) {
+  Inputs in;
+  if (!GetInputs(ctx, in, "PrmkitAttentionGrad")) return;
+  AttnShape s;
+  if (!CheckAttention(ctx, in, s) || !CheckGradInputs(ctx, in, s, 4, 5, 6, "PrmkitAttentionGrad")) return;
+  Outputs outs;
+  float *dq = outs.Add(ctx, {s.B, s.T, s.H, s.D});
+  float *dk = dq ? outs.Add(ctx, {s.B, s.T, s.Hk, s.D}) : nullptr;
+  float *dv = dk ? outs.Add(ctx, {s.B, s.T, s.Hk, s.D}) : nullptr;
+  if (!dv) return;
+  AttentionBackward(s, Data(in.t[0]), Data(in.t[1]), Data(in.t[2]), Data(in.t[3]), Data(in.t[4]), Data(in.t[5]),
+                    Data(in.t[6]), dq, dk, dv);
+}
+
+// --- attention with RoPE -------------------------------------------------------------------
+//
+// PrmkitRopeAttention(q, k, v, mask, cos [B,T,D/2], sin [B,T,D/2]; scale) takes q and k before
+// the rotary embedding (rotate_half form: x1' = x1 cos - x2 sin, x2' = x2 cos + x1 sin over the
+// two halves of each head) and folds `scale` into q, so the decoder's per-head rotation ops
+// (split, concat, products, sums, and their gradients) become one pass here. The backward
+// rotates dq and dk back (the transpose of the rotation).
+
+struct RopeState {
+  float scale;
+};
+
+void *RopeCreate(TF_OpKernelConstruction *ctx) {
+  auto *st = new RopeState{1.f};
+  TF_Status *s = TF_NewStatus();
+  TF_OpKernelConstruction_GetAttrFloat(ctx, "scale", &st->scale, s);
+  if (TF_GetCode(s) != TF_OK) TF_OpKernelConstruction_Failure(ctx, s);
+  TF_DeleteStatus(s);
+  return st;
+}
+void RopeDelete(void *p) { delete static_cast<RopeState *>(p); }
+
+bool CheckRope(TF_OpKernelContext *ctx, const Inputs &in, const AttnShape &s, const char *op) {
+  const std::vector<int64_t> want{s.B, s.T, s.D / 2};
+  if (s.D % 2 != 0 || Dims(in.t[4]) != want || Dims(in.t[5]) != want) {
+    return Fail(ctx, std::string(op) + ": expected an even head size and cos, sin [B,T,D/2]; got cos " + ShapeString(Dims(in.t[4])) +
+                         ", sin " + ShapeString(Dims(in.t[5])));
+  }
+  return true;
+}
+
+// dst = rotate(src) * scale (inverse = false) or rotate^T(src) * scale (inverse = true), for
+// x [B,T,heads,D] with cos, sin [B,T,D/2].
+void Rotate(const float *src, float *dst, int64_t BT, int64_t heads, int64_t D, const float *cos, const float *sin, float scale,
+            bool inverse) {
+  const int64_t half = D / 2;
+  const float sgn = inverse ? -1.f : 1.f;
+  ParallelRanges(BT, 16, [&](int64_t r0, int64_t r1) {
+    // The factors are scaled first, as the eager decoder folds the scale into them.
+    Eigen::ArrayXf c(half), sn(half);
+    for (int64_t bt = r0; bt < r1; bt++) {
+      c = Eigen::Map<const Eigen::ArrayXf>(cos + bt * half, half) * scale;
+      sn = Eigen::Map<const Eigen::ArrayXf>(sin + bt * half, half) * (sgn * scale);
+      for (int64_t h = 0; h < heads; h++) {
+        const float *x = src + (bt * heads + h) * D;
+        float *y = dst + (bt * heads + h) * D;
+        Eigen::Map<const Eigen::ArrayXf> x1(x, half), x2(x + half, half);
+        Eigen::Map<Eigen::ArrayXf> y1(y, half), y2(y + half, half);
+        y1 = x1 * c - x2 * sn;
+        y2 = x2 * c + x1 * sn;
+      }
+    }
+  });
+}
+
+void RopeAttentionCompute(void *state, TF_OpKernelContext *ctx) {
+  Inputs in;
+  if (!GetInputs(ctx, in, "PrmkitRopeAttention")) return;
+  AttnShape s;
+  if (!CheckAttention(ctx, in, s) || !CheckRope(ctx, in, s, "PrmkitRopeAttention")) return;
+  const float scale = static_cast<RopeState *>(state)->scale;
+  Outputs outs;
+  float *out = outs.Add(ctx, {s.B, s.T, s.H, s.D});
+  float *lse = out ? outs.Add(ctx, {s.B, s.H, s.T}) : nullptr;
+  if (!lse) return;
+  std::vector<float> qr(static_cast<size_t>(s.B * s.T * s.H * s.D)), kr(static_cast<size_t>(s.B * s.T * s.Hk * s.D));
+  const float *cos = Data(in.t[4]), *sin = Data(in.t[5]);
+  Rotate(Data(in.t[0]), qr.data(), s.B * s.T, s.H, s.D, cos, sin, scale, false);
+  Rotate(Data(in.t[1]), kr.data(), s.B * s.T, s.Hk, s.D, cos, sin, 1.f, false);
+  AttentionForward(s, qr.data(), kr.data(), Data(in.t[2]), Data(in.t[3]), out, lse);
+}
+
+// PrmkitRopeAttentionGrad(q, k, v, mask, cos, sin, out, lse, dout; scale) -> dq, dk, dv (of the
+// unrotated q and k).
+void RopeAttentionGradCompute(void *state, TF_OpKernelContext *ctx) {
+  Inputs in;
+  if (!GetInputs(ctx, in, "PrmkitRopeAttentionGrad")) return;
+  AttnShape s;
+  if (!CheckAttention(ctx, in, s) || !CheckRope(ctx, in, s, "PrmkitRopeAttentionGrad") ||
+      !CheckGradInputs(ctx, in, s, 6, 7, 8, "PrmkitRopeAttentionGrad")) {
+    return;
+  }
+  const float scale = static_cast<RopeState *>(state)->scale;
+  Outputs outs;
+  float *dq = outs.Add(ctx, {s.B, s.T, s.H, s.D});
+  float *dk = dq ? outs.Add(ctx, {s.B, s.T, s.Hk, s.D}) : nullptr;
+  float *dv = dk ? outs.Add(ctx, {s.B, s.T, s.Hk, s.D}) : nullptr;
+  if (!dv) return;
+  const size_t nq = static_cast<size_t>(s.B * s.T * s.H * s.D), nk = static_cast<size_t>(s.B * s.T * s.Hk * s.D);
+  std::vector<float> qr(nq), kr(nk), dqr(nq), dkr(nk);
+  const float *cos = Data(in.t[4]), *sin = Data(in.t[5]);
+  Rotate(Data(in.t[0]), qr.data(), s.B * s.T, s.H, s.D, cos, sin, scale, false);
+  Rotate(Data(in.t[1]), kr.data(), s.B * s.T, s.Hk, s.D, cos, sin, 1.f, false);
+  AttentionBackward(s, qr.data(), kr.data(), Data(in.t[2]), Data(in.t[3]), Data(in.t[6]), Data(in.t[7]), Data(in.t[8]),
+                    dqr.data(), dkr.data(), dv);
+  Rotate(dqr.data(), dq, s.B * s.T, s.H, s.D, cos, sin, scale, true);
+  Rotate(dkr.data(), dk, s.B * s.T, s.Hk, s.D, cos, sin, 1.f, true);
 }
 
 // --- RMSNorm -------------------------------------------------------------------------------
@@ -586,6 +702,13 @@ std::string RegisterPrmkitFusedOps() {
         RegisterOp("PrmkitAttentionGrad",
                    {"q: float", "k: float", "v: float", "mask: float", "out: float", "lse: float", "dout: float"},
                    {"dq: float", "dk: float", "dv: float"}, {}, NoState, AttentionGradCompute, NoDelete, error) &&
+        RegisterOp("PrmkitRopeAttention", {"q: float", "k: float", "v: float", "mask: float", "cos: float", "sin: float"},
+                   {"out: float", "lse: float"}, {"scale: float"}, RopeCreate, RopeAttentionCompute, RopeDelete, error) &&
+        RegisterOp("PrmkitRopeAttentionGrad",
+                   {"q: float", "k: float", "v: float", "mask: float", "cos: float", "sin: float", "out: float", "lse: float",
+                    "dout: float"},
+                   {"dq: float", "dk: float", "dv: float"}, {"scale: float"}, RopeCreate, RopeAttentionGradCompute, RopeDelete,
+                   error) &&
         RegisterOp("PrmkitRmsNorm", {"x: float", "w: float"}, {"y: float", "rstd: float"}, {"eps: float"}, RmsNormCreate,
                    RmsNormCompute, RmsNormDelete, error) &&
         RegisterOp("PrmkitRmsNormGrad", {"dy: float", "x: float", "w: float", "rstd: float"}, {"dx: float", "dw: float"}, {},
@@ -603,7 +726,7 @@ std::string RegisterPrmkitFusedOps() {
 //   prmkitFusedError: string   why registration failed ('' when it did not)
 void RegisterPrmkitFused(napi_env env, napi_value exports) {
   const std::string error = RegisterPrmkitFusedOps();
-  const char *names[] = {"PrmkitAttention", "PrmkitAttentionGrad", "PrmkitRmsNorm", "PrmkitRmsNormGrad", "PrmkitSwiGlu", "PrmkitSwiGluGrad"};
+  const char *names[] = {"PrmkitAttention", "PrmkitAttentionGrad", "PrmkitRopeAttention", "PrmkitRopeAttentionGrad", "PrmkitRmsNorm", "PrmkitRmsNormGrad", "PrmkitSwiGlu", "PrmkitSwiGluGrad"};
   napi_value ops, err;
   napi_create_array(env, &ops);
   if (error.empty()) {

@@ -133,7 +133,7 @@ export class PrmModel {
         variables: layerParamNames(i).map(v),
         run: (h: tf.Tensor) => decoderLayer(this.cfg, layer, h as tf.Tensor2D, ctx),
       })),
-      finalNorm: { variables: [v('model.norm.weight')], run: (h: tf.Tensor) => finalNorm(this.cfg, this.decoder, h as tf.Tensor2D, ctx.fusedMask !== null) },
+      finalNorm: { variables: [v('model.norm.weight')], run: (h: tf.Tensor) => finalNorm(this.cfg, this.decoder, h as tf.Tensor2D, ctx.fused !== null) },
       dispose: () => disposeDecoderContext(ctx),
     };
   }

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { fusedAttention, fusedRmsNorm, fusedSwiGlu } from '../backend/fused/fused-ops.js';
+import { fusedRmsNorm, fusedRopeAttention, fusedSwiGlu } from '../backend/fused/fused-ops.js';
 import { checkKernelChoice, kernelInfo, type KernelChoice } from '../backend/fused/kernel-choice.js';
 import type { Qwen2Config } from './config.js';
 
@@ -140,11 +140,18 @@ interface RopeFactors {
  * Positions come from the attention mask (cumulative count of real tokens - 1), so a sequence
  * gets the same positions whether it is padded on the left or on the right.
  */
-function ropeFactors(cfg: Qwen2Config, mask: tf.Tensor2D): RopeFactors {
+/** Rotary angles [B*T, D/2] of each token's position. */
+function ropeAngles(cfg: Qwen2Config, mask: tf.Tensor2D): tf.Tensor2D {
   const [b, t] = mask.shape;
   const half = cfg.headDim / 2;
   const positions = tf.relu(tf.sub(tf.cumsum(mask, 1), 1)).reshape([b * t, 1]);
-  const angles = tf.mul(positions, tf.tensor2d(ropeInverseFrequencies(cfg.headDim, cfg.ropeTheta), [1, half]));
+  return tf.mul(positions, tf.tensor2d(ropeInverseFrequencies(cfg.headDim, cfg.ropeTheta), [1, half]));
+}
+
+function ropeFactors(cfg: Qwen2Config, mask: tf.Tensor2D): RopeFactors {
+  const [b, t] = mask.shape;
+  const half = cfg.headDim / 2;
+  const angles = ropeAngles(cfg, mask);
   const cos = tf.cos(angles);
   const sin = tf.sin(angles);
   const cosFull = tf.stack([cos, cos], 1).reshape([b * t, 1, 2, half]) as tf.Tensor4D;
@@ -225,6 +232,19 @@ export function rmsNorm(x: tf.Tensor2D, weight: tf.Tensor1D, eps: number, fused 
   return tf.mul(tf.mul(x, tf.rsqrt(tf.add(variance, eps))), weight);
 }
 
+/** Attention through the fused kernel: RoPE, scale, masks and GQA all inside it. */
+function fusedAttentionLayer(cfg: Qwen2Config, w: DecoderLayerWeights, x: tf.Tensor2D, batch: number, seqLen: number, f: FusedInputs): tf.Tensor2D {
+  const nH = cfg.numAttentionHeads;
+  const nKv = cfg.numKeyValueHeads;
+  const d = cfg.headDim;
+  // [B*T, heads*D] is [B, T, heads, D] in memory: the kernel reads the projections as they are.
+  const q = tf.fused.matMul({ a: x, b: w.qW, bias: w.qB }).reshape([batch, seqLen, nH, d]) as tf.Tensor4D;
+  const k = tf.fused.matMul({ a: x, b: w.kW, bias: w.kB }).reshape([batch, seqLen, nKv, d]) as tf.Tensor4D;
+  const v = tf.fused.matMul({ a: x, b: w.vW, bias: w.vB }).reshape([batch, seqLen, nKv, d]) as tf.Tensor4D;
+  const context = fusedRopeAttention(q, k, v, f.mask, f.cos, f.sin, 1 / Math.sqrt(d));
+  return tf.matMul(context.reshape([batch * seqLen, nH * d]) as tf.Tensor2D, w.oW);
+}
+
 function attention(
   cfg: Qwen2Config,
   w: DecoderLayerWeights,
@@ -233,7 +253,6 @@ function attention(
   seqLen: number,
   rope: RopeFactors,
   blocks: AttentionBlock[],
-  fusedMask: tf.Tensor2D | null,
 ): tf.Tensor2D {
   const nH = cfg.numAttentionHeads;
   const nKv = cfg.numKeyValueHeads;
@@ -243,16 +262,6 @@ function attention(
   const q = applyRope(tf.fused.matMul({ a: x, b: w.qW, bias: w.qB }), nH, half, rope.cosQ, rope.sinQ);
   const k = applyRope(tf.fused.matMul({ a: x, b: w.kW, bias: w.kB }), nKv, half, rope.cosK, rope.sinK);
   const v = tf.fused.matMul({ a: x, b: w.vW, bias: w.vB }) as tf.Tensor2D;
-  if (fusedMask) {
-    // [B*T, heads, 2, D/2] is [B, T, heads, D] in memory: the fused kernel reads it as is.
-    const context = fusedAttention(
-      q.reshape([batch, seqLen, nH, d]),
-      k.reshape([batch, seqLen, nKv, d]),
-      v.reshape([batch, seqLen, nKv, d]),
-      fusedMask,
-    );
-    return tf.matMul(context.reshape([batch * seqLen, nH * d]) as tf.Tensor2D, w.oW);
-  }
   // Keys are transposed here once so the score product is a plain matMul.
   const kT = tf.transpose(k.reshape([batch, seqLen, nKv, d]), [0, 2, 3, 1]).reshape([batch * nKv, d, seqLen]) as tf.Tensor3D;
   const v3 = tf.transpose(v.reshape([batch, seqLen, nKv, d]), [0, 2, 1, 3]).reshape([batch * nKv, seqLen, d]) as tf.Tensor3D;
@@ -309,32 +318,55 @@ function mlp(w: DecoderLayerWeights, x: tf.Tensor2D, fused: boolean): tf.Tensor2
  * What every layer of one forward pass shares: the shape, the RoPE factors and the attention
  * blocks (masks). Built once per batch; the caller disposes it (disposeDecoderContext).
  */
+/** What the fused kernels read: the float mask [B, T] and RoPE's cos and sin [B, T, D/2]. */
+interface FusedInputs {
+  mask: tf.Tensor2D;
+  cos: tf.Tensor3D;
+  sin: tf.Tensor3D;
+}
+
+/** The eager path's RoPE factors and attention blocks (with their masks). */
+interface EagerInputs {
+  rope: RopeFactors;
+  blocks: AttentionBlock[];
+}
+
 export interface DecoderContext {
   batch: number;
   seqLen: number;
-  rope: RopeFactors;
-  /** The eager attention's blocks and masks (empty on the fused path). */
-  blocks: AttentionBlock[];
-  /** The float attention mask [B, T] for the fused kernels; null on the eager path. */
-  fusedMask: tf.Tensor2D | null;
+  /** Exactly one of the two is set: the forward runs the fused kernels or the eager ops. */
+  fused: FusedInputs | null;
+  eager: EagerInputs | null;
 }
 
 export function decoderContext(cfg: Qwen2Config, attentionMask: tf.Tensor2D, opts: DecoderOptions = DEFAULT_DECODER_OPTIONS): DecoderContext {
   const [batch, seqLen] = attentionMask.shape;
-  const fused = usesFusedKernels(opts);
-  const mask = attentionMask.dtype === 'float32' ? (fused ? attentionMask.clone() : attentionMask) : tf.cast(attentionMask, 'float32');
+  if (usesFusedKernels(opts)) {
+    const fused = tf.tidy(() => {
+      // The context owns its mask: a copy even when the caller's is float32 already.
+      const mask = (attentionMask.dtype === 'float32' ? attentionMask.clone() : tf.cast(attentionMask, 'float32')) as tf.Tensor2D;
+      const angles = ropeAngles(cfg, mask);
+      const shape: [number, number, number] = [batch, seqLen, cfg.headDim / 2];
+      return { mask, cos: tf.cos(angles).reshape(shape), sin: tf.sin(angles).reshape(shape) };
+    }) as FusedInputs;
+    return { batch, seqLen, fused, eager: null };
+  }
+  const mask = attentionMask.dtype === 'float32' ? attentionMask : tf.cast(attentionMask, 'float32');
   try {
     const rope = tf.tidy(() => ropeFactors(cfg, mask as tf.Tensor2D) as unknown as tf.TensorContainer) as unknown as RopeFactors;
-    const blocks = fused ? [] : attentionBlocks(mask as tf.Tensor2D, opts.attentionBlockSize);
-    return { batch, seqLen, rope, blocks, fusedMask: fused ? (mask as tf.Tensor2D) : null };
+    const blocks = attentionBlocks(mask as tf.Tensor2D, opts.attentionBlockSize);
+    return { batch, seqLen, fused: null, eager: { rope, blocks } };
   } finally {
-    if (mask !== attentionMask && !fused) mask.dispose();
+    if (mask !== attentionMask) mask.dispose();
   }
 }
 
 export function disposeDecoderContext(ctx: DecoderContext): void {
-  tf.dispose([ctx.rope.cosQ, ctx.rope.sinQ, ctx.rope.cosK, ctx.rope.sinK, ...ctx.blocks.map((b) => b.bias)]);
-  if (ctx.fusedMask) ctx.fusedMask.dispose();
+  if (ctx.fused) tf.dispose([ctx.fused.mask, ctx.fused.cos, ctx.fused.sin]);
+  if (ctx.eager) {
+    const { rope, blocks } = ctx.eager;
+    tf.dispose([rope.cosQ, rope.sinQ, rope.cosK, rope.sinK, ...blocks.map((b) => b.bias)]);
+  }
 }
 
 /** Token embeddings [B*T, hidden] of ids [B, T]. */
@@ -347,10 +379,13 @@ export function embedTokens(w: DecoderWeights, inputIds: tf.Tensor2D): tf.Tensor
 
 /** One decoder layer: h + attention(norm(h)), then + mlp(norm(.)). [B*T, hidden] in and out. */
 export function decoderLayer(cfg: Qwen2Config, layer: DecoderLayerWeights, h: tf.Tensor2D, ctx: DecoderContext): tf.Tensor2D {
-  const fused = ctx.fusedMask !== null;
+  const fused = ctx.fused !== null;
   return tf.tidy(() => {
     const normed = rmsNorm(h, layer.inputNorm, cfg.rmsNormEps, fused);
-    const mid = tf.add(h, attention(cfg, layer, normed, ctx.batch, ctx.seqLen, ctx.rope, ctx.blocks, ctx.fusedMask)) as tf.Tensor2D;
+    const attended = ctx.fused
+      ? fusedAttentionLayer(cfg, layer, normed, ctx.batch, ctx.seqLen, ctx.fused)
+      : attention(cfg, layer, normed, ctx.batch, ctx.seqLen, ctx.eager!.rope, ctx.eager!.blocks);
+    const mid = tf.add(h, attended) as tf.Tensor2D;
     return tf.add(mid, mlp(layer, rmsNorm(mid, layer.postNorm, cfg.rmsNormEps, fused), fused)) as tf.Tensor2D;
   });
 }
@@ -384,6 +419,6 @@ export function decoderHiddenStates(
     const ctx = decoderContext(cfg, attentionMask, opts);
     let h = embedTokens(w, inputIds);
     for (const layer of w.layers) h = decoderLayer(cfg, layer, h, ctx);
-    return finalNorm(cfg, w, h, ctx.fusedMask !== null);
+    return finalNorm(cfg, w, h, ctx.fused !== null);
   });
 }

@@ -7,7 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { expect } from 'chai';
-import { fusedAttention, fusedAttentionWithLse, fusedKernelsAvailability, fusedRmsNorm, fusedSwiGlu } from '../../src/backend/fused/fused-ops.js';
+import { fusedAttention, fusedAttentionWithLse, fusedKernelsAvailability, fusedRmsNorm, fusedRopeAttention, fusedSwiGlu } from '../../src/backend/fused/fused-ops.js';
 import { rmsNorm, swiGlu } from '../../src/model/qwen2.js';
 import { Rng } from '../../src/util/rng.js';
 import { nativeBackendsHere } from './native-probe.js';
@@ -42,6 +42,15 @@ function referenceAttention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, mask
   const allowed = tf.mul(causal.reshape([1, 1, t, t]), mask.reshape([b, 1, 1, t]));
   const probs = tf.softmax(tf.add(scores, tf.mul(tf.sub(allowed, 1), 1e9)));
   return tf.transpose(tf.matMul(probs, rep(v)), [0, 2, 1, 3]) as tf.Tensor4D;
+}
+
+/** RoPE in the rotate_half form on [B,T,heads,D], cos and sin [B,T,D/2], times scale. */
+function referenceRope(x: tf.Tensor4D, cos: tf.Tensor3D, sin: tf.Tensor3D, scale: number): tf.Tensor4D {
+  const [b, t, , d] = x.shape;
+  const c = cos.reshape([b, t, 1, d / 2]);
+  const s = sin.reshape([b, t, 1, d / 2]);
+  const [x1, x2] = tf.split(x, 2, 3);
+  return tf.mul(tf.concat([tf.sub(tf.mul(x1, c), tf.mul(x2, s)), tf.add(tf.mul(x2, c), tf.mul(x1, s))], 3), scale) as tf.Tensor4D;
 }
 
 /** 1 for query rows that may see at least one key ([B,T,1,1]); the others are meaningless. */
@@ -118,6 +127,19 @@ describe('backend: fused native kernels vs the eager ops', function () {
         const gotGrads = tf.grads(loss(fusedAttention))([q, k, v]);
         const wantGrads = tf.grads(loss(referenceAttention))([q, k, v]);
         gotGrads.forEach((g, i) => expect(relErr(g, wantGrads[i]), `gradient ${'qkv'[i]}`).to.be.below(TOL));
+
+        // With RoPE and the scale inside the kernel, against RoPE in tf ops then the reference.
+        const angles = tf.mul(tf.randomUniform([c.b, c.t, c.d / 2], 0, 50, 'float32', 7), 1);
+        const cos = tf.cos(angles) as tf.Tensor3D;
+        const sin = tf.sin(angles) as tf.Tensor3D;
+        const scale = 1 / Math.sqrt(c.d);
+        const fusedRope = (qq: tf.Tensor4D, kk: tf.Tensor4D, vv: tf.Tensor4D, m: tf.Tensor2D) => fusedRopeAttention(qq, kk, vv, m, cos, sin, scale);
+        const eagerRope = (qq: tf.Tensor4D, kk: tf.Tensor4D, vv: tf.Tensor4D, m: tf.Tensor2D) =>
+          referenceAttention(referenceRope(qq, cos, sin, scale), referenceRope(kk, cos, sin, 1), vv, m);
+        expect(relErr(tf.mul(fusedRope(q, k, v, mask), rows), tf.mul(eagerRope(q, k, v, mask), rows)), 'RoPE values').to.be.below(TOL);
+        const gotRope = tf.grads(loss(fusedRope))([q, k, v]);
+        const wantRope = tf.grads(loss(eagerRope))([q, k, v]);
+        gotRope.forEach((g, i) => expect(relErr(g, wantRope[i]), `RoPE gradient ${'qkv'[i]}`).to.be.below(TOL));
       });
       expect(tf.memory().numTensors).to.equal(before);
     });
@@ -154,6 +176,9 @@ describe('backend: fused native kernels vs the eager ops', function () {
       const q = tf.zeros([1, 4, 3, 8]) as tf.Tensor4D;
       const k = tf.zeros([1, 4, 2, 8]) as tf.Tensor4D; // 3 heads are no multiple of 2
       expect(() => fusedAttention(q, k, k, tf.ones([1, 4]) as tf.Tensor2D)).to.throw(/H a multiple of Hk/);
+      const q2 = tf.zeros([1, 4, 2, 8]) as tf.Tensor4D;
+      const cos = tf.zeros([1, 4, 3]) as tf.Tensor3D; // D/2 is 4
+      expect(() => fusedRopeAttention(q2, q2, q2, tf.ones([1, 4]) as tf.Tensor2D, cos, cos, 1)).to.throw(/cos, sin \[B,T,D\/2\]/);
     });
   });
 

@@ -52,7 +52,7 @@ async function train(kernels: 'fused' | 'eager', recompute: boolean): Promise<{ 
   for (let s = 0; s < STEPS; s++) {
     const micro = prmMicroBatch(model, batchAt(model, s), 9, LOSS, { weight: 0.3, groupPairs: 150 });
     try {
-      losses.push((await step.run([micro], 3e-3)).loss);
+      losses.push((await step.run([micro], 1e-3)).loss); // train.lr's default
     } finally {
       micro.dispose();
     }

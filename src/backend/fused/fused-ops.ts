@@ -6,6 +6,8 @@
  *       causal attention with the key padding mask and grouped-query heads, q already scaled;
  *       no [B,H,T,T] tensor forward or backward (the backward recomputes the probabilities
  *       from the row log-sum-exp the forward saves).
+ *   fusedRopeAttention(q, k, v, mask, cos, sin, scale): the same with RoPE (and the 1/sqrt(D)
+ *       scale of q) applied inside the kernel, forward and backward.
  *   fusedRmsNorm(x [N,C], w [C], eps) -> [N,C]
  *   fusedSwiGlu(gate, up) -> silu(gate) * up
  *
@@ -18,7 +20,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { GradConfig, NamedAttrMap, Tensor, TensorInfo } from '@tensorflow/tfjs';
 
-const OPS = ['PrmkitAttention', 'PrmkitAttentionGrad', 'PrmkitRmsNorm', 'PrmkitRmsNormGrad', 'PrmkitSwiGlu', 'PrmkitSwiGluGrad'] as const;
+const OPS = ['PrmkitAttention', 'PrmkitAttentionGrad', 'PrmkitRopeAttention', 'PrmkitRopeAttentionGrad', 'PrmkitRmsNorm', 'PrmkitRmsNormGrad', 'PrmkitSwiGlu', 'PrmkitSwiGluGrad'] as const;
 
 interface OpAttr {
   name: string;
@@ -79,6 +81,9 @@ function registerFusedKernels(): void {
     });
   forward('PrmkitAttention', ['q', 'k', 'v', 'mask'], 2);
   forward('PrmkitAttentionGrad', ['q', 'k', 'v', 'mask', 'out', 'lse', 'dout'], 3);
+  const scaleAttr = (a: NamedAttrMap, b: FusedBinding) => [{ name: 'scale', type: b.TF_ATTR_FLOAT, value: a.scale as number }];
+  forward('PrmkitRopeAttention', ['q', 'k', 'v', 'mask', 'cos', 'sin'], 2, scaleAttr);
+  forward('PrmkitRopeAttentionGrad', ['q', 'k', 'v', 'mask', 'cos', 'sin', 'out', 'lse', 'dout'], 3, scaleAttr);
   forward('PrmkitRmsNorm', ['x', 'w'], 2, (a, b) => [{ name: 'eps', type: b.TF_ATTR_FLOAT, value: a.eps as number }]);
   forward('PrmkitRmsNormGrad', ['dy', 'x', 'w', 'rstd'], 2);
   forward('PrmkitSwiGlu', ['gate', 'up'], 1);
@@ -109,6 +114,18 @@ const GRADIENTS: GradConfig[] = [
     },
   },
   {
+    kernelName: 'PrmkitRopeAttention',
+    inputsToSave: ['q', 'k', 'v', 'mask', 'cos', 'sin'],
+    outputsToSave: [true, true],
+    gradFunc: (dy, saved, attrs) => {
+      const [q, k, v, mask, cos, sin, out, lse] = saved;
+      const dout = (dy as Tensor[])[0];
+      const grads = once(() => tf.engine().runKernel('PrmkitRopeAttentionGrad', { q, k, v, mask, cos, sin, out, lse, dout }, attrs) as Tensor[]);
+      const none = (t: Tensor) => () => tf.zerosLike(t);
+      return { q: () => grads(0), k: () => grads(1), v: () => grads(2), mask: none(mask), cos: none(cos), sin: none(sin) };
+    },
+  },
+  {
     kernelName: 'PrmkitRmsNorm',
     inputsToSave: ['x', 'w'],
     outputsToSave: [false, true],
@@ -136,6 +153,17 @@ function checkFloat(op: string, ...ts: Tensor[]): void {
 export function fusedAttention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, mask: tf.Tensor2D): tf.Tensor4D {
   checkFloat('fusedAttention', q, k, v, mask);
   const [out, lse] = tf.engine().runKernel('PrmkitAttention', { q, k, v, mask }) as Tensor[];
+  lse.dispose(); // the tape keeps its own copy for the gradient
+  return out as tf.Tensor4D;
+}
+
+/**
+ * fusedAttention of q and k before RoPE: the kernel rotates them (rotate_half form, with
+ * cos, sin [B,T,D/2] of each token's position) and scales q by `scale`.
+ */
+export function fusedRopeAttention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, mask: tf.Tensor2D, cos: tf.Tensor3D, sin: tf.Tensor3D, scale: number): tf.Tensor4D {
+  checkFloat('fusedRopeAttention', q, k, v, mask, cos, sin);
+  const [out, lse] = tf.engine().runKernel('PrmkitRopeAttention', { q, k, v, mask, cos, sin }, { scale } as unknown as NamedAttrMap) as Tensor[];
   lse.dispose(); // the tape keeps its own copy for the gradient
   return out as tf.Tensor4D;
 }
