@@ -14,6 +14,7 @@
  *   PrmkitRmsNormGrad(dy, x, w, rstd) -> dx, dw
  *   PrmkitSwiGlu(gate, up) -> silu(gate) * up
  *   PrmkitSwiGluGrad(dy, gate, up) -> dgate, dup
+ *   PrmkitAdamW(p, m, v, g; scalars) -> p', m', v'   one parameter's AdamW update, one pass
  *
  * Attention is causal with a key padding mask (query i sees key j iff j <= i and mask[b, j] > 0)
  * and grouped-query heads (query head h reads kv head h / (H / Hk)); q arrives already scaled
@@ -664,6 +665,65 @@ void SwiGluGradCompute(void *, TF_OpKernelContext *ctx) {
   });
 }
 
+// --- AdamW ---------------------------------------------------------------------------------
+//
+// PrmkitAdamW(p, m, v, g; grad_scale, one_minus_b1, one_minus_b2, bc2, eps, decay_factor,
+// neg_step) -> p', m', v': one parameter's AdamW update in one pass, in the order and form of
+// src/train/optimizer.ts (torch.optim.AdamW's single-tensor form):
+//   g *= grad_scale; m += (g - m)(1 - b1); v += (g^2 - v)(1 - b2); p *= decay_factor;
+//   p += m / (sqrt(v) / bc2 + eps) * neg_step
+
+struct AdamWState {
+  float grad_scale, one_minus_b1, one_minus_b2, bc2, eps, decay_factor, neg_step;
+};
+
+void *AdamWCreate(TF_OpKernelConstruction *ctx) {
+  auto *st = new AdamWState{};
+  TF_Status *s = TF_NewStatus();
+  const std::pair<const char *, float *> attrs[] = {
+      {"grad_scale", &st->grad_scale}, {"one_minus_b1", &st->one_minus_b1}, {"one_minus_b2", &st->one_minus_b2},
+      {"bc2", &st->bc2}, {"eps", &st->eps}, {"decay_factor", &st->decay_factor}, {"neg_step", &st->neg_step}};
+  for (const auto &a : attrs) {
+    TF_OpKernelConstruction_GetAttrFloat(ctx, a.first, a.second, s);
+    if (TF_GetCode(s) != TF_OK) {
+      TF_OpKernelConstruction_Failure(ctx, s);
+      break;
+    }
+  }
+  TF_DeleteStatus(s);
+  return st;
+}
+void AdamWDelete(void *p) { delete static_cast<AdamWState *>(p); }
+
+void AdamWCompute(void *state, TF_OpKernelContext *ctx) {
+  Inputs in;
+  if (!GetInputs(ctx, in, "PrmkitAdamW") || !CheckSame(ctx, in, "PrmkitAdamW")) return;
+  const AdamWState &a = *static_cast<AdamWState *>(state);
+  const float *p = Data(in.t[0]), *m = Data(in.t[1]), *v = Data(in.t[2]), *g = Data(in.t[3]);
+  const int64_t n = static_cast<int64_t>(TF_TensorElementCount(in.t[0]));
+  Outputs outs;
+  float *po = outs.Add(ctx, Dims(in.t[0]));
+  float *mo = po ? outs.Add(ctx, Dims(in.t[0])) : nullptr;
+  float *vo = mo ? outs.Add(ctx, Dims(in.t[0])) : nullptr;
+  if (!vo) return;
+  ParallelRanges(n, 16384, [&](int64_t s0, int64_t s1) {
+    const int64_t len = s1 - s0;
+    Eigen::Map<const Eigen::ArrayXf> ps(p + s0, len), ms(m + s0, len), vs(v + s0, len), gs(g + s0, len);
+    Eigen::Map<Eigen::ArrayXf> pn(po + s0, len), mn(mo + s0, len), vn(vo + s0, len);
+    if (a.grad_scale != 1.f) {
+      // Through the output buffer of m: g * scale rounded once, as the eager op does.
+      pn = gs * a.grad_scale;
+      mn = ms + (pn - ms) * a.one_minus_b1;
+      vn = vs + (pn.square() - vs) * a.one_minus_b2;
+    } else {
+      mn = ms + (gs - ms) * a.one_minus_b1;
+      vn = vs + (gs.square() - vs) * a.one_minus_b2;
+    }
+    pn = ps * a.decay_factor;
+    pn = pn + mn / (vn.sqrt() / a.bc2 + a.eps) * a.neg_step;
+  });
+}
+
 // --- registration --------------------------------------------------------------------------
 
 bool RegisterOp(const char *name, std::initializer_list<const char *> inputs,
@@ -713,6 +773,10 @@ std::string RegisterPrmkitFusedOps() {
                    RmsNormCompute, RmsNormDelete, error) &&
         RegisterOp("PrmkitRmsNormGrad", {"dy: float", "x: float", "w: float", "rstd: float"}, {"dx: float", "dw: float"}, {},
                    NoState, RmsNormGradCompute, NoDelete, error) &&
+        RegisterOp("PrmkitAdamW", {"p: float", "m: float", "v: float", "g: float"}, {"p_out: float", "m_out: float", "v_out: float"},
+                   {"grad_scale: float", "one_minus_b1: float", "one_minus_b2: float", "bc2: float", "eps: float",
+                    "decay_factor: float", "neg_step: float"},
+                   AdamWCreate, AdamWCompute, AdamWDelete, error) &&
         RegisterOp("PrmkitSwiGlu", {"gate: float", "up: float"}, {"y: float"}, {}, NoState, SwiGluCompute, NoDelete, error) &&
         RegisterOp("PrmkitSwiGluGrad", {"dy: float", "gate: float", "up: float"}, {"dgate: float", "dup: float"}, {}, NoState,
                    SwiGluGradCompute, NoDelete, error);
@@ -726,7 +790,7 @@ std::string RegisterPrmkitFusedOps() {
 //   prmkitFusedError: string   why registration failed ('' when it did not)
 void RegisterPrmkitFused(napi_env env, napi_value exports) {
   const std::string error = RegisterPrmkitFusedOps();
-  const char *names[] = {"PrmkitAttention", "PrmkitAttentionGrad", "PrmkitRopeAttention", "PrmkitRopeAttentionGrad", "PrmkitRmsNorm", "PrmkitRmsNormGrad", "PrmkitSwiGlu", "PrmkitSwiGluGrad"};
+  const char *names[] = {"PrmkitAttention", "PrmkitAttentionGrad", "PrmkitRopeAttention", "PrmkitRopeAttentionGrad", "PrmkitRmsNorm", "PrmkitRmsNormGrad", "PrmkitSwiGlu", "PrmkitSwiGluGrad", "PrmkitAdamW"};
   napi_value ops, err;
   napi_create_array(env, &ops);
   if (error.empty()) {

@@ -9,6 +9,7 @@ import * as tf from '@tensorflow/tfjs';
 import { expect } from 'chai';
 import { fusedAttention, fusedAttentionWithLse, fusedKernelsAvailability, fusedRmsNorm, fusedRopeAttention, fusedSwiGlu } from '../../src/backend/fused/fused-ops.js';
 import { rmsNorm, swiGlu } from '../../src/model/qwen2.js';
+import { AdamW } from '../../src/train/optimizer.js';
 import { Rng } from '../../src/util/rng.js';
 import { nativeBackendsHere } from './native-probe.js';
 
@@ -198,6 +199,36 @@ describe('backend: fused native kernels vs the eager ops', function () {
       });
     });
   }
+
+  it('AdamW: the fused update gives the tf-ops update (decay and no decay, clipped and not)', () => {
+    const rng = new Rng('adamw');
+    const shapes = [[37, 5], [64], [3, 1000]];
+    const make = (kernels: 'fused' | 'eager') => {
+      const params = shapes.map((shape, i) => ({ name: i === 1 ? `l.${i}.bias` : `l.${i}.weight`, variable: tf.variable(randn(new Rng(`p${i}`), shape)) }));
+      return { params, opt: new AdamW(params, { weightDecay: 0.1, kernels }) };
+    };
+    const fused = make('fused');
+    const eager = make('eager');
+    const before = tf.memory().numTensors;
+    for (let step = 0; step < 4; step++) {
+      const grads = shapes.map((shape) => randn(rng, shape, step + 0.5));
+      const gradScale = step % 2 === 0 ? 1 : 0.37;
+      fused.opt.apply(grads, 1e-2, { gradScale });
+      eager.opt.apply(grads, 1e-2, { gradScale });
+      tf.dispose(grads);
+    }
+    expect(tf.memory().numTensors, 'tensors after the updates').to.equal(before);
+    fused.params.forEach((p, i) => {
+      expect(relErr(p.variable, eager.params[i].variable), p.name).to.be.below(1e-6);
+      const [m, v] = [fused.opt.stateTensors()[2 * i].tensor, fused.opt.stateTensors()[2 * i + 1].tensor];
+      expect(relErr(m, eager.opt.stateTensors()[2 * i].tensor), `exp_avg ${p.name}`).to.be.below(1e-6);
+      expect(relErr(v, eager.opt.stateTensors()[2 * i + 1].tensor), `exp_avg_sq ${p.name}`).to.be.below(1e-6);
+    });
+    for (const side of [fused, eager]) {
+      side.opt.dispose();
+      side.params.forEach((p) => p.variable.dispose());
+    }
+  });
 
   it('SwiGLU: values and gradients', () => {
     tf.tidy(() => {

@@ -16,7 +16,7 @@ import { Rng } from '../../src/util/rng.js';
 import { nativeBackendsHere } from '../backend/native-probe.js';
 
 /**
- * Training through the fused native kernels (train.kernels: fused) against the eager ops: 20
+ * Training through the fused native kernels (train.kernels: fused: decoder and AdamW) against the eager ops: 20
  * AdamW steps from the same weights on the same padded batches end within 1e-4 of each other
  * (losses and every parameter), on the plain and the recompute path, with the auxiliary LM
  * loss. Native backend only; the fallback (and its reason) is checked on wasm.
@@ -46,7 +46,7 @@ async function train(kernels: 'fused' | 'eager', recompute: boolean): Promise<{ 
   model.setDecoderOptions({ kernels });
   expect(usesFusedKernels(model.decoderOptions)).to.equal(kernels === 'fused');
   const params = [...model.variables].filter(([, v]) => v.trainable).map(([name, variable]) => ({ name, variable }));
-  const optimizer = new AdamW(params, { weightDecay: 0.01 });
+  const optimizer = new AdamW(params, { weightDecay: 0.01, kernels });
   const step = new TrainStep(params, optimizer, { maxGradNorm: 1, recompute });
   const losses: number[] = [];
   for (let s = 0; s < STEPS; s++) {

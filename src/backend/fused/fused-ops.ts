@@ -10,6 +10,7 @@
  *       scale of q) applied inside the kernel, forward and backward.
  *   fusedRmsNorm(x [N,C], w [C], eps) -> [N,C]
  *   fusedSwiGlu(gate, up) -> silu(gate) * up
+ *   fusedAdamW(p, m, v, g, scalars) -> [p', m', v']   one parameter's AdamW update, one pass
  *
  * The eager ops in src/model/qwen2.ts stay the reference (and the path of wasm, cpu and of a
  * binding built before these kernels); test/backend/fused-kernels.test.ts holds the two to
@@ -20,7 +21,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { GradConfig, NamedAttrMap, Tensor, TensorInfo } from '@tensorflow/tfjs';
 
-const OPS = ['PrmkitAttention', 'PrmkitAttentionGrad', 'PrmkitRopeAttention', 'PrmkitRopeAttentionGrad', 'PrmkitRmsNorm', 'PrmkitRmsNormGrad', 'PrmkitSwiGlu', 'PrmkitSwiGluGrad'] as const;
+const OPS = ['PrmkitAttention', 'PrmkitAttentionGrad', 'PrmkitRopeAttention', 'PrmkitRopeAttentionGrad', 'PrmkitRmsNorm', 'PrmkitRmsNormGrad', 'PrmkitSwiGlu', 'PrmkitSwiGluGrad', 'PrmkitAdamW'] as const;
 
 interface OpAttr {
   name: string;
@@ -88,6 +89,7 @@ function registerFusedKernels(): void {
   forward('PrmkitRmsNormGrad', ['dy', 'x', 'w', 'rstd'], 2);
   forward('PrmkitSwiGlu', ['gate', 'up'], 1);
   forward('PrmkitSwiGluGrad', ['dy', 'gate', 'up'], 2);
+  forward('PrmkitAdamW', ['p', 'm', 'v', 'g'], 3, (a, b) => ADAMW_ATTRS.map((name) => ({ name, type: b.TF_ATTR_FLOAT, value: a[name] as number })));
   for (const g of GRADIENTS) tf.registerGradient(g);
 }
 
@@ -179,6 +181,18 @@ export function fusedRmsNorm(x: tf.Tensor2D, w: tf.Tensor1D, eps: number): tf.Te
   const [y, rstd] = tf.engine().runKernel('PrmkitRmsNorm', { x, w }, { eps } as unknown as NamedAttrMap) as Tensor[];
   rstd.dispose(); // the tape keeps its own copy for the gradient
   return y as tf.Tensor2D;
+}
+
+const ADAMW_ATTRS = ['grad_scale', 'one_minus_b1', 'one_minus_b2', 'bc2', 'eps', 'decay_factor', 'neg_step'] as const;
+export type FusedAdamWScalars = Record<(typeof ADAMW_ATTRS)[number], number>;
+
+/**
+ * One parameter's AdamW update in one kernel (the form of src/train/optimizer.ts): returns the
+ * new parameter, first and second moments; the caller assigns them. No gradient.
+ */
+export function fusedAdamW(p: Tensor, m: Tensor, v: Tensor, g: Tensor, scalars: FusedAdamWScalars): [Tensor, Tensor, Tensor] {
+  checkFloat('fusedAdamW', p, m, v, g);
+  return tf.engine().runKernel('PrmkitAdamW', { p, m, v, g }, scalars as unknown as NamedAttrMap) as [Tensor, Tensor, Tensor];
 }
 
 export function fusedSwiGlu(gate: tf.Tensor, up: tf.Tensor): tf.Tensor2D {
