@@ -3,7 +3,10 @@
  * with the eager tfjs ops against prmkit's fused native kernels (src/backend/fused), on the
  * native backend. The prototype measurement of docs/performance.md.
  *
- *   node --import tsx scripts/bench/bench-layer.ts [--batch 8] [--seq 256] [--repeats 10] [--profile]
+ *   node --import tsx scripts/bench/bench-layer.ts [--batch 8] [--seq 256] [--repeats 10] [--profile] [--real]
+ *
+ * --real: one layer of the Qwen2.5-0.5B shape instead (hidden 896, 14/2 heads of 64, MLP 4864;
+ * default batch 2 x 512).
  *
  * Prints one JSON line per variant: median wall and process-CPU ms of forward and of forward +
  * backward, alternating
@@ -25,14 +28,18 @@ function arg(name: string, fallback: number): number {
   return i >= 0 ? Number(process.argv[i + 1]) : fallback;
 }
 
-const batch = arg('batch', 8);
-const seq = arg('seq', 256);
+const real = process.argv.includes('--real');
+const batch = arg('batch', real ? 2 : 8);
+const seq = arg('seq', real ? 512 : 256);
 const repeats = arg('repeats', 10);
 
 await selectBackend('tensorflow');
 const avail = fusedKernelsAvailability();
 if (!avail.ok) throw new Error(`no fused kernels: ${avail.reason}`);
-const cfg = benchModelConfig();
+// One layer is enough to time one layer (the real shape's vocabulary would only cost memory).
+const cfg = real
+  ? benchModelConfig({ hiddenSize: 896, numHiddenLayers: 1, numAttentionHeads: 14, numKeyValueHeads: 2, headDim: 64, intermediateSize: 4864, vocabSize: 1024 })
+  : benchModelConfig();
 const model = initPrm(cfg, 0);
 const layerVars = [...model.variables.entries()].filter(([n]) => n.startsWith('model.layers.0.')).map(([, v]) => v);
 const layer = (model as unknown as { decoder: { layers: Parameters<typeof decoderLayer>[1][] } }).decoder.layers[0];

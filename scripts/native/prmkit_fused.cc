@@ -229,6 +229,16 @@ struct Outputs {
   }
 };
 
+// Reads float attribute `name` into *val; a missing one fails the kernel's construction.
+bool GetFloatAttr(TF_OpKernelConstruction *ctx, const char *name, float *val) {
+  TF_Status *s = TF_NewStatus();
+  TF_OpKernelConstruction_GetAttrFloat(ctx, name, val, s);
+  const bool ok = TF_GetCode(s) == TF_OK;
+  if (!ok) TF_OpKernelConstruction_Failure(ctx, s);
+  TF_DeleteStatus(s);
+  return ok;
+}
+
 void *NoState(TF_OpKernelConstruction *) { return nullptr; }
 void NoDelete(void *) {}
 
@@ -445,10 +455,7 @@ struct RopeState {
 
 void *RopeCreate(TF_OpKernelConstruction *ctx) {
   auto *st = new RopeState{1.f};
-  TF_Status *s = TF_NewStatus();
-  TF_OpKernelConstruction_GetAttrFloat(ctx, "scale", &st->scale, s);
-  if (TF_GetCode(s) != TF_OK) TF_OpKernelConstruction_Failure(ctx, s);
-  TF_DeleteStatus(s);
+  GetFloatAttr(ctx, "scale", &st->scale);
   return st;
 }
 void RopeDelete(void *p) { delete static_cast<RopeState *>(p); }
@@ -538,10 +545,7 @@ struct RmsNormState {
 
 void *RmsNormCreate(TF_OpKernelConstruction *ctx) {
   auto *st = new RmsNormState{1e-6f};
-  TF_Status *s = TF_NewStatus();
-  TF_OpKernelConstruction_GetAttrFloat(ctx, "eps", &st->eps, s);
-  if (TF_GetCode(s) != TF_OK) TF_OpKernelConstruction_Failure(ctx, s);
-  TF_DeleteStatus(s);
+  GetFloatAttr(ctx, "eps", &st->eps);
   return st;
 }
 void RmsNormDelete(void *p) { delete static_cast<RmsNormState *>(p); }
@@ -679,18 +683,12 @@ struct AdamWState {
 
 void *AdamWCreate(TF_OpKernelConstruction *ctx) {
   auto *st = new AdamWState{};
-  TF_Status *s = TF_NewStatus();
   const std::pair<const char *, float *> attrs[] = {
       {"grad_scale", &st->grad_scale}, {"one_minus_b1", &st->one_minus_b1}, {"one_minus_b2", &st->one_minus_b2},
       {"bc2", &st->bc2}, {"eps", &st->eps}, {"decay_factor", &st->decay_factor}, {"neg_step", &st->neg_step}};
   for (const auto &a : attrs) {
-    TF_OpKernelConstruction_GetAttrFloat(ctx, a.first, a.second, s);
-    if (TF_GetCode(s) != TF_OK) {
-      TF_OpKernelConstruction_Failure(ctx, s);
-      break;
-    }
+    if (!GetFloatAttr(ctx, a.first, a.second)) break;
   }
-  TF_DeleteStatus(s);
   return st;
 }
 void AdamWDelete(void *p) { delete static_cast<AdamWState *>(p); }

@@ -7,11 +7,11 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { expect } from 'chai';
-import { fusedAttention, fusedAttentionWithLse, fusedKernelsAvailability, fusedRmsNorm, fusedRopeAttention, fusedSwiGlu } from '../../src/backend/fused/fused-ops.js';
+import { fusedAttention, fusedAttentionWithLse, fusedRmsNorm, fusedRopeAttention, fusedSwiGlu } from '../../src/backend/fused/fused-ops.js';
 import { rmsNorm, swiGlu } from '../../src/model/qwen2.js';
 import { AdamW } from '../../src/train/optimizer.js';
 import { Rng } from '../../src/util/rng.js';
-import { nativeBackendsHere } from './native-probe.js';
+import { skipUnlessFusedKernels } from './native-probe.js';
 
 const TOL = 1e-5;
 
@@ -94,16 +94,7 @@ const CASES: AttentionCase[] = [
 
 describe('backend: fused native kernels vs the eager ops', function () {
   before(async function () {
-    const native = await nativeBackendsHere();
-    if (native.length === 0) {
-      console.warn('    skipped: the fused kernels run on the native backend only, which does not load here (wasm/cpu use the eager ops)');
-      this.skip();
-    }
-    const avail = fusedKernelsAvailability();
-    if (!avail.ok) {
-      console.warn(`    skipped: ${avail.reason}`);
-      this.skip();
-    }
+    await skipUnlessFusedKernels(this);
   });
 
   for (const c of CASES) {

@@ -5,8 +5,7 @@ import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../../src/backend/backend.js';
 import { loadPrm } from '../../src/model/checkpoint.js';
 import type { PrmModel } from '../../src/model/prm.js';
-import { kernelInfo } from '../../src/backend/fused/kernel-choice.js';
-import { nativeBackendsHere } from '../backend/native-probe.js';
+import { skipUnlessFusedKernels } from '../backend/native-probe.js';
 
 /**
  * Golden parity with PyTorch/transformers (fixtures from scripts/fixtures/make_golden_qwen2.py): our
@@ -53,17 +52,7 @@ const gradsByBackend = new Map<string, Map<string, Float32Array>>();
 for (const backend of ['cpu', 'wasm', 'tensorflow'] as const) {
   describe(`model golden parity (${backend} backend${backend === 'tensorflow' ? ', fused kernels' : ''})`, function () {
     before(async function () {
-      if (backend === 'tensorflow') {
-        if ((await nativeBackendsHere()).length === 0) {
-          console.warn('    skipped: the native backend does not load here');
-          this.skip();
-        }
-        const kernels = kernelInfo('fused');
-        if (kernels.used !== 'fused') {
-          console.warn(`    skipped: ${kernels.reason}`);
-          this.skip();
-        }
-      }
+      if (backend === 'tensorflow') await skipUnlessFusedKernels(this);
       await selectBackend(backend, { log: () => {} });
     });
     after(async () => {

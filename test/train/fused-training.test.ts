@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
-import { fusedKernelsAvailability } from '../../src/backend/fused/fused-ops.js';
+import { nativeAvailability } from '../../src/backend/fused/fused-ops.js';
 import { kernelInfo, setKernelChoice } from '../../src/backend/fused/kernel-choice.js';
 import { backendInfo, selectBackend } from '../../src/backend/backend.js';
 import { loadPrm } from '../../src/model/checkpoint.js';
@@ -13,7 +13,7 @@ import { prmMicroBatch } from '../../src/train/prm-objective.js';
 import { stepTargets, type LossConfig } from '../../src/train/loss.js';
 import { TrainStep } from '../../src/train/step.js';
 import { Rng } from '../../src/util/rng.js';
-import { nativeBackendsHere } from '../backend/native-probe.js';
+import { skipUnlessFusedKernels } from '../backend/native-probe.js';
 
 /**
  * Training through the fused native kernels (train.kernels: fused: decoder and AdamW) against the eager ops: 20
@@ -71,15 +71,7 @@ function maxRelativeDiff(a: Float32Array, b: Float32Array): number {
 describe('train: fused kernels vs eager ops over 20 steps (native backend)', function () {
   this.timeout(300000);
   before(async function () {
-    if ((await nativeBackendsHere()).length === 0) {
-      console.warn('    skipped: the fused kernels run on the native backend only, which does not load here');
-      this.skip();
-    }
-    const avail = fusedKernelsAvailability();
-    if (!avail.ok) {
-      console.warn(`    skipped: ${avail.reason}`);
-      this.skip();
-    }
+    await skipUnlessFusedKernels(this);
   });
 
   for (const recompute of [false, true]) {
@@ -119,5 +111,14 @@ describe('train: fused kernels fall back to eager on wasm', () => {
     expect(info.reason).to.match(/wasm backend has no fused kernels/);
     expect(backendInfo().kernels.used).to.equal('eager');
     expect(usesFusedKernels({ attentionBlockSize: 256, kernels: 'fused' })).to.equal(false);
+  });
+
+  it('and on a native binding without the kernels, naming what is missing', () => {
+    expect(nativeAvailability({})).to.deep.equal({ ok: false, reason: "the native binding was built without prmkit's fused kernels (run 'npm run setup-native')" });
+    const partial = nativeAvailability({ prmkitFusedOps: ['PrmkitAttention'], prmkitFusedError: 'PrmkitRmsNorm: already registered' });
+    expect(partial.ok).to.equal(false);
+    expect(!partial.ok && partial.reason).to.match(/lacks the fused ops PrmkitAttentionGrad, .*: PrmkitRmsNorm: already registered/);
+    const gpu = nativeAvailability({ prmkitFusedOps: ['PrmkitAttention'], isUsingGpuDevice: () => true });
+    expect(!gpu.ok && gpu.reason).to.match(/CPU kernels and this native backend runs on a GPU/);
   });
 });

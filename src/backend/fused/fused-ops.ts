@@ -30,6 +30,7 @@ interface OpAttr {
 }
 
 interface FusedBinding {
+  isUsingGpuDevice?: () => boolean;
   prmkitFusedOps?: string[];
   prmkitFusedError?: string;
   TF_ATTR_FLOAT: number;
@@ -49,17 +50,31 @@ export type FusedAvailability = { ok: true } | { ok: false; reason: string };
 export function fusedKernelsAvailability(): FusedAvailability {
   const name = tf.getBackend();
   if (name !== 'tensorflow') return { ok: false, reason: `the ${name} backend has no fused kernels (native backend only)` };
-  const binding = (tf.backend() as unknown as Partial<NativeBackend>).binding;
+  // Asked for every forward pass: the answer is kept per backend instance.
+  const backend = tf.backend();
+  let known = availabilityOf.get(backend);
+  if (!known) availabilityOf.set(backend, (known = nativeAvailability((backend as unknown as Partial<NativeBackend>).binding)));
+  if (known.ok) registerFusedKernels();
+  return known;
+}
+
+const availabilityOf = new WeakMap<object, FusedAvailability>();
+
+/** What a tfjs-node binding offers (exported for tests: bindings built without the kernels). */
+export function nativeAvailability(binding: Partial<FusedBinding> | undefined): FusedAvailability {
   const ops = binding?.prmkitFusedOps;
   if (!Array.isArray(ops)) {
     return { ok: false, reason: "the native binding was built without prmkit's fused kernels (run 'npm run setup-native')" };
+  }
+  if (binding?.isUsingGpuDevice?.()) {
+    // Registered for the CPU device only: on a GPU they would run on the host, with copies.
+    return { ok: false, reason: 'the fused kernels are CPU kernels and this native backend runs on a GPU' };
   }
   const missing = OPS.filter((op) => !ops.includes(op));
   if (missing.length > 0) {
     const why = binding?.prmkitFusedError ? `: ${binding.prmkitFusedError}` : '';
     return { ok: false, reason: `the native binding lacks the fused ops ${missing.join(', ')}${why}` };
   }
-  registerFusedKernels();
   return { ok: true };
 }
 
