@@ -18,6 +18,9 @@ import type { Qwen2Config } from './config.js';
  * - RoPE uses the "swap halves" form: rotate_half(x)*sin == swap(halves of x)*[-sin, sin], so
  *   no negation per layer (split + concat measured 3-4x faster than tf.reverse on wasm); the
  *   1/sqrt(d) attention scale is folded into the query's cos/sin factors.
+ * - On the native backend, attention (with RoPE), RMSNorm and SwiGLU run as prmkit's fused
+ *   kernels by default (DecoderOptions.kernels, train.kernels; src/backend/fused); the tfjs
+ *   ops here are the path of the other backends and the reference those kernels are tested against.
  */
 
 export type ParamKind = 'embedding' | 'linear' | 'bias' | 'norm';
