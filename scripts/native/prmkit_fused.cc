@@ -62,6 +62,9 @@ constexpr int64_t kBlock = 64;
 
 // --- thread pool ---------------------------------------------------------------------------
 
+// Jobs smaller than this (element operations) run serially: about a millisecond of work.
+constexpr double kSerialWork = 1 << 20;
+
 class Pool {
  public:
   Pool() {
@@ -77,9 +80,14 @@ class Pool {
   // run. It never waits for a worker that has not started: on a busy machine a sleeping
   // worker may wake milliseconds late, and then finds the job drained (it holds its own
   // reference to the job, so that is safe).
-  void For(int64_t n, const std::function<void(int64_t)> &fn) {
+  //
+  // `work` estimates the whole job in element operations: below kSerialWork it runs on the
+  // calling thread alone, since waking a worker (and, on a busy machine, waiting for one that
+  // was descheduled) costs more than a small job; forward passes over short sequences are
+  // made of such jobs.
+  void For(int64_t n, const std::function<void(int64_t)> &fn, double work = 1e18) {
     if (n <= 0) return;
-    if (size_ == 1 || n == 1) {
+    if (size_ == 1 || n == 1 || work < kSerialWork) {
       for (int64_t i = 0; i < n; i++) fn(i);
       return;
     }
@@ -141,15 +149,17 @@ Pool &ThePool() {
   return *pool;
 }
 
-// Splits [0, n) into about 4 chunks per thread.
+// Splits [0, n) into about 4 chunks per thread; `cost` is the work of one index (element
+// operations), which decides whether the job is worth spreading at all.
 template <typename F>
-void ParallelRanges(int64_t n, int64_t min_chunk, F &&body) {
-  int64_t chunks = std::max<int64_t>(1, std::min<int64_t>(ThePool().size() * 4, n / std::max<int64_t>(1, min_chunk)));
+void ParallelRanges(int64_t n, double cost, F &&body) {
+  const int64_t min_chunk = std::max<int64_t>(1, static_cast<int64_t>(kSerialWork / 8 / std::max(cost, 1.0)));
+  int64_t chunks = std::max<int64_t>(1, std::min<int64_t>(ThePool().size() * 4, n / min_chunk));
   int64_t per = (n + chunks - 1) / chunks;
   ThePool().For(chunks, [&](int64_t c) {
     int64_t s = c * per, e = std::min(n, s + per);
     if (s < e) body(s, e);
-  });
+  }, n * cost);
 }
 
 // --- kernel plumbing -----------------------------------------------------------------------
@@ -287,6 +297,7 @@ void AttentionForward(const AttnShape &s, const float *q, const float *k, const 
   const int64_t nblocks = (T + kBlock - 1) / kBlock;
   // Tasks: (batch, head, query block), larger blocks (later rows, more keys) first.
   const int64_t tasks = s.B * H * nblocks;
+  const double work = static_cast<double>(s.B) * H * T * T * D;  // about the score and context products
   ThePool().For(tasks, [&](int64_t task) {
     const int64_t blk = nblocks - 1 - task % nblocks;
     const int64_t bh = task / nblocks, b = bh / H, h = bh % H, hk = h / s.groups;
@@ -319,7 +330,7 @@ void AttentionForward(const AttnShape &s, const float *q, const float *k, const 
       L[i] = m + std::log(sum);
     }
     O.noalias() = S * V;
-  });
+  }, work);
 }
 
 void AttentionCompute(void *, TF_OpKernelContext *ctx) {
@@ -352,6 +363,7 @@ void AttentionBackward(const AttnShape &s, const float *q, const float *k, const
   }
   const int64_t nblocks = (T + kBlock - 1) / kBlock;
   const int64_t heads_per_task = direct ? s.groups : 1;
+  const double work = 2.5 * B * H * T * T * D;  // five products, causal half
   ThePool().For(direct ? B * Hk : B * H, [&](int64_t task) {
     const int64_t b = direct ? task / Hk : task / H;
     const int64_t h0 = direct ? (task % Hk) * s.groups : task % H;
@@ -398,10 +410,10 @@ void AttentionBackward(const AttnShape &s, const float *q, const float *k, const
         dK.topRows(r1).noalias() += dP.transpose() * Q;
       }
     }
-  });
+  }, work);
   if (direct) return;
   // Sum the group's heads into dk, dv [B, T, Hk, D].
-  ParallelRanges(B * T, 16, [&](int64_t s0, int64_t s1) {
+  ParallelRanges(B * T, 2.0 * Hk * s.groups * D, [&](int64_t s0, int64_t s1) {
     for (int64_t bt = s0; bt < s1; bt++) {
       const int64_t b = bt / T, t = bt % T;
       for (int64_t hk = 0; hk < Hk; hk++) {
@@ -475,7 +487,7 @@ void Rotate(const float *src, float *dst, int64_t BT, int64_t heads, int64_t D, 
             bool inverse) {
   const int64_t half = D / 2;
   const float sgn = inverse ? -1.f : 1.f;
-  ParallelRanges(BT, 16, [&](int64_t r0, int64_t r1) {
+  ParallelRanges(BT, 4.0 * heads * D, [&](int64_t r0, int64_t r1) {
     // The factors are scaled first, as the eager decoder folds the scale into them.
     Eigen::ArrayXf c(half), sn(half);
     for (int64_t bt = r0; bt < r1; bt++) {
@@ -571,7 +583,7 @@ void RmsNormCompute(void *state, TF_OpKernelContext *ctx) {
   float *y = outs.Add(ctx, {N, C});
   float *rstd = y ? outs.Add(ctx, {N}) : nullptr;
   if (!rstd) return;
-  ParallelRanges(N, 8, [&](int64_t r0, int64_t r1) {
+  ParallelRanges(N, 4.0 * C, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; r++) {
       Eigen::Map<const Eigen::ArrayXf> xr(x + r * C, C), wr(w, C);
       Eigen::Map<Eigen::ArrayXf> yr(y + r * C, C);
@@ -597,7 +609,8 @@ void RmsNormGradCompute(void *, TF_OpKernelContext *ctx) {
   float *dw = dx ? outs.Add(ctx, {C}) : nullptr;
   if (!dw) return;
   // dw is a column sum: each chunk of rows sums into its own row of `partial`.
-  const int64_t chunks = std::max<int64_t>(1, std::min<int64_t>(ThePool().size() * 4, N / 8));
+  const double work = 8.0 * N * C;
+  const int64_t chunks = work < kSerialWork ? 1 : std::max<int64_t>(1, std::min<int64_t>(ThePool().size() * 4, N / 8));
   const int64_t per = (N + chunks - 1) / chunks;
   std::vector<float> partial(static_cast<size_t>(chunks * C), 0.f);
   ThePool().For(chunks, [&](int64_t ch) {
@@ -639,7 +652,7 @@ void SwiGluCompute(void *, TF_OpKernelContext *ctx) {
   Outputs outs;
   float *y = outs.Add(ctx, Dims(in.t[0]));
   if (!y) return;
-  ParallelRanges(n, 4096, [&](int64_t s0, int64_t s1) {
+  ParallelRanges(n, 12.0, [&](int64_t s0, int64_t s1) {
     Eigen::Map<const Eigen::ArrayXf> gs(g + s0, s1 - s0), us(u + s0, s1 - s0);
     Eigen::Map<Eigen::ArrayXf>(y + s0, s1 - s0) = gs * gs.logistic() * us;
   });
@@ -654,7 +667,7 @@ void SwiGluGradCompute(void *, TF_OpKernelContext *ctx) {
   float *dg = outs.Add(ctx, Dims(in.t[0]));
   float *du = dg ? outs.Add(ctx, Dims(in.t[0])) : nullptr;
   if (!du) return;
-  ParallelRanges(n, 4096, [&](int64_t s0, int64_t s1) {
+  ParallelRanges(n, 20.0, [&](int64_t s0, int64_t s1) {
     // In slices that stay in cache: sigmoid once, then both outputs.
     constexpr int64_t kSlice = 2048;
     Eigen::ArrayXf sg(kSlice);
@@ -704,7 +717,7 @@ void AdamWCompute(void *state, TF_OpKernelContext *ctx) {
   float *mo = po ? outs.Add(ctx, Dims(in.t[0])) : nullptr;
   float *vo = mo ? outs.Add(ctx, Dims(in.t[0])) : nullptr;
   if (!vo) return;
-  ParallelRanges(n, 16384, [&](int64_t s0, int64_t s1) {
+  ParallelRanges(n, 12.0, [&](int64_t s0, int64_t s1) {
     const int64_t len = s1 - s0;
     Eigen::Map<const Eigen::ArrayXf> ps(p + s0, len), ms(m + s0, len), vs(v + s0, len), gs(g + s0, len);
     Eigen::Map<Eigen::ArrayXf> pn(po + s0, len), mn(mo + s0, len), vn(vo + s0, len);

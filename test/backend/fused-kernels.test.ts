@@ -85,6 +85,13 @@ const CASES: AttentionCase[] = [
     mask: (b, t) => ones(b, t).map((row, i) => row.map((_, j) => (j < t - 3 * i ? 1 : 0))),
   },
   { name: 'multi-query (6:1), T=130, no padding', b: 1, t: 130, h: 6, hk: 1, d: 32, mask: ones },
+  // Large enough to be spread over the kernel's thread pool (small jobs run serially).
+  {
+    name: 'threaded, GQA 4:2 with 8 (batch, kv head) tasks writing dk/dv directly, T=200',
+    b: 4, t: 200, h: 4, hk: 2, d: 32,
+    mask: (b, t) => ones(b, t).map((row, i) => row.map((_, j) => (i % 2 === 0 ? (j >= 7 * i ? 1 : 0) : j < t - 11 * i ? 1 : 0))),
+  },
+  { name: 'threaded, GQA 4:1 with per-head dk/dv summed per group, T=300', b: 2, t: 300, h: 4, hk: 1, d: 32, mask: (b, t) => ones(b, t).map((row, i) => row.map((_, j) => (i === 1 && j < 40 ? 0 : 1))) },
   {
     name: 'a row with one real token in the middle, T=9',
     b: 2, t: 9, h: 2, hk: 1, d: 4,
@@ -174,7 +181,7 @@ describe('backend: fused native kernels vs the eager ops', function () {
     });
   });
 
-  for (const [n, c] of [[1, 7], [37, 96], [130, 33]] as const) {
+  for (const [n, c] of [[1, 7], [37, 96], [130, 33], [2048, 256]] as const) {
     it(`RMSNorm [${n}, ${c}]: values and gradients`, () => {
       tf.tidy(() => {
         const rng = new Rng(`rms-${n}-${c}`);
@@ -193,7 +200,7 @@ describe('backend: fused native kernels vs the eager ops', function () {
 
   it('AdamW: the fused update gives the tf-ops update (decay and no decay, clipped and not)', () => {
     const rng = new Rng('adamw');
-    const shapes = [[37, 5], [64], [3, 1000]];
+    const shapes = [[37, 5], [64], [3, 1000], [512, 600]]; // the last one is spread over threads
     const make = (kernels: 'fused' | 'eager') => {
       const params = shapes.map((shape, i) => ({ name: i === 1 ? `l.${i}.bias` : `l.${i}.weight`, variable: tf.variable(randn(new Rng(`p${i}`), shape)) }));
       return { params, opt: new AdamW(params, { weightDecay: 0.1, kernels }) };
@@ -224,9 +231,10 @@ describe('backend: fused native kernels vs the eager ops', function () {
   it('SwiGLU: values and gradients', () => {
     tf.tidy(() => {
       const rng = new Rng('swiglu');
-      const gate = randn(rng, [33, 70], 3);
-      const up = randn(rng, [33, 70]);
-      const dy = randn(rng, [33, 70]);
+      // Large enough to be spread over the kernel's thread pool.
+      const gate = randn(rng, [512, 1030], 3);
+      const up = randn(rng, [512, 1030]);
+      const dy = randn(rng, [512, 1030]);
       expect(relErr(fusedSwiGlu(gate, up), swiGlu(gate, up))).to.be.below(TOL);
       const loss = (f: typeof swiGlu) => (g: tf.Tensor, u: tf.Tensor) => tf.sum(tf.mul(f(g, u), dy));
       const got = tf.grads(loss(fusedSwiGlu))([gate, up]);
