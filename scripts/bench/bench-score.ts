@@ -16,6 +16,7 @@ import { readProcessBench } from '../../src/data/processbench.js';
 import type { StepSample } from '../../src/data/types.js';
 import { scoreByPrefixes, scoreSamples, type ScoreInput } from '../../src/eval/score.js';
 import { backendInfo, BackendUnavailableError, selectBackend, type ConcreteBackend } from '../../src/backend/backend.js';
+import { checkKernelChoice, setKernelChoice, type KernelChoice } from '../../src/backend/fused/kernel-choice.js';
 import { encodeSample } from '../../src/model/encode.js';
 import { initPrm } from '../../src/model/prm.js';
 import { PrmTokenizer } from '../../src/model/tokenizer.js';
@@ -67,7 +68,7 @@ function* corpus(samples: readonly StepSample[]): Generator<string> {
 
 export async function runScoreBench(
   backend: ConcreteBackend,
-  opts: { samples: number; prefixSamples: number; data?: string },
+  opts: { samples: number; prefixSamples: number; data?: string; kernels?: KernelChoice },
 ): Promise<ScoreBenchResult> {
   try {
     await selectBackend(backend, { log: (line) => process.stderr.write(`${line}\n`) });
@@ -75,6 +76,7 @@ export async function runScoreBench(
     if (err instanceof BackendUnavailableError) return { backend, available: false, reason: err.reason };
     throw err;
   }
+  setKernelChoice(opts.kernels ?? 'fused');
   const all = await readProcessBench(opts.data ?? DEFAULT_PROCESSBENCH_DIR);
   const files = buildWordLevelTokenizer(corpus(all), { maxVocab: BENCH.vocab });
   const tok = PrmTokenizer.fromFiles(files.tokenizerJson, files.tokenizerConfigJson);
@@ -141,6 +143,7 @@ if (process.argv[1]?.endsWith('bench-score.ts')) {
       samples: Number(argValue('samples', '340')),
       prefixSamples: Number(argValue('prefix-samples', '100')),
       data: argValue('data'),
+      kernels: checkKernelChoice(argValue('kernels', 'fused')!),
     }),
   );
 }

@@ -3,7 +3,7 @@
  * so its peak RSS is this backend's alone): prmkit's own trainer loop (trainModel: batching,
  * loss, clipping, AdamW, metrics) on random token data, a few warmup steps, then timed steps.
  *
- *   node --import tsx scripts/bench/bench-train.ts --backend wasm [--warmup 2] [--steps 5]
+ *   node --import tsx scripts/bench/bench-train.ts --backend wasm [--warmup 2] [--steps 5] [--kernels fused|eager]
  *
  * Prints one JSON object on the last stdout line (see TrainBenchResult).
  */
@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { backendInfo, BackendUnavailableError, selectBackend, type ConcreteBackend } from '../../src/backend/backend.js';
+import { checkKernelChoice, setKernelChoice, type KernelChoice, type KernelInfo } from '../../src/backend/fused/kernel-choice.js';
 import { initPrm } from '../../src/model/prm.js';
 import { TrainSchema } from '../../src/recipes/schema.js';
 import type { TrainItem } from '../../src/train/batches.js';
@@ -26,6 +27,8 @@ export interface TrainBenchResult {
   reason?: string;
   threads?: number;
   simd?: boolean | null;
+  /** train.kernels as requested and as run. */
+  kernels?: KernelInfo;
   warmup_steps?: number;
   timed_steps?: number;
   ms_per_step?: number;
@@ -61,7 +64,7 @@ function randomItems(count: number, seed: number): TrainItem[] {
   return items;
 }
 
-export async function runTrainBench(backend: ConcreteBackend, warmup: number, steps: number): Promise<TrainBenchResult> {
+export async function runTrainBench(backend: ConcreteBackend, warmup: number, steps: number, kernels: KernelChoice = 'fused'): Promise<TrainBenchResult> {
   try {
     await selectBackend(backend, { log: (line) => process.stderr.write(`${line}\n`) });
   } catch (err) {
@@ -69,6 +72,7 @@ export async function runTrainBench(backend: ConcreteBackend, warmup: number, st
     throw err;
   }
   if (!(warmup >= 0 && steps >= 1)) throw new Error(`need at least one timed step (got ${steps}, warmup ${warmup})`);
+  setKernelChoice(kernels); // as a run does with train.kernels
   const info = backendInfo();
   const total = warmup + steps;
   const model = initPrm(benchModelConfig({ stepTokenId: STEP_TOKEN_ID, padTokenId: PAD_TOKEN_ID }), 0);
@@ -127,6 +131,7 @@ export async function runTrainBench(backend: ConcreteBackend, warmup: number, st
       available: true,
       threads: info.threads,
       simd: info.simd,
+      kernels: info.kernels,
       warmup_steps: warmup,
       timed_steps: steps,
       ms_per_step: (seconds * 1000) / steps,
@@ -147,5 +152,5 @@ export async function runTrainBench(backend: ConcreteBackend, warmup: number, st
 if (process.argv[1]?.endsWith('bench-train.ts')) {
   const backend = argValue('backend') as ConcreteBackend | undefined;
   if (!backend) throw new Error('--backend is required');
-  emitResult(await runTrainBench(backend, Number(argValue('warmup', '2')), Number(argValue('steps', '5'))));
+  emitResult(await runTrainBench(backend, Number(argValue('warmup', '2')), Number(argValue('steps', '5')), checkKernelChoice(argValue('kernels', 'fused')!)));
 }

@@ -10,6 +10,10 @@
  *   3,400 samples once on the fastest backend.
  * - The data layer's throughput (scripts/bench/bench-data.ts).
  *
+ * - The native backend twice: with prmkit's fused kernels (train.kernels: fused, the default) and
+ *   as "<backend> (eager kernels)" with tfjs ops only, so the fused kernels' gain is measured
+ *   side by side in one run.
+ *
  * `--real` runs the real-size bench instead (scripts/bench/bench-real.ts: a Qwen2.5-0.5B-shaped PRM).
  *
  * Writes DIR/bench.json and DIR/bench.md (DIR defaults to bench-results/). Options:
@@ -51,6 +55,9 @@ interface TorchResult {
   peak_rss_mb?: number;
   load_average?: number[];
 }
+
+const isNative = (backend: ConcreteBackend) => backend === 'tensorflow' || backend === 'tensorflow-gpu';
+const eagerName = (backend: ConcreteBackend) => `${backend} (eager kernels)`;
 
 function parsePlan(argv: string[]): Plan {
   const has = (flag: string) => argv.includes(flag);
@@ -134,6 +141,8 @@ async function main(): Promise<void> {
   let torch: TorchResult | undefined;
   let torchOneThread: TorchResult | undefined;
   let wasmThreaded: TrainBenchResult | undefined;
+  // The native backends with train.kernels: eager (tfjs ops only), beside their fused default.
+  const nativeEager = new Map<ConcreteBackend, { train?: TrainBenchResult; score?: ScoreBenchResult }>();
   const record = (name: string, tps: number | undefined) => {
     if (tps !== undefined) trainRounds.set(name, [...(trainRounds.get(name) ?? []), Math.round(tps)]);
   };
@@ -156,6 +165,12 @@ async function main(): Promise<void> {
       const result = await runChild<TrainBenchResult>(process.execPath, tsx('bench-train.ts', ['--backend', backend, '--warmup', String(warmup), '--steps', String(steps)]), { [WASM_THREADS_ENV]: '' });
       record(backend, result.train_tokens_per_s);
       train.set(backend, better(train.get(backend), result));
+      if (isNative(backend) && result.available) {
+        log(`round ${r}: train on ${backend} with the eager kernels`);
+        const eager = await runChild<TrainBenchResult>(process.execPath, tsx('bench-train.ts', ['--backend', backend, '--warmup', String(warmup), '--steps', String(steps), '--kernels', 'eager']));
+        record(eagerName(backend), eager.train_tokens_per_s);
+        nativeEager.set(backend, { train: better(nativeEager.get(backend)?.train, eager) });
+      }
       if (backend === 'wasm' && result.available && availableParallelism() > 1) {
         // The opt-in threaded wasm build (PRMKIT_WASM_THREADS), for comparison.
         const threads = Math.min(8, availableParallelism());
@@ -176,6 +191,11 @@ async function main(): Promise<void> {
       const [samples, prefixSamples] = backend === 'cpu' ? [3, 1] : plan.quick ? [24, 6] : [340, 60];
       log(`score on ${backend} (${samples} responses, ${prefixSamples} by prefixes)`);
       score.set(backend, await runChild<ScoreBenchResult>(process.execPath, tsx('bench-score.ts', ['--backend', backend, '--samples', String(samples), '--prefix-samples', String(prefixSamples)]), { [WASM_THREADS_ENV]: '' }));
+      const eager = nativeEager.get(backend);
+      if (eager) {
+        log(`score on ${backend} with the eager kernels`);
+        eager.score = await runChild<ScoreBenchResult>(process.execPath, tsx('bench-score.ts', ['--backend', backend, '--samples', String(samples), '--prefix-samples', String(prefixSamples), '--kernels', 'eager']));
+      }
     }
   }
   const scored = [...score.values()].filter((s) => s.available && s.one_forward_per_response);
@@ -194,6 +214,21 @@ async function main(): Promise<void> {
   }
 
   const torchTps = torch?.available ? torch.train_tokens_per_s : undefined;
+  /** One row of the results: a backend's (or variant's) training and scoring figures. */
+  const entry = (name: string, t: TrainBenchResult | undefined, s: ScoreBenchResult | undefined) => ({
+    train_tokens_per_s: round(t?.train_tokens_per_s),
+    score_steps_per_s: round(s?.one_forward_per_response?.steps_per_s, 2),
+    peak_rss_mb: t?.peak_rss_mb,
+    ratio_vs_torch: torchTps && t?.train_tokens_per_s ? round(t.train_tokens_per_s / torchTps, 3) : undefined,
+    ms_per_step: round(t?.ms_per_step),
+    threads: t?.threads,
+    cpu_utilisation: round(t?.cpu_utilisation, 2),
+    kernels: t?.kernels,
+    train_rounds_tokens_per_s: trainRounds.get(name),
+    tensors_flat: t?.num_tensors ? t.num_tensors.every((n) => n === t.num_tensors![0]) : undefined,
+    final_loss: t?.final_loss,
+    score: s?.available ? { per_response: s.one_forward_per_response, per_prefix: s.one_forward_per_prefix, speedup: round(s.speedup, 2), max_score_difference: s.max_score_difference, peak_rss_mb: s.peak_rss_mb } : undefined,
+  });
   const backends: Record<string, unknown> = {};
   const unavailable: Record<string, string> = {};
   for (const backend of plan.backends) {
@@ -205,20 +240,11 @@ async function main(): Promise<void> {
     }
     if (!t && !s) continue;
     backends[backend] = {
-      train_tokens_per_s: round(t?.train_tokens_per_s),
-      score_steps_per_s: round(s?.one_forward_per_response?.steps_per_s, 2),
-      peak_rss_mb: t?.peak_rss_mb,
-      ratio_vs_torch: torchTps && t?.train_tokens_per_s ? round(t.train_tokens_per_s / torchTps, 3) : undefined,
-      ms_per_step: round(t?.ms_per_step),
-      threads: t?.threads,
-      cpu_utilisation: round(t?.cpu_utilisation, 2),
-      train_rounds_tokens_per_s: trainRounds.get(backend),
-      tensors_flat: t?.num_tensors ? t.num_tensors.every((n) => n === t.num_tensors![0]) : undefined,
-      final_loss: t?.final_loss,
-      score: s?.available ? { per_response: s.one_forward_per_response, per_prefix: s.one_forward_per_prefix, speedup: round(s.speedup, 2), max_score_difference: s.max_score_difference, peak_rss_mb: s.peak_rss_mb } : undefined,
+      ...entry(backend, t, s),
       ...(backend === 'cpu' && plan.quick ? { skipped: 'cpu is skipped with --quick (one training step takes minutes)' } : {}),
     };
   }
+  for (const [backend, { train: t, score: s }] of nativeEager) backends[eagerName(backend)] = entry(eagerName(backend), t, s);
   const ratios = Object.entries(backends)
     .map(([name, b]) => [name, (b as { ratio_vs_torch?: number }).ratio_vs_torch] as const)
     .filter((e): e is readonly [string, number] => e[1] !== undefined);

@@ -1,6 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend, type ConcreteBackend } from '../../src/backend/backend.js';
 import { initPrm } from '../../src/model/prm.js';
+import { usesFusedKernels } from '../../src/model/qwen2.js';
+import { checkKernelChoice, setKernelChoice } from '../../src/backend/fused/kernel-choice.js';
 import { collateBatch } from '../../src/model/encode.js';
 import { stepTargets, stepWeightTotal } from '../../src/train/loss.js';
 import { AdamW } from '../../src/train/optimizer.js';
@@ -15,6 +17,9 @@ const profile = process.argv.includes('--profile');
 await selectBackend(backend);
 const cfg = { vocabSize: 4096, hiddenSize: 256, numHiddenLayers: 4, numAttentionHeads: 4, numKeyValueHeads: 4, headDim: 64, intermediateSize: 1024, ropeTheta: 10000, rmsNormEps: 1e-6, tieWordEmbeddings: false, maxPositionEmbeddings: 512, numLabels: 2 };
 const model = initPrm(cfg, 0);
+// --kernels eager|fused: train.kernels for the whole step (decoder and AdamW), as a run sets it.
+const kernelsArg = process.argv.indexOf('--kernels');
+if (kernelsArg >= 0) setKernelChoice(checkKernelChoice(process.argv[kernelsArg + 1]));
 const B = 8, T = 256;
 const rng = new Rng(1);
 const ids = Int32Array.from({ length: B * T }, () => rng.int(0, 4095));
@@ -56,10 +61,14 @@ if (profile) {
 }
 phase.step = 0;
 const t0 = performance.now();
+const cpu0 = process.cpuUsage();
 for (let i = 0; i < steps; i++) await step();
 const dt = (performance.now() - t0) / steps;
+const cpu = process.cpuUsage(cpu0);
+// Process CPU ms per step (all threads): on a shared machine steadier than wall time.
+console.log(`cpu ${((cpu.user + cpu.system) / 1000 / steps).toFixed(0)} ms/step`);
 console.log(Object.entries(phase).map(([k, v]) => `${k} ${(v / steps).toFixed(0)}`).join(' '));
-console.log(`${backend}: ${dt.toFixed(0)} ms/step, ${(B * T / dt * 1000).toFixed(0)} tok/s, tensors ${tf.memory().numTensors}`);
+console.log(`${backend} (kernels ${usesFusedKernels(model.decoderOptions) ? 'fused' : 'eager'}): ${dt.toFixed(0)} ms/step, ${(B * T / dt * 1000).toFixed(0)} tok/s, tensors ${tf.memory().numTensors}`);
 if (process.argv.includes('--fwd')) {
   const micro = prmMicroBatch(model, { collated, targets, tokens: B * T, pairs: B * (T - 1) }, w, loss);
   const fwd = () => tf.tidy(() => micro.loss().dataSync()[0]);

@@ -36,6 +36,9 @@
 
 namespace tfnodejs {
 
+// prmkit's fused decoder ops (binding/prmkit_fused.cc), registered with the binding's exports.
+void RegisterPrmkitFused(napi_env env, napi_value exports);
+
 // Defined in tfjs_backend.cc (external linkage there, no header declares it).
 void AssignOpAttr(napi_env env, TFE_Op *tfe_op, napi_value attr_value);
 
@@ -337,6 +340,7 @@ void RegisterPrmkitCollectives(napi_env env, napi_value exports) {
       {"serverDefFromText", nullptr, PrmkitCollectives::ServerDefFromText, nullptr, nullptr, nullptr, napi_default, nullptr},
   };
   napi_define_properties(env, exports, ARRAY_SIZE(properties), properties);
+  RegisterPrmkitFused(env, exports);
 }
 
 }  // namespace tfnodejs

@@ -20,6 +20,7 @@ import {
 import { registerThreadedWasmFactory } from './wasm-threads.js';
 
 import { BACKEND_NAMES, type BackendName, type ConcreteBackend } from './backend-names.js';
+import { kernelInfo, type KernelInfo } from './fused/kernel-choice.js';
 
 export { BACKEND_NAMES, type BackendName, type ConcreteBackend };
 /** Order in which auto tries the backends. */
@@ -53,6 +54,8 @@ export interface BackendInfo {
   simd: boolean | null;
   /** The native backend placed ops on a GPU (null for other backends). */
   gpu: boolean | null;
+  /** Fused native kernels or eager ops (train.kernels), and why eager when fused was asked for. */
+  kernels: KernelInfo;
   attempts: BackendAttempt[];
 }
 
@@ -360,6 +363,7 @@ export function backendInfo(): BackendInfo {
     threads,
     simd,
     gpu,
+    kernels: kernelInfo(),
     attempts: current?.selection.attempts ?? [],
   };
 }

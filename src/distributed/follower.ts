@@ -4,6 +4,7 @@
  * directory, writes nothing, and returns.
  */
 import { selectBackend } from '../backend/backend.js';
+import { describeKernels, setKernelChoice } from '../backend/fused/kernel-choice.js';
 import type { Recipe } from '../recipes/schema.js';
 import { readStageMarker, type RunContext } from '../run/context.js';
 import { SAMPLES_FILE } from '../run/data-stage.js';
@@ -26,6 +27,7 @@ export interface FollowerOptions {
 export async function runTrainingWorker(opts: FollowerOptions): Promise<{ steps: number }> {
   const { recipe, log } = opts;
   const backend = await selectBackend(recipe.backend, { log });
+  log(describeKernels(setKernelChoice(recipe.train?.kernels ?? 'fused')));
   const dp = await joinCluster(opts.cluster, { log });
   try {
     if (!(await dp.trainingStarts(false))) {

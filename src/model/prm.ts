@@ -195,7 +195,7 @@ export class PrmModel {
     return this.cfg;
   }
 
-  /** Options of the forward pass (attention block size); see DecoderOptions. */
+  /** Options of the forward pass (attention block size, kernels); see DecoderOptions. */
   get decoderOptions(): Readonly<DecoderOptions> {
     return this.forwardOptions;
   }
@@ -231,7 +231,7 @@ export class PrmModel {
         variables: [...layerParamNames(i), ...this.loraSpecs().filter((s) => s.layer === i).map((s) => s.name)].map(v),
         run: (h: tf.Tensor) => decoderLayer(this.cfg, layer, h as tf.Tensor2D, ctx),
       })),
-      finalNorm: { variables: [v('model.norm.weight')], run: (h: tf.Tensor) => finalNorm(this.cfg, this.decoder, h as tf.Tensor2D) },
+      finalNorm: { variables: [v('model.norm.weight')], run: (h: tf.Tensor) => finalNorm(this.cfg, this.decoder, h as tf.Tensor2D, ctx.fused !== null) },
       dispose: () => disposeDecoderContext(ctx),
     };
   }

@@ -1,4 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
+import { fusedRmsNorm, fusedRopeAttention, fusedSwiGlu } from '../backend/fused/fused-ops.js';
+import { checkKernelChoice, kernelInfo, type KernelChoice } from '../backend/fused/kernel-choice.js';
 import type { Qwen2Config } from './config.js';
 import { linear, type LowRankAdapter } from './linear.js';
 import type { LoraTarget } from './lora.js';
@@ -18,6 +20,9 @@ import type { LoraTarget } from './lora.js';
  * - RoPE uses the "swap halves" form: rotate_half(x)*sin == swap(halves of x)*[-sin, sin], so
  *   no negation per layer (split + concat measured 3-4x faster than tf.reverse on wasm); the
  *   1/sqrt(d) attention scale is folded into the query's cos/sin factors.
+ * - On the native backend, attention (with RoPE), RMSNorm and SwiGLU run as prmkit's fused
+ *   kernels by default (DecoderOptions.kernels, train.kernels; src/backend/fused); the tfjs
+ *   ops here are the path of the other backends and the reference those kernels are tested against.
  */
 
 export type ParamKind = 'embedding' | 'linear' | 'bias' | 'norm';
@@ -143,11 +148,18 @@ interface RopeFactors {
  * Positions come from the attention mask (cumulative count of real tokens - 1), so a sequence
  * gets the same positions whether it is padded on the left or on the right.
  */
-function ropeFactors(cfg: Qwen2Config, mask: tf.Tensor2D): RopeFactors {
+/** Rotary angles [B*T, D/2] of each token's position. */
+function ropeAngles(cfg: Qwen2Config, mask: tf.Tensor2D): tf.Tensor2D {
   const [b, t] = mask.shape;
   const half = cfg.headDim / 2;
   const positions = tf.relu(tf.sub(tf.cumsum(mask, 1), 1)).reshape([b * t, 1]);
-  const angles = tf.mul(positions, tf.tensor2d(ropeInverseFrequencies(cfg.headDim, cfg.ropeTheta), [1, half]));
+  return tf.mul(positions, tf.tensor2d(ropeInverseFrequencies(cfg.headDim, cfg.ropeTheta), [1, half]));
+}
+
+function ropeFactors(cfg: Qwen2Config, mask: tf.Tensor2D): RopeFactors {
+  const [b, t] = mask.shape;
+  const half = cfg.headDim / 2;
+  const angles = ropeAngles(cfg, mask);
   const cos = tf.cos(angles);
   const sin = tf.sin(angles);
   const cosFull = tf.stack([cos, cos], 1).reshape([b * t, 1, 2, half]) as tf.Tensor4D;
@@ -171,6 +183,13 @@ function applyRope(x: tf.Tensor, heads: number, half: number, cos: tf.Tensor4D, 
  */
 export interface DecoderOptions {
   attentionBlockSize: number;
+  /**
+   * 'fused': attention, RMSNorm and SwiGLU run as prmkit's fused native kernels
+   * (src/backend/fused) when the backend has them, else as the eager ops below; 'eager': always
+   * the eager ops, the reference the fused kernels are tested against. Absent: the process-wide
+   * choice (train.kernels; src/backend/fused/kernel-choice.ts).
+   */
+  kernels?: KernelChoice;
 }
 
 export const DEFAULT_DECODER_OPTIONS: Readonly<DecoderOptions> = { attentionBlockSize: 256 };
@@ -178,7 +197,13 @@ export const DEFAULT_DECODER_OPTIONS: Readonly<DecoderOptions> = { attentionBloc
 export function checkDecoderOptions(opts: DecoderOptions): DecoderOptions {
   const size = opts.attentionBlockSize;
   if (!Number.isInteger(size) || size < 1) throw new Error(`attention block size must be a positive integer, got ${size}`);
+  if (opts.kernels !== undefined) checkKernelChoice(opts.kernels);
   return opts;
+}
+
+/** Whether a forward pass with these options runs the fused kernels on the backend in use. */
+export function usesFusedKernels(opts: DecoderOptions): boolean {
+  return kernelInfo(opts.kernels).used === 'fused';
 }
 
 /** One query block of causal attention: rows [start, end) attend to keys [0, end). */
@@ -209,9 +234,23 @@ function attentionBlocks(mask: tf.Tensor2D, blockSize: number): AttentionBlock[]
   return blocks;
 }
 
-export function rmsNorm(x: tf.Tensor2D, weight: tf.Tensor1D, eps: number): tf.Tensor2D {
+export function rmsNorm(x: tf.Tensor2D, weight: tf.Tensor1D, eps: number, fused = false): tf.Tensor2D {
+  if (fused) return fusedRmsNorm(x, weight, eps);
   const variance = tf.mean(tf.square(x), -1, true);
   return tf.mul(tf.mul(x, tf.rsqrt(tf.add(variance, eps))), weight);
+}
+
+/** Attention through the fused kernel: RoPE, scale, masks and GQA all inside it. */
+function fusedAttentionLayer(cfg: Qwen2Config, w: DecoderLayerWeights, x: tf.Tensor2D, batch: number, seqLen: number, f: FusedInputs): tf.Tensor2D {
+  const nH = cfg.numAttentionHeads;
+  const nKv = cfg.numKeyValueHeads;
+  const d = cfg.headDim;
+  // [B*T, heads*D] is [B, T, heads, D] in memory: the kernel reads the projections as they are.
+  const q = linear(x, w.qW, w.qB, w.adapters?.q_proj).reshape([batch, seqLen, nH, d]) as tf.Tensor4D;
+  const k = linear(x, w.kW, w.kB, w.adapters?.k_proj).reshape([batch, seqLen, nKv, d]) as tf.Tensor4D;
+  const v = linear(x, w.vW, w.vB, w.adapters?.v_proj).reshape([batch, seqLen, nKv, d]) as tf.Tensor4D;
+  const context = fusedRopeAttention(q, k, v, f.mask, f.cos, f.sin, 1 / Math.sqrt(d));
+  return linear(context.reshape([batch * seqLen, nH * d]) as tf.Tensor2D, w.oW, undefined, w.adapters?.o_proj);
 }
 
 function attention(
@@ -277,37 +316,65 @@ export const swiGlu = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) =
   };
 }) as (gate: tf.Tensor, up: tf.Tensor) => tf.Tensor2D;
 
-function mlp(w: DecoderLayerWeights, x: tf.Tensor2D): tf.Tensor2D {
+function mlp(w: DecoderLayerWeights, x: tf.Tensor2D, fused: boolean): tf.Tensor2D {
   const gate = linear(x, w.gateW, undefined, w.adapters?.gate_proj);
   const up = linear(x, w.upW, undefined, w.adapters?.up_proj);
-  return linear(swiGlu(gate, up), w.downW, undefined, w.adapters?.down_proj);
+  return linear(fused ? fusedSwiGlu(gate, up) : swiGlu(gate, up), w.downW, undefined, w.adapters?.down_proj);
 }
 
 /**
  * What every layer of one forward pass shares: the shape, the RoPE factors and the attention
  * blocks (masks). Built once per batch; the caller disposes it (disposeDecoderContext).
  */
-export interface DecoderContext {
-  batch: number;
-  seqLen: number;
+/** What the fused kernels read: the float mask [B, T] and RoPE's cos and sin [B, T, D/2]. */
+interface FusedInputs {
+  mask: tf.Tensor2D;
+  cos: tf.Tensor3D;
+  sin: tf.Tensor3D;
+}
+
+/** The eager path's RoPE factors and attention blocks (with their masks). */
+interface EagerInputs {
   rope: RopeFactors;
   blocks: AttentionBlock[];
 }
 
+export interface DecoderContext {
+  batch: number;
+  seqLen: number;
+  /** Exactly one of the two is set: the forward runs the fused kernels or the eager ops. */
+  fused: FusedInputs | null;
+  eager: EagerInputs | null;
+}
+
 export function decoderContext(cfg: Qwen2Config, attentionMask: tf.Tensor2D, opts: DecoderOptions = DEFAULT_DECODER_OPTIONS): DecoderContext {
   const [batch, seqLen] = attentionMask.shape;
+  if (usesFusedKernels(opts)) {
+    const fused = tf.tidy(() => {
+      // The context owns its mask: a copy even when the caller's is float32 already.
+      const mask = (attentionMask.dtype === 'float32' ? attentionMask.clone() : tf.cast(attentionMask, 'float32')) as tf.Tensor2D;
+      const angles = ropeAngles(cfg, mask);
+      const shape: [number, number, number] = [batch, seqLen, cfg.headDim / 2];
+      return { mask, cos: tf.cos(angles).reshape(shape), sin: tf.sin(angles).reshape(shape) };
+    }) as FusedInputs;
+    return { batch, seqLen, fused, eager: null };
+  }
   const mask = attentionMask.dtype === 'float32' ? attentionMask : tf.cast(attentionMask, 'float32');
   try {
     const rope = tf.tidy(() => ropeFactors(cfg, mask as tf.Tensor2D) as unknown as tf.TensorContainer) as unknown as RopeFactors;
     const blocks = attentionBlocks(mask as tf.Tensor2D, opts.attentionBlockSize);
-    return { batch, seqLen, rope, blocks };
+    return { batch, seqLen, fused: null, eager: { rope, blocks } };
   } finally {
     if (mask !== attentionMask) mask.dispose();
   }
 }
 
 export function disposeDecoderContext(ctx: DecoderContext): void {
-  tf.dispose([ctx.rope.cosQ, ctx.rope.sinQ, ctx.rope.cosK, ctx.rope.sinK, ...ctx.blocks.map((b) => b.bias)]);
+  if (ctx.fused) tf.dispose([ctx.fused.mask, ctx.fused.cos, ctx.fused.sin]);
+  if (ctx.eager) {
+    const { rope, blocks } = ctx.eager;
+    tf.dispose([rope.cosQ, rope.sinQ, rope.cosK, rope.sinK, ...blocks.map((b) => b.bias)]);
+  }
 }
 
 /** Token embeddings [B*T, hidden] of ids [B, T]. */
@@ -320,15 +387,20 @@ export function embedTokens(w: DecoderWeights, inputIds: tf.Tensor2D): tf.Tensor
 
 /** One decoder layer: h + attention(norm(h)), then + mlp(norm(.)). [B*T, hidden] in and out. */
 export function decoderLayer(cfg: Qwen2Config, layer: DecoderLayerWeights, h: tf.Tensor2D, ctx: DecoderContext): tf.Tensor2D {
+  const fused = ctx.fused !== null;
   return tf.tidy(() => {
-    const mid = tf.add(h, attention(cfg, layer, rmsNorm(h, layer.inputNorm, cfg.rmsNormEps), ctx.batch, ctx.seqLen, ctx.rope, ctx.blocks)) as tf.Tensor2D;
-    return tf.add(mid, mlp(layer, rmsNorm(mid, layer.postNorm, cfg.rmsNormEps))) as tf.Tensor2D;
+    const normed = rmsNorm(h, layer.inputNorm, cfg.rmsNormEps, fused);
+    const attended = ctx.fused
+      ? fusedAttentionLayer(cfg, layer, normed, ctx.batch, ctx.seqLen, ctx.fused)
+      : attention(cfg, layer, normed, ctx.batch, ctx.seqLen, ctx.eager!.rope, ctx.eager!.blocks);
+    const mid = tf.add(h, attended) as tf.Tensor2D;
+    return tf.add(mid, mlp(layer, rmsNorm(mid, layer.postNorm, cfg.rmsNormEps, fused), fused)) as tf.Tensor2D;
   });
 }
 
 /** The final RMSNorm of the decoder. */
-export function finalNorm(cfg: Qwen2Config, w: DecoderWeights, h: tf.Tensor2D): tf.Tensor2D {
-  return rmsNorm(h, w.norm, cfg.rmsNormEps);
+export function finalNorm(cfg: Qwen2Config, w: DecoderWeights, h: tf.Tensor2D, fused = false): tf.Tensor2D {
+  return rmsNorm(h, w.norm, cfg.rmsNormEps, fused);
 }
 
 function checkMask(inputIds: tf.Tensor2D, attentionMask: tf.Tensor2D): void {
@@ -355,6 +427,6 @@ export function decoderHiddenStates(
     const ctx = decoderContext(cfg, attentionMask, opts);
     let h = embedTokens(w, inputIds);
     for (const layer of w.layers) h = decoderLayer(cfg, layer, h, ctx);
-    return finalNorm(cfg, w, h);
+    return finalNorm(cfg, w, h, ctx.fused !== null);
   });
 }

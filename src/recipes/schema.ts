@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { CLIENT_DEFAULTS, MC_DEFAULTS, MC_LABEL_KINDS, MC_SEARCHES } from '../labels/defaults.js';
 import { BACKEND_NAMES } from '../backend/backend-names.js';
+import { KERNEL_CHOICES } from '../backend/fused/kernel-names.js';
 import { SIM_JUDGE_MODEL, SIM_POLICY_MODEL } from '../sim/server.js';
 import { SweepSchema } from '../sweep/schema.js';
 import { WORD_SPACES_MODES } from '../model/word-spaces.js';
@@ -296,6 +297,14 @@ export const TrainSchema = z.strictObject({
    * one layer). For real-size models; see `prmkit plan`.
    */
   recompute: z.boolean().default(false),
+  /**
+   * fused: the decoder's attention (no T x T tensor), RMSNorm and SwiGLU run as prmkit's fused
+   * native kernels, forward and backward; eager: as tfjs ops. Governs every model forward of
+   * the run (training, LM pretraining, dev evaluation, scoring). Where the backend lacks the
+   * fused kernels (wasm, cpu, a binding built before them) the run falls back to eager and
+   * says why in its log and manifest (backend.kernels).
+   */
+  kernels: z.enum(KERNEL_CHOICES).default('fused'),
   /**
    * Weight of an auxiliary next-token loss on the training text (tied embedding as LM head),
    * added to the step loss; 0 turns it off. Keeps a pretrained decoder's reading of the

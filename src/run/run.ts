@@ -4,6 +4,7 @@ import { runTrainingWorker } from '../distributed/follower.js';
 import { joinCluster, trainingCluster } from '../distributed/join.js';
 import { TfConfigError } from '../distributed/tf-config.js';
 import { selectBackend, type BackendName } from '../backend/backend.js';
+import { describeKernels, setKernelChoice } from '../backend/fused/kernel-choice.js';
 import { loadRecipe, recipeToYaml } from '../recipes/load.js';
 import type { Recipe } from '../recipes/schema.js';
 import type { Override } from '../recipes/overrides.js';
@@ -128,6 +129,7 @@ export async function runRecipe(opts: RunOptions): Promise<RunResult> {
       await new MlflowClient(recipe.report.mlflow.tracking_uri).experimentId(recipe.report.mlflow.experiment);
     }
     const backend = await selectBackend(recipe.backend, { log });
+    log(describeKernels(setKernelChoice(recipe.train?.kernels ?? 'fused')));
     // Joined right after the backend is chosen: collectives must be enabled before the first tensor.
     const parallel = cluster ? await joinCluster(cluster, { log }) : undefined;
     const ctx: RunContext = {

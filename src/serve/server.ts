@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { basename, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend, type BackendName } from '../backend/backend.js';
+import { describeKernels, kernelInfo } from '../backend/fused/kernel-choice.js';
 import { loadScoringModel } from '../eval/score.js';
 import type { PrmModel } from '../model/prm.js';
 import type { PrmTokenizer } from '../model/tokenizer.js';
@@ -118,6 +119,7 @@ export async function startRewardServer(opts: RewardServerOptions): Promise<Rewa
   let modelName = opts.modelName;
   if (typeof opts.model === 'string') {
     await selectBackend(opts.backend ?? 'auto', { log });
+    log(describeKernels(kernelInfo()));
     loaded = await loadScoringModel(opts.model);
     ownsModel = true;
     modelName ??= basename(resolve(opts.model));

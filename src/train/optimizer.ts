@@ -1,4 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
+import { fusedAdamW } from '../backend/fused/fused-ops.js';
+import { kernelInfo, type KernelChoice } from '../backend/fused/kernel-choice.js';
 
 /**
  * AdamW with decoupled weight decay, written with tf ops on variables because tfjs ships only
@@ -17,6 +19,8 @@ export interface AdamWConfig {
   weightDecay: number;
   /** Parameter names matching any of these regular expressions get no weight decay. */
   noDecayPatterns: string[];
+  /** Fused native update or tf ops; absent: the process-wide train.kernels (kernel-choice.ts). */
+  kernels?: KernelChoice;
 }
 
 /** Biases and normalisation weights are conventionally not decayed (as in HF Trainer). */
@@ -103,11 +107,22 @@ export class AdamW {
       eps: tf.scalar(eps),
       negStep: tf.scalar(-stepSize),
     }));
+    // train.kernels: one fused kernel per parameter instead of about fourteen ops.
+    const fused = kernelInfo(this.config.kernels).used === 'fused';
+    const fusedScalars = {
+      grad_scale: gradScale,
+      one_minus_b1: 1 - beta1,
+      one_minus_b2: 1 - beta2,
+      bc2: biasCorrection2Sqrt,
+      eps,
+      neg_step: -stepSize,
+    };
     try {
       // Smallest parameters first: with `consume`, the largest (the embedding) is updated when
       // every other gradient has been released, so its temporaries meet the least memory.
       for (const i of this.updateOrder) {
-        this.updateOne(i, aligned[i], scalars, gradScale !== 1);
+        if (fused) this.updateOneFused(i, aligned[i], { ...fusedScalars, decay_factor: this.decayMask[i] && weightDecay !== 0 ? 1 - lr * weightDecay : 1 });
+        else this.updateOne(i, aligned[i], scalars, gradScale !== 1);
         if (opts.consume) aligned[i].dispose();
       }
     } finally {
@@ -136,6 +151,14 @@ export class AdamW {
     if (this.decayMask[i] && this.config.weightDecay !== 0) assignOwned(p, tf.mul(p, s.decayFactor));
     const update = chain(tf.sqrt(v), (d) => tf.div(d, s.bc2), (d) => tf.add(d, s.eps), (d) => tf.div(m, d), (q) => tf.mul(q, s.negStep));
     assignOwned(p, chain(update, (q) => tf.add(p, q)));
+  }
+
+  /** updateOne in one fused native kernel (the same operations in the same order). */
+  private updateOneFused(i: number, gradient: tf.Tensor, scalars: Parameters<typeof fusedAdamW>[4]): void {
+    const [p, m, v] = fusedAdamW(this.params[i].variable, this.expAvg[i], this.expAvgSq[i], gradient, scalars);
+    assignOwned(this.params[i].variable, p);
+    assignOwned(this.expAvg[i], m);
+    assignOwned(this.expAvgSq[i], v);
   }
 
   /** The moment tensors of every parameter, named as in the checkpoint file (read them one at a time). */

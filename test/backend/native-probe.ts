@@ -4,6 +4,7 @@
  * and no GPU is available here.
  */
 import { selectBackend, type ConcreteBackend } from '../../src/backend/backend.js';
+import { fusedKernelsAvailability } from '../../src/backend/fused/fused-ops.js';
 
 let cached: Promise<ConcreteBackend[]> | null = null;
 
@@ -18,4 +19,21 @@ export function nativeBackendsHere(): Promise<ConcreteBackend[]> {
     }
   })();
   return cached;
+}
+
+/**
+ * In a mocha `before`: selects the native backend, or skips the suite with the reason (no native
+ * backend here, or a binding without prmkit's fused kernels; wasm and cpu run the eager ops).
+ */
+export async function skipUnlessFusedKernels(ctx: Mocha.Context): Promise<void> {
+  if ((await nativeBackendsHere()).length === 0) {
+    console.warn('    skipped: the fused kernels run on the native backend only, which does not load here (wasm/cpu use the eager ops)');
+    ctx.skip();
+  }
+  await selectBackend('tensorflow', { log: () => {} }); // an earlier suite may have left another one
+  const avail = fusedKernelsAvailability();
+  if (!avail.ok) {
+    console.warn(`    skipped: ${avail.reason}`);
+    ctx.skip();
+  }
 }

@@ -5,10 +5,12 @@ import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../../src/backend/backend.js';
 import { loadPrm } from '../../src/model/checkpoint.js';
 import type { PrmModel } from '../../src/model/prm.js';
+import { skipUnlessFusedKernels } from '../backend/native-probe.js';
 
 /**
  * Golden parity with PyTorch/transformers (fixtures from scripts/fixtures/make_golden_qwen2.py): our
- * forward pass must reproduce the reference logits within 1e-4 on the cpu and wasm backends.
+ * forward pass must reproduce the reference logits within 1e-4 on the cpu and wasm backends, and
+ * on the native backend (when it loads) through the fused kernels (src/backend/fused), its default.
  */
 
 const MODELS = ['qwen2-gqa', 'qwen2-tied'] as const;
@@ -47,9 +49,10 @@ function trainingLoss(model: PrmModel, ids: tf.Tensor2D, mask: tf.Tensor2D, posi
 
 const gradsByBackend = new Map<string, Map<string, Float32Array>>();
 
-for (const backend of ['cpu', 'wasm'] as const) {
-  describe(`model golden parity (${backend} backend)`, function () {
-    before(async () => {
+for (const backend of ['cpu', 'wasm', 'tensorflow'] as const) {
+  describe(`model golden parity (${backend} backend${backend === 'tensorflow' ? ', fused kernels' : ''})`, function () {
+    before(async function () {
+      if (backend === 'tensorflow') await skipUnlessFusedKernels(this);
       await selectBackend(backend, { log: () => {} });
     });
     after(async () => {

@@ -1,0 +1,819 @@
+/**
+ * prmkit's fused decoder kernels, registered as TensorFlow ops through TensorFlow's C kernel API
+ * (tensorflow/c/ops.h, tensorflow/c/kernels.h) when the tfjs-node binding loads. They run in
+ * the binding's eager context like any TF op (executeOp by name); src/backend/fused/ wraps them
+ * as tfjs kernels with gradients. Copied into binding/ and compiled by scripts/setup-native.
+ *
+ *   PrmkitAttention(q [B,T,H,D], k [B,T,Hk,D], v [B,T,Hk,D], mask [B,T])
+ *       -> out [B,T,H,D], lse [B,H,T]
+ *   PrmkitAttentionGrad(q, k, v, mask, out, lse, dout) -> dq, dk, dv
+ *   PrmkitRopeAttention(q, k, v, mask, cos [B,T,D/2], sin [B,T,D/2]; scale) -> out, lse
+ *       the same with q and k before RoPE (applied here, q scaled by `scale`)
+ *   PrmkitRopeAttentionGrad(q, k, v, mask, cos, sin, out, lse, dout; scale) -> dq, dk, dv
+ *   PrmkitRmsNorm(x [N,C], w [C]; eps) -> y [N,C], rstd [N]
+ *   PrmkitRmsNormGrad(dy, x, w, rstd) -> dx, dw
+ *   PrmkitSwiGlu(gate, up) -> silu(gate) * up
+ *   PrmkitSwiGluGrad(dy, gate, up) -> dgate, dup
+ *   PrmkitAdamW(p, m, v, g; scalars) -> p', m', v'   one parameter's AdamW update, one pass
+ *
+ * Attention is causal with a key padding mask (query i sees key j iff j <= i and mask[b, j] > 0)
+ * and grouped-query heads (query head h reads kv head h / (H / Hk)); q arrives already scaled
+ * by 1/sqrt(D) (the decoder folds the scale into RoPE). It never forms a [B,H,T,T] tensor: each
+ * (batch, head) task walks the queries in blocks of kBlock rows, computes that block's scores
+ * against the keys it may see (a kBlock x T scratch per thread), and keeps only the row
+ * log-sum-exp; the backward recomputes the probabilities from it (flash-attention style). A row
+ * that may see no key (a left-padded position) gets a zero output and no gradient.
+ *
+ * Matrix products are Eigen's (header-only, shipped in the wheel); work is spread over a small
+ * thread pool (PRMKIT_FUSED_THREADS, default: hardware threads) by (batch, head) or row ranges.
+ */
+
+#include <atomic>
+#include <cmath>
+#include <condition_variable>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <limits>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#define EIGEN_NO_DEBUG 1
+#include <Eigen/Core>
+
+#include <node_api.h>
+
+#include "tensorflow/c/kernels.h"
+#include "tensorflow/c/ops.h"
+#include "tensorflow/c/tf_status.h"
+#include "tensorflow/c/tf_tensor.h"
+
+namespace prmkit_fused {
+
+using RowMajor = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using Strided = Eigen::OuterStride<>;
+using ConstMap = Eigen::Map<const RowMajor, 0, Strided>;
+using MutMap = Eigen::Map<RowMajor, 0, Strided>;
+
+constexpr int64_t kBlock = 64;
+
+// --- thread pool ---------------------------------------------------------------------------
+
+// Jobs smaller than this (element operations) run serially: about a millisecond of work.
+constexpr double kSerialWork = 1 << 20;
+
+class Pool {
+ public:
+  Pool() {
+    int n = static_cast<int>(std::thread::hardware_concurrency());
+    if (const char *env = std::getenv("PRMKIT_FUSED_THREADS")) n = std::atoi(env);
+    if (n < 1) n = 1;
+    for (int i = 1; i < n; i++) workers_.emplace_back([this] { Loop(); });
+    size_ = n;
+  }
+  int size() const { return size_; }
+
+  // Runs fn(i) for i in [0, n); the calling thread takes part and returns once every index has
+  // run. It never waits for a worker that has not started: on a busy machine a sleeping
+  // worker may wake milliseconds late, and then finds the job drained (it holds its own
+  // reference to the job, so that is safe).
+  //
+  // `work` estimates the whole job in element operations: below kSerialWork it runs on the
+  // calling thread alone, since waking a worker (and, on a busy machine, waiting for one that
+  // was descheduled) costs more than a small job; forward passes over short sequences are
+  // made of such jobs.
+  void For(int64_t n, const std::function<void(int64_t)> &fn, double work = 1e18) {
+    if (n <= 0) return;
+    if (size_ == 1 || n == 1 || work < kSerialWork) {
+      for (int64_t i = 0; i < n; i++) fn(i);
+      return;
+    }
+    std::lock_guard<std::mutex> job_lock(job_mu_);  // one job at a time
+    auto job = std::make_shared<Job>();
+    job->fn = &fn;
+    job->n = n;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      job_ = job;
+      generation_++;
+    }
+    cv_.notify_all();
+    Run(*job);
+    std::unique_lock<std::mutex> lock(job->mu);
+    job->cv.wait(lock, [&] { return job->done.load() == n; });
+  }
+
+ private:
+  struct Job {
+    const std::function<void(int64_t)> *fn = nullptr;
+    int64_t n = 0;
+    std::atomic<int64_t> next{0}, done{0};
+    std::mutex mu;
+    std::condition_variable cv;
+  };
+  static void Run(Job &job) {
+    for (int64_t i; (i = job.next.fetch_add(1)) < job.n;) {
+      (*job.fn)(i);
+      if (job.done.fetch_add(1) + 1 == job.n) {
+        std::lock_guard<std::mutex> lock(job.mu);
+        job.cv.notify_all();
+      }
+    }
+  }
+  void Loop() {
+    uint64_t seen = 0;
+    for (;;) {
+      std::shared_ptr<Job> job;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [&] { return generation_ != seen; });
+        seen = generation_;
+        job = job_;
+      }
+      if (job) Run(*job);
+    }
+  }
+  std::vector<std::thread> workers_;
+  std::mutex mu_, job_mu_;
+  std::condition_variable cv_;
+  std::shared_ptr<Job> job_;
+  uint64_t generation_ = 0;
+  int size_ = 1;
+};
+
+Pool &ThePool() {
+  static Pool *pool = new Pool();  // never destroyed: its workers sleep until the process exits
+  return *pool;
+}
+
+// Splits [0, n) into about 4 chunks per thread; `cost` is the work of one index (element
+// operations), which decides whether the job is worth spreading at all.
+template <typename F>
+void ParallelRanges(int64_t n, double cost, F &&body) {
+  const int64_t min_chunk = std::max<int64_t>(1, static_cast<int64_t>(kSerialWork / 8 / std::max(cost, 1.0)));
+  int64_t chunks = std::max<int64_t>(1, std::min<int64_t>(ThePool().size() * 4, n / min_chunk));
+  int64_t per = (n + chunks - 1) / chunks;
+  ThePool().For(chunks, [&](int64_t c) {
+    int64_t s = c * per, e = std::min(n, s + per);
+    if (s < e) body(s, e);
+  }, n * cost);
+}
+
+// --- kernel plumbing -----------------------------------------------------------------------
+
+struct Inputs {
+  std::vector<TF_Tensor *> t;
+  ~Inputs() {
+    for (auto *x : t) TF_DeleteTensor(x);
+  }
+};
+
+bool Fail(TF_OpKernelContext *ctx, const std::string &msg) {
+  TF_Status *s = TF_NewStatus();
+  TF_SetStatus(s, TF_INVALID_ARGUMENT, msg.c_str());
+  TF_OpKernelContext_Failure(ctx, s);
+  TF_DeleteStatus(s);
+  return false;
+}
+
+bool GetInputs(TF_OpKernelContext *ctx, Inputs &in, const char *op) {
+  int n = TF_NumInputs(ctx);
+  TF_Status *s = TF_NewStatus();
+  for (int i = 0; i < n; i++) {
+    TF_Tensor *t = nullptr;
+    TF_GetInput(ctx, i, &t, s);
+    if (TF_GetCode(s) != TF_OK) {
+      TF_OpKernelContext_Failure(ctx, s);
+      TF_DeleteStatus(s);
+      return false;
+    }
+    in.t.push_back(t);
+    if (TF_TensorType(t) != TF_FLOAT) {
+      TF_DeleteStatus(s);
+      return Fail(ctx, std::string(op) + ": input " + std::to_string(i) + " must be float32");
+    }
+  }
+  TF_DeleteStatus(s);
+  return true;
+}
+
+std::vector<int64_t> Dims(const TF_Tensor *t) {
+  std::vector<int64_t> d(TF_NumDims(t));
+  for (size_t i = 0; i < d.size(); i++) d[i] = TF_Dim(t, static_cast<int>(i));
+  return d;
+}
+
+std::string ShapeString(const std::vector<int64_t> &d) {
+  std::string s = "[";
+  for (size_t i = 0; i < d.size(); i++) s += (i ? "," : "") + std::to_string(d[i]);
+  return s + "]";
+}
+
+const float *Data(const TF_Tensor *t) { return static_cast<const float *>(TF_TensorData(t)); }
+
+// Allocates output i; the caller owns the returned tensor (TF_DeleteTensor after filling).
+float *Output(TF_OpKernelContext *ctx, int i, const std::vector<int64_t> &dims, TF_Tensor **out) {
+  int64_t n = 1;
+  for (int64_t d : dims) n *= d;
+  TF_Status *s = TF_NewStatus();
+  *out = TF_AllocateOutput(ctx, i, TF_FLOAT, dims.data(), static_cast<int>(dims.size()), n * sizeof(float), s);
+  bool ok = TF_GetCode(s) == TF_OK;
+  if (!ok) TF_OpKernelContext_Failure(ctx, s);
+  TF_DeleteStatus(s);
+  return ok ? static_cast<float *>(TF_TensorData(*out)) : nullptr;
+}
+
+struct Outputs {
+  std::vector<TF_Tensor *> t;
+  ~Outputs() {
+    for (auto *x : t) if (x) TF_DeleteTensor(x);
+  }
+  float *Add(TF_OpKernelContext *ctx, const std::vector<int64_t> &dims) {
+    TF_Tensor *o = nullptr;
+    float *p = Output(ctx, static_cast<int>(t.size()), dims, &o);
+    t.push_back(o);
+    return p;
+  }
+};
+
+// Reads float attribute `name` into *val; a missing one fails the kernel's construction.
+bool GetFloatAttr(TF_OpKernelConstruction *ctx, const char *name, float *val) {
+  TF_Status *s = TF_NewStatus();
+  TF_OpKernelConstruction_GetAttrFloat(ctx, name, val, s);
+  const bool ok = TF_GetCode(s) == TF_OK;
+  if (!ok) TF_OpKernelConstruction_Failure(ctx, s);
+  TF_DeleteStatus(s);
+  return ok;
+}
+
+void *NoState(TF_OpKernelConstruction *) { return nullptr; }
+void NoDelete(void *) {}
+
+// --- attention -----------------------------------------------------------------------------
+
+struct AttnShape {
+  int64_t B, T, H, Hk, D, groups;
+};
+
+bool CheckAttention(TF_OpKernelContext *ctx, const Inputs &in, AttnShape &s) {
+  auto q = Dims(in.t[0]), k = Dims(in.t[1]), v = Dims(in.t[2]), m = Dims(in.t[3]);
+  if (q.size() != 4 || k.size() != 4 || v != k || m.size() != 2 || k[0] != q[0] || k[1] != q[1] ||
+      k[3] != q[3] || m[0] != q[0] || m[1] != q[1] || k[2] < 1 || q[2] % k[2] != 0) {
+    return Fail(ctx, "PrmkitAttention: expected q [B,T,H,D], k and v [B,T,Hk,D] with H a multiple of Hk, mask [B,T]; got q " +
+                         ShapeString(q) + ", k " + ShapeString(k) + ", v " + ShapeString(v) + ", mask " + ShapeString(m));
+  }
+  s = {q[0], q[1], q[2], k[2], q[3], q[2] / k[2]};
+  return true;
+}
+
+// For query block [r0, r1) of batch b: keys [0, r1) are the candidates; allowed(i, j) is
+// j <= i and mask[b, j] > 0. Sets disallowed scores to -inf.
+inline void MaskScores(RowMajor &S, int64_t r0, const float *mask_row) {
+  const int64_t rows = S.rows(), cols = S.cols();
+  const float neg = -std::numeric_limits<float>::infinity();
+  for (int64_t i = 0; i < rows; i++) {
+    float *row = S.data() + i * cols;
+    const int64_t last = r0 + i;  // keys > last are in the future
+    for (int64_t j = 0; j < cols; j++) {
+      if (j > last || !(mask_row[j] > 0.f)) row[j] = neg;
+    }
+  }
+}
+
+// Probabilities of padded keys are exactly 0.
+inline void ZeroMasked(float *row, int64_t n, const float *mask_row) {
+  for (int64_t j = 0; j < n; j++) {
+    if (!(mask_row[j] > 0.f)) row[j] = 0.f;
+  }
+}
+
+// out [B,T,H,D] and lse [B,H,T] of attention over q, k, v (q scaled, RoPE applied).
+void AttentionForward(const AttnShape &s, const float *q, const float *k, const float *v, const float *mask, float *out,
+                      float *lse) {
+  const int64_t T = s.T, D = s.D, H = s.H, Hk = s.Hk;
+  const int64_t nblocks = (T + kBlock - 1) / kBlock;
+  // Tasks: (batch, head, query block), larger blocks (later rows, more keys) first.
+  const int64_t tasks = s.B * H * nblocks;
+  const double work = static_cast<double>(s.B) * H * T * T * D;  // about the score and context products
+  ThePool().For(tasks, [&](int64_t task) {
+    const int64_t blk = nblocks - 1 - task % nblocks;
+    const int64_t bh = task / nblocks, b = bh / H, h = bh % H, hk = h / s.groups;
+    const int64_t r0 = blk * kBlock, r1 = std::min(T, r0 + kBlock), rows = r1 - r0;
+    const float *mrow = mask + b * T;
+    ConstMap Q(q + ((b * T + r0) * H + h) * D, rows, D, Strided(H * D));
+    ConstMap K(k + (b * T * Hk + hk) * D, r1, D, Strided(Hk * D));
+    ConstMap V(v + (b * T * Hk + hk) * D, r1, D, Strided(Hk * D));
+    MutMap O(out + ((b * T + r0) * H + h) * D, rows, D, Strided(H * D));
+    float *L = lse + (b * H + h) * T + r0;
+    thread_local RowMajor S;
+    S.resize(rows, r1);
+    S.noalias() = Q * K.transpose();
+    MaskScores(S, r0, mrow);
+    for (int64_t i = 0; i < rows; i++) {
+      Eigen::Map<Eigen::ArrayXf> row(S.data() + i * r1, r1);
+      const int64_t seen = std::min(r1, r0 + i + 1);  // keys after the query are masked anyway
+      auto live = row.head(seen);
+      const float m = live.maxCoeff();
+      if (m == -std::numeric_limits<float>::infinity()) {  // sees no key
+        row.setZero();
+        L[i] = -std::numeric_limits<float>::infinity();
+        continue;
+      }
+      live = (live - m).exp();
+      row.tail(r1 - seen).setZero();
+      ZeroMasked(row.data(), seen, mrow);  // Eigen's exp(-inf) is ~1e-38, not 0
+      const float sum = live.sum();
+      live *= 1.f / sum;
+      L[i] = m + std::log(sum);
+    }
+    O.noalias() = S * V;
+  }, work);
+}
+
+void AttentionCompute(void *, TF_OpKernelContext *ctx) {
+  Inputs in;
+  if (!GetInputs(ctx, in, "PrmkitAttention")) return;
+  AttnShape s;
+  if (!CheckAttention(ctx, in, s)) return;
+  Outputs outs;
+  float *out = outs.Add(ctx, {s.B, s.T, s.H, s.D});
+  float *lse = out ? outs.Add(ctx, {s.B, s.H, s.T}) : nullptr;
+  if (!lse) return;
+  AttentionForward(s, Data(in.t[0]), Data(in.t[1]), Data(in.t[2]), Data(in.t[3]), out, lse);
+}
+
+// dq, dk, dv of the attention from its inputs, output, lse and the output's gradient.
+void AttentionBackward(const AttnShape &s, const float *q, const float *k, const float *v, const float *mask,
+                       const float *out, const float *lse, const float *dout, float *dq, float *dk, float *dv) {
+  const int64_t T = s.T, D = s.D, H = s.H, Hk = s.Hk, B = s.B;
+  // Tasks own disjoint dK/dV rows: (batch, kv head) when that gives every thread a few tasks,
+  // writing dk/dv directly; else (batch, head) into per-head scratch [B, H, T, D] summed over
+  // each group at the end (few batch rows and kv heads on many cores).
+  const bool direct = s.groups == 1 || B * Hk >= 4 * ThePool().size();
+  std::vector<float> dk_h, dv_h;
+  if (!direct) {
+    dk_h.assign(static_cast<size_t>(B * H * T * D), 0.f);
+    dv_h.assign(static_cast<size_t>(B * H * T * D), 0.f);
+  } else {
+    std::memset(dk, 0, sizeof(float) * B * T * Hk * D);
+    std::memset(dv, 0, sizeof(float) * B * T * Hk * D);
+  }
+  const int64_t nblocks = (T + kBlock - 1) / kBlock;
+  const int64_t heads_per_task = direct ? s.groups : 1;
+  const double work = 2.5 * B * H * T * T * D;  // five products, causal half
+  ThePool().For(direct ? B * Hk : B * H, [&](int64_t task) {
+    const int64_t b = direct ? task / Hk : task / H;
+    const int64_t h0 = direct ? (task % Hk) * s.groups : task % H;
+    const int64_t hk = h0 / s.groups;
+    const float *mrow = mask + b * T;
+    ConstMap Kall(k + (b * T * Hk + hk) * D, T, D, Strided(Hk * D));
+    ConstMap Vall(v + (b * T * Hk + hk) * D, T, D, Strided(Hk * D));
+    float *dk_base = direct ? dk + (b * T * Hk + hk) * D : dk_h.data() + (b * H + h0) * T * D;
+    float *dv_base = direct ? dv + (b * T * Hk + hk) * D : dv_h.data() + (b * H + h0) * T * D;
+    const int64_t stride = direct ? Hk * D : D;
+    MutMap dK(dk_base, T, D, Strided(stride)), dV(dv_base, T, D, Strided(stride));
+    thread_local RowMajor P, dP;
+    thread_local Eigen::VectorXf Drow;
+    for (int64_t h = h0; h < h0 + heads_per_task; h++) {
+      for (int64_t blk = 0; blk < nblocks; blk++) {
+        const int64_t r0 = blk * kBlock, r1 = std::min(T, r0 + kBlock), rows = r1 - r0;
+        const int64_t off = ((b * T + r0) * H + h) * D;
+        ConstMap Q(q + off, rows, D, Strided(H * D));
+        ConstMap O(out + off, rows, D, Strided(H * D));
+        ConstMap dO(dout + off, rows, D, Strided(H * D));
+        MutMap dQ(dq + off, rows, D, Strided(H * D));
+        auto K = Kall.topRows(r1);
+        auto V = Vall.topRows(r1);
+        const float *L = lse + (b * H + h) * T + r0;
+        P.resize(rows, r1);
+        P.noalias() = Q * K.transpose();
+        for (int64_t i = 0; i < rows; i++) {
+          Eigen::Map<Eigen::ArrayXf> row(P.data() + i * r1, r1);
+          const int64_t seen = std::min(r1, r0 + i + 1);
+          if (L[i] == -std::numeric_limits<float>::infinity()) {
+            row.setZero();
+            continue;
+          }
+          row.head(seen) = (row.head(seen) - L[i]).exp();
+          row.tail(r1 - seen).setZero();
+          ZeroMasked(row.data(), seen, mrow);
+        }
+        dP.resize(rows, r1);
+        dP.noalias() = dO * V.transpose();
+        Drow = (dO.array() * O.array()).rowwise().sum();
+        dP.array() = P.array() * (dP.array().colwise() - Drow.array());  // dS
+        dV.topRows(r1).noalias() += P.transpose() * dO;
+        dQ.noalias() = dP * K;
+        dK.topRows(r1).noalias() += dP.transpose() * Q;
+      }
+    }
+  }, work);
+  if (direct) return;
+  // Sum the group's heads into dk, dv [B, T, Hk, D].
+  ParallelRanges(B * T, 2.0 * Hk * s.groups * D, [&](int64_t s0, int64_t s1) {
+    for (int64_t bt = s0; bt < s1; bt++) {
+      const int64_t b = bt / T, t = bt % T;
+      for (int64_t hk = 0; hk < Hk; hk++) {
+        Eigen::Map<Eigen::ArrayXf> dkr(dk + (bt * Hk + hk) * D, D), dvr(dv + (bt * Hk + hk) * D, D);
+        dkr.setZero();
+        dvr.setZero();
+        for (int64_t g = 0; g < s.groups; g++) {
+          const int64_t h = hk * s.groups + g;
+          dkr += Eigen::Map<const Eigen::ArrayXf>(dk_h.data() + ((b * H + h) * T + t) * D, D);
+          dvr += Eigen::Map<const Eigen::ArrayXf>(dv_h.data() + ((b * H + h) * T + t) * D, D);
+        }
+      }
+    }
+  });
+}
+
+bool CheckGradInputs(TF_OpKernelContext *ctx, const Inputs &in, const AttnShape &s, int out_i, int lse_i, int dout_i,
+                     const char *op) {
+  if (Dims(in.t[out_i]) != Dims(in.t[0]) || Dims(in.t[dout_i]) != Dims(in.t[0]) ||
+      Dims(in.t[lse_i]) != std::vector<int64_t>{s.B, s.H, s.T}) {
+    return Fail(ctx, std::string(op) + ": out and dout must be shaped like q, lse [B,H,T]");
+  }
+  return true;
+}
+
+void AttentionGradCompute(void *, TF_OpKernelContext *ctx) {
+  Inputs in;
+  if (!GetInputs(ctx, in, "PrmkitAttentionGrad")) return;
+  AttnShape s;
+  if (!CheckAttention(ctx, in, s) || !CheckGradInputs(ctx, in, s, 4, 5, 6, "PrmkitAttentionGrad")) return;
+  Outputs outs;
+  float *dq = outs.Add(ctx, {s.B, s.T, s.H, s.D});
+  float *dk = dq ? outs.Add(ctx, {s.B, s.T, s.Hk, s.D}) : nullptr;
+  float *dv = dk ? outs.Add(ctx, {s.B, s.T, s.Hk, s.D}) : nullptr;
+  if (!dv) return;
+  AttentionBackward(s, Data(in.t[0]), Data(in.t[1]), Data(in.t[2]), Data(in.t[3]), Data(in.t[4]), Data(in.t[5]),
+                    Data(in.t[6]), dq, dk, dv);
+}
+
+// --- attention with RoPE -------------------------------------------------------------------
+//
+// PrmkitRopeAttention(q, k, v, mask, cos [B,T,D/2], sin [B,T,D/2]; scale) takes q and k before
+// the rotary embedding (rotate_half form: x1' = x1 cos - x2 sin, x2' = x2 cos + x1 sin over the
+// two halves of each head) and folds `scale` into q, so the decoder's per-head rotation ops
+// (split, concat, products, sums, and their gradients) become one pass here. The backward
+// rotates dq and dk back (the transpose of the rotation).
+
+struct RopeState {
+  float scale;
+};
+
+void *RopeCreate(TF_OpKernelConstruction *ctx) {
+  auto *st = new RopeState{1.f};
+  GetFloatAttr(ctx, "scale", &st->scale);
+  return st;
+}
+void RopeDelete(void *p) { delete static_cast<RopeState *>(p); }
+
+bool CheckRope(TF_OpKernelContext *ctx, const Inputs &in, const AttnShape &s, const char *op) {
+  const std::vector<int64_t> want{s.B, s.T, s.D / 2};
+  if (s.D % 2 != 0 || Dims(in.t[4]) != want || Dims(in.t[5]) != want) {
+    return Fail(ctx, std::string(op) + ": expected an even head size and cos, sin [B,T,D/2]; got cos " + ShapeString(Dims(in.t[4])) +
+                         ", sin " + ShapeString(Dims(in.t[5])));
+  }
+  return true;
+}
+
+// dst = rotate(src) * scale (inverse = false) or rotate^T(src) * scale (inverse = true), for
+// x [B,T,heads,D] with cos, sin [B,T,D/2].
+void Rotate(const float *src, float *dst, int64_t BT, int64_t heads, int64_t D, const float *cos, const float *sin, float scale,
+            bool inverse) {
+  const int64_t half = D / 2;
+  const float sgn = inverse ? -1.f : 1.f;
+  ParallelRanges(BT, 4.0 * heads * D, [&](int64_t r0, int64_t r1) {
+    // The factors are scaled first, as the eager decoder folds the scale into them.
+    Eigen::ArrayXf c(half), sn(half);
+    for (int64_t bt = r0; bt < r1; bt++) {
+      c = Eigen::Map<const Eigen::ArrayXf>(cos + bt * half, half) * scale;
+      sn = Eigen::Map<const Eigen::ArrayXf>(sin + bt * half, half) * (sgn * scale);
+      for (int64_t h = 0; h < heads; h++) {
+        const float *x = src + (bt * heads + h) * D;
+        float *y = dst + (bt * heads + h) * D;
+        Eigen::Map<const Eigen::ArrayXf> x1(x, half), x2(x + half, half);
+        Eigen::Map<Eigen::ArrayXf> y1(y, half), y2(y + half, half);
+        y1 = x1 * c - x2 * sn;
+        y2 = x2 * c + x1 * sn;
+      }
+    }
+  });
+}
+
+void RopeAttentionCompute(void *state, TF_OpKernelContext *ctx) {
+  Inputs in;
+  if (!GetInputs(ctx, in, "PrmkitRopeAttention")) return;
+  AttnShape s;
+  if (!CheckAttention(ctx, in, s) || !CheckRope(ctx, in, s, "PrmkitRopeAttention")) return;
+  const float scale = static_cast<RopeState *>(state)->scale;
+  Outputs outs;
+  float *out = outs.Add(ctx, {s.B, s.T, s.H, s.D});
+  float *lse = out ? outs.Add(ctx, {s.B, s.H, s.T}) : nullptr;
+  if (!lse) return;
+  std::vector<float> qr(static_cast<size_t>(s.B * s.T * s.H * s.D)), kr(static_cast<size_t>(s.B * s.T * s.Hk * s.D));
+  const float *cos = Data(in.t[4]), *sin = Data(in.t[5]);
+  Rotate(Data(in.t[0]), qr.data(), s.B * s.T, s.H, s.D, cos, sin, scale, false);
+  Rotate(Data(in.t[1]), kr.data(), s.B * s.T, s.Hk, s.D, cos, sin, 1.f, false);
+  AttentionForward(s, qr.data(), kr.data(), Data(in.t[2]), Data(in.t[3]), out, lse);
+}
+
+// PrmkitRopeAttentionGrad(q, k, v, mask, cos, sin, out, lse, dout; scale) -> dq, dk, dv (of the
+// unrotated q and k).
+void RopeAttentionGradCompute(void *state, TF_OpKernelContext *ctx) {
+  Inputs in;
+  if (!GetInputs(ctx, in, "PrmkitRopeAttentionGrad")) return;
+  AttnShape s;
+  if (!CheckAttention(ctx, in, s) || !CheckRope(ctx, in, s, "PrmkitRopeAttentionGrad") ||
+      !CheckGradInputs(ctx, in, s, 6, 7, 8, "PrmkitRopeAttentionGrad")) {
+    return;
+  }
+  const float scale = static_cast<RopeState *>(state)->scale;
+  Outputs outs;
+  float *dq = outs.Add(ctx, {s.B, s.T, s.H, s.D});
+  float *dk = dq ? outs.Add(ctx, {s.B, s.T, s.Hk, s.D}) : nullptr;
+  float *dv = dk ? outs.Add(ctx, {s.B, s.T, s.Hk, s.D}) : nullptr;
+  if (!dv) return;
+  const size_t nq = static_cast<size_t>(s.B * s.T * s.H * s.D), nk = static_cast<size_t>(s.B * s.T * s.Hk * s.D);
+  std::vector<float> qr(nq), kr(nk), dqr(nq), dkr(nk);
+  const float *cos = Data(in.t[4]), *sin = Data(in.t[5]);
+  Rotate(Data(in.t[0]), qr.data(), s.B * s.T, s.H, s.D, cos, sin, scale, false);
+  Rotate(Data(in.t[1]), kr.data(), s.B * s.T, s.Hk, s.D, cos, sin, 1.f, false);
+  AttentionBackward(s, qr.data(), kr.data(), Data(in.t[2]), Data(in.t[3]), Data(in.t[6]), Data(in.t[7]), Data(in.t[8]),
+                    dqr.data(), dkr.data(), dv);
+  Rotate(dqr.data(), dq, s.B * s.T, s.H, s.D, cos, sin, scale, true);
+  Rotate(dkr.data(), dk, s.B * s.T, s.Hk, s.D, cos, sin, 1.f, true);
+}
+
+// --- RMSNorm -------------------------------------------------------------------------------
+
+struct RmsNormState {
+  float eps;
+};
+
+void *RmsNormCreate(TF_OpKernelConstruction *ctx) {
+  auto *st = new RmsNormState{1e-6f};
+  GetFloatAttr(ctx, "eps", &st->eps);
+  return st;
+}
+void RmsNormDelete(void *p) { delete static_cast<RmsNormState *>(p); }
+
+bool CheckRows(TF_OpKernelContext *ctx, const TF_Tensor *x, const TF_Tensor *w, int64_t &N, int64_t &C, const char *op) {
+  auto xd = Dims(x), wd = Dims(w);
+  if (xd.size() != 2 || wd.size() != 1 || wd[0] != xd[1]) {
+    return Fail(ctx, std::string(op) + ": expected x [N,C] and w [C], got " + ShapeString(xd) + " and " + ShapeString(wd));
+  }
+  N = xd[0];
+  C = xd[1];
+  return true;
+}
+
+void RmsNormCompute(void *state, TF_OpKernelContext *ctx) {
+  Inputs in;
+  if (!GetInputs(ctx, in, "PrmkitRmsNorm")) return;
+  int64_t N, C;
+  if (!CheckRows(ctx, in.t[0], in.t[1], N, C, "PrmkitRmsNorm")) return;
+  const float eps = static_cast<RmsNormState *>(state)->eps;
+  const float *x = Data(in.t[0]), *w = Data(in.t[1]);
+  Outputs outs;
+  float *y = outs.Add(ctx, {N, C});
+  float *rstd = y ? outs.Add(ctx, {N}) : nullptr;
+  if (!rstd) return;
+  ParallelRanges(N, 4.0 * C, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; r++) {
+      Eigen::Map<const Eigen::ArrayXf> xr(x + r * C, C), wr(w, C);
+      Eigen::Map<Eigen::ArrayXf> yr(y + r * C, C);
+      const float rs = 1.f / std::sqrt(xr.square().sum() / static_cast<float>(C) + eps);
+      rstd[r] = rs;
+      yr = xr * rs * wr;
+    }
+  });
+}
+
+void RmsNormGradCompute(void *, TF_OpKernelContext *ctx) {
+  Inputs in;
+  if (!GetInputs(ctx, in, "PrmkitRmsNormGrad")) return;
+  int64_t N, C;
+  if (!CheckRows(ctx, in.t[1], in.t[2], N, C, "PrmkitRmsNormGrad")) return;
+  if (Dims(in.t[0]) != Dims(in.t[1]) || Dims(in.t[3]) != std::vector<int64_t>{N}) {
+    Fail(ctx, "PrmkitRmsNormGrad: dy must be shaped like x and rstd [N]");
+    return;
+  }
+  const float *dy = Data(in.t[0]), *x = Data(in.t[1]), *w = Data(in.t[2]), *rstd = Data(in.t[3]);
+  Outputs outs;
+  float *dx = outs.Add(ctx, {N, C});
+  float *dw = dx ? outs.Add(ctx, {C}) : nullptr;
+  if (!dw) return;
+  // dw is a column sum: each chunk of rows sums into its own row of `partial`.
+  const double work = 8.0 * N * C;
+  const int64_t chunks = work < kSerialWork ? 1 : std::max<int64_t>(1, std::min<int64_t>(ThePool().size() * 4, N / 8));
+  const int64_t per = (N + chunks - 1) / chunks;
+  std::vector<float> partial(static_cast<size_t>(chunks * C), 0.f);
+  ThePool().For(chunks, [&](int64_t ch) {
+    const int64_t r0 = ch * per, r1 = std::min(N, r0 + per);
+    Eigen::Map<Eigen::ArrayXf> pw(partial.data() + ch * C, C);
+    Eigen::Map<const Eigen::ArrayXf> wr(w, C);
+    for (int64_t r = r0; r < r1; r++) {
+      Eigen::Map<const Eigen::ArrayXf> xr(x + r * C, C), dyr(dy + r * C, C);
+      Eigen::Map<Eigen::ArrayXf> dxr(dx + r * C, C);
+      const float rs = rstd[r];
+      pw += dyr * xr * rs;
+      const float mean = (dyr * wr * xr).sum() * rs / static_cast<float>(C);  // mean(dy * w * xhat)
+      dxr = rs * (dyr * wr - xr * (rs * mean));
+    }
+  });
+  std::fill(dw, dw + C, 0.f);
+  for (int64_t ch = 0; ch < chunks; ch++) {
+    const float *pw = partial.data() + ch * C;
+    for (int64_t c = 0; c < C; c++) dw[c] += pw[c];
+  }
+}
+
+// --- SwiGLU --------------------------------------------------------------------------------
+
+bool CheckSame(TF_OpKernelContext *ctx, const Inputs &in, const char *op) {
+  for (size_t i = 1; i < in.t.size(); i++) {
+    if (Dims(in.t[i]) != Dims(in.t[0])) {
+      return Fail(ctx, std::string(op) + ": inputs must have one shape, got " + ShapeString(Dims(in.t[0])) + " and " + ShapeString(Dims(in.t[i])));
+    }
+  }
+  return true;
+}
+
+void SwiGluCompute(void *, TF_OpKernelContext *ctx) {
+  Inputs in;
+  if (!GetInputs(ctx, in, "PrmkitSwiGlu") || !CheckSame(ctx, in, "PrmkitSwiGlu")) return;
+  const float *g = Data(in.t[0]), *u = Data(in.t[1]);
+  const int64_t n = static_cast<int64_t>(TF_TensorElementCount(in.t[0]));
+  Outputs outs;
+  float *y = outs.Add(ctx, Dims(in.t[0]));
+  if (!y) return;
+  ParallelRanges(n, 12.0, [&](int64_t s0, int64_t s1) {
+    Eigen::Map<const Eigen::ArrayXf> gs(g + s0, s1 - s0), us(u + s0, s1 - s0);
+    Eigen::Map<Eigen::ArrayXf>(y + s0, s1 - s0) = gs * gs.logistic() * us;
+  });
+}
+
+void SwiGluGradCompute(void *, TF_OpKernelContext *ctx) {
+  Inputs in;
+  if (!GetInputs(ctx, in, "PrmkitSwiGluGrad") || !CheckSame(ctx, in, "PrmkitSwiGluGrad")) return;
+  const float *dy = Data(in.t[0]), *g = Data(in.t[1]), *u = Data(in.t[2]);
+  const int64_t n = static_cast<int64_t>(TF_TensorElementCount(in.t[0]));
+  Outputs outs;
+  float *dg = outs.Add(ctx, Dims(in.t[0]));
+  float *du = dg ? outs.Add(ctx, Dims(in.t[0])) : nullptr;
+  if (!du) return;
+  ParallelRanges(n, 20.0, [&](int64_t s0, int64_t s1) {
+    // In slices that stay in cache: sigmoid once, then both outputs.
+    constexpr int64_t kSlice = 2048;
+    Eigen::ArrayXf sg(kSlice);
+    for (int64_t a = s0; a < s1; a += kSlice) {
+      const int64_t len = std::min(kSlice, s1 - a);
+      Eigen::Map<const Eigen::ArrayXf> gs(g + a, len), us(u + a, len), dys(dy + a, len);
+      auto sgs = sg.head(len);
+      sgs = gs.logistic();
+      Eigen::Map<Eigen::ArrayXf>(du + a, len) = dys * gs * sgs;
+      Eigen::Map<Eigen::ArrayXf>(dg + a, len) = dys * us * sgs * (1.f + gs * (1.f - sgs));
+    }
+  });
+}
+
+// --- AdamW ---------------------------------------------------------------------------------
+//
+// PrmkitAdamW(p, m, v, g; grad_scale, one_minus_b1, one_minus_b2, bc2, eps, decay_factor,
+// neg_step) -> p', m', v': one parameter's AdamW update in one pass, in the order and form of
+// src/train/optimizer.ts (torch.optim.AdamW's single-tensor form):
+//   g *= grad_scale; m += (g - m)(1 - b1); v += (g^2 - v)(1 - b2); p *= decay_factor;
+//   p += m / (sqrt(v) / bc2 + eps) * neg_step
+
+struct AdamWState {
+  float grad_scale, one_minus_b1, one_minus_b2, bc2, eps, decay_factor, neg_step;
+};
+
+void *AdamWCreate(TF_OpKernelConstruction *ctx) {
+  auto *st = new AdamWState{};
+  const std::pair<const char *, float *> attrs[] = {
+      {"grad_scale", &st->grad_scale}, {"one_minus_b1", &st->one_minus_b1}, {"one_minus_b2", &st->one_minus_b2},
+      {"bc2", &st->bc2}, {"eps", &st->eps}, {"decay_factor", &st->decay_factor}, {"neg_step", &st->neg_step}};
+  for (const auto &a : attrs) {
+    if (!GetFloatAttr(ctx, a.first, a.second)) break;
+  }
+  return st;
+}
+void AdamWDelete(void *p) { delete static_cast<AdamWState *>(p); }
+
+void AdamWCompute(void *state, TF_OpKernelContext *ctx) {
+  Inputs in;
+  if (!GetInputs(ctx, in, "PrmkitAdamW") || !CheckSame(ctx, in, "PrmkitAdamW")) return;
+  const AdamWState &a = *static_cast<AdamWState *>(state);
+  const float *p = Data(in.t[0]), *m = Data(in.t[1]), *v = Data(in.t[2]), *g = Data(in.t[3]);
+  const int64_t n = static_cast<int64_t>(TF_TensorElementCount(in.t[0]));
+  Outputs outs;
+  float *po = outs.Add(ctx, Dims(in.t[0]));
+  float *mo = po ? outs.Add(ctx, Dims(in.t[0])) : nullptr;
+  float *vo = mo ? outs.Add(ctx, Dims(in.t[0])) : nullptr;
+  if (!vo) return;
+  ParallelRanges(n, 12.0, [&](int64_t s0, int64_t s1) {
+    const int64_t len = s1 - s0;
+    Eigen::Map<const Eigen::ArrayXf> ps(p + s0, len), ms(m + s0, len), vs(v + s0, len), gs(g + s0, len);
+    Eigen::Map<Eigen::ArrayXf> pn(po + s0, len), mn(mo + s0, len), vn(vo + s0, len);
+    if (a.grad_scale != 1.f) {
+      // Through the output buffer of m: g * scale rounded once, as the eager op does.
+      pn = gs * a.grad_scale;
+      mn = ms + (pn - ms) * a.one_minus_b1;
+      vn = vs + (pn.square() - vs) * a.one_minus_b2;
+    } else {
+      mn = ms + (gs - ms) * a.one_minus_b1;
+      vn = vs + (gs.square() - vs) * a.one_minus_b2;
+    }
+    pn = ps * a.decay_factor;
+    pn = pn + mn / (vn.sqrt() / a.bc2 + a.eps) * a.neg_step;
+  });
+}
+
+// --- registration --------------------------------------------------------------------------
+
+bool RegisterOp(const char *name, std::initializer_list<const char *> inputs,
+                std::initializer_list<const char *> outputs, std::initializer_list<const char *> attrs,
+                void *(*create)(TF_OpKernelConstruction *), void (*compute)(void *, TF_OpKernelContext *),
+                void (*del)(void *), std::string &error) {
+  TF_Status *s = TF_NewStatus();
+  TF_OpDefinitionBuilder *op = TF_NewOpDefinitionBuilder(name);
+  for (auto *i : inputs) TF_OpDefinitionBuilderAddInput(op, i);
+  for (auto *o : outputs) TF_OpDefinitionBuilderAddOutput(op, o);
+  for (auto *a : attrs) TF_OpDefinitionBuilderAddAttr(op, a);
+  TF_RegisterOpDefinition(op, s);
+  if (TF_GetCode(s) == TF_OK) {
+    TF_KernelBuilder *kb = TF_NewKernelBuilder(name, "CPU", create, compute, del);
+    TF_RegisterKernelBuilder((std::string(name) + "Cpu").c_str(), kb, s);
+  }
+  bool ok = TF_GetCode(s) == TF_OK;
+  if (!ok) error = std::string(name) + ": " + TF_Message(s);
+  TF_DeleteStatus(s);
+  return ok;
+}
+
+}  // namespace prmkit_fused
+
+namespace tfnodejs {
+
+// Registers the ops once per process (the registry is global; a second binding instance, e.g.
+// a worker thread, reuses them). Returns "" or why registration failed.
+std::string RegisterPrmkitFusedOps() {
+  using namespace prmkit_fused;
+  static std::string result = [] {
+    std::string error;
+    const bool ok =
+        RegisterOp("PrmkitAttention", {"q: float", "k: float", "v: float", "mask: float"}, {"out: float", "lse: float"}, {},
+                   NoState, AttentionCompute, NoDelete, error) &&
+        RegisterOp("PrmkitAttentionGrad",
+                   {"q: float", "k: float", "v: float", "mask: float", "out: float", "lse: float", "dout: float"},
+                   {"dq: float", "dk: float", "dv: float"}, {}, NoState, AttentionGradCompute, NoDelete, error) &&
+        RegisterOp("PrmkitRopeAttention", {"q: float", "k: float", "v: float", "mask: float", "cos: float", "sin: float"},
+                   {"out: float", "lse: float"}, {"scale: float"}, RopeCreate, RopeAttentionCompute, RopeDelete, error) &&
+        RegisterOp("PrmkitRopeAttentionGrad",
+                   {"q: float", "k: float", "v: float", "mask: float", "cos: float", "sin: float", "out: float", "lse: float",
+                    "dout: float"},
+                   {"dq: float", "dk: float", "dv: float"}, {"scale: float"}, RopeCreate, RopeAttentionGradCompute, RopeDelete,
+                   error) &&
+        RegisterOp("PrmkitRmsNorm", {"x: float", "w: float"}, {"y: float", "rstd: float"}, {"eps: float"}, RmsNormCreate,
+                   RmsNormCompute, RmsNormDelete, error) &&
+        RegisterOp("PrmkitRmsNormGrad", {"dy: float", "x: float", "w: float", "rstd: float"}, {"dx: float", "dw: float"}, {},
+                   NoState, RmsNormGradCompute, NoDelete, error) &&
+        RegisterOp("PrmkitAdamW", {"p: float", "m: float", "v: float", "g: float"}, {"p_out: float", "m_out: float", "v_out: float"},
+                   {"grad_scale: float", "one_minus_b1: float", "one_minus_b2: float", "bc2: float", "eps: float",
+                    "decay_factor: float", "neg_step: float"},
+                   AdamWCreate, AdamWCompute, AdamWDelete, error) &&
+        RegisterOp("PrmkitSwiGlu", {"gate: float", "up: float"}, {"y: float"}, {}, NoState, SwiGluCompute, NoDelete, error) &&
+        RegisterOp("PrmkitSwiGluGrad", {"dy: float", "gate: float", "up: float"}, {"dgate: float", "dup: float"}, {}, NoState,
+                   SwiGluGradCompute, NoDelete, error);
+    return ok ? std::string() : error;
+  }();
+  return result;
+}
+
+// Called from RegisterPrmkitCollectives (prmkit_collectives.cc): exports
+//   prmkitFusedOps: string[]   the op names, registered
+//   prmkitFusedError: string   why registration failed ('' when it did not)
+void RegisterPrmkitFused(napi_env env, napi_value exports) {
+  const std::string error = RegisterPrmkitFusedOps();
+  const char *names[] = {"PrmkitAttention", "PrmkitAttentionGrad", "PrmkitRopeAttention", "PrmkitRopeAttentionGrad", "PrmkitRmsNorm", "PrmkitRmsNormGrad", "PrmkitSwiGlu", "PrmkitSwiGluGrad", "PrmkitAdamW"};
+  napi_value ops, err;
+  napi_create_array(env, &ops);
+  if (error.empty()) {
+    for (uint32_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+      napi_value name;
+      napi_create_string_utf8(env, names[i], NAPI_AUTO_LENGTH, &name);
+      napi_set_element(env, ops, i, name);
+    }
+  }
+  napi_create_string_utf8(env, error.c_str(), error.size(), &err);
+  napi_set_named_property(env, exports, "prmkitFusedOps", ops);
+  napi_set_named_property(env, exports, "prmkitFusedError", err);
+}
+
+}  // namespace tfnodejs

@@ -1,0 +1,216 @@
+/**
+ * prmkit's fused decoder kernels on the native backend (scripts/native/prmkit_fused.cc, built
+ * into the tfjs-node binding by `npm run setup-native`), as tfjs kernels with gradients:
+ *
+ *   fusedAttention(q [B,T,H,D], k [B,T,Hk,D], v [B,T,Hk,D], mask [B,T]) -> [B,T,H,D]
+ *       causal attention with the key padding mask and grouped-query heads, q already scaled;
+ *       no [B,H,T,T] tensor forward or backward (the backward recomputes the probabilities
+ *       from the row log-sum-exp the forward saves).
+ *   fusedRopeAttention(q, k, v, mask, cos, sin, scale): the same with RoPE (and the 1/sqrt(D)
+ *       scale of q) applied inside the kernel, forward and backward.
+ *   fusedRmsNorm(x [N,C], w [C], eps) -> [N,C]
+ *   fusedSwiGlu(gate, up) -> silu(gate) * up
+ *   fusedAdamW(p, m, v, g, scalars) -> [p', m', v']   one parameter's AdamW update, one pass
+ *
+ * The eager ops in src/model/qwen2.ts stay the reference (and the path of wasm, cpu and of a
+ * binding built before these kernels); test/backend/fused-kernels.test.ts holds the two to
+ * each other. One difference by design: a query row that may see no key at all (a left-padded
+ * position) gets 0 here, where the eager softmax of all -1e9 biases averages arbitrary values;
+ * both are "finite but meaningless", and no real position reads them.
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { GradConfig, NamedAttrMap, Tensor, TensorInfo } from '@tensorflow/tfjs';
+
+const OPS = ['PrmkitAttention', 'PrmkitAttentionGrad', 'PrmkitRopeAttention', 'PrmkitRopeAttentionGrad', 'PrmkitRmsNorm', 'PrmkitRmsNormGrad', 'PrmkitSwiGlu', 'PrmkitSwiGluGrad', 'PrmkitAdamW'] as const;
+
+interface OpAttr {
+  name: string;
+  type: number;
+  value: number;
+}
+
+interface FusedBinding {
+  isUsingGpuDevice?: () => boolean;
+  prmkitFusedOps?: string[];
+  prmkitFusedError?: string;
+  TF_ATTR_FLOAT: number;
+}
+
+interface NativeBackend {
+  binding: FusedBinding;
+  executeMultipleOutputs(name: string, attrs: OpAttr[], inputs: TensorInfo[], numOutputs: number): Tensor[];
+}
+
+export type FusedAvailability = { ok: true } | { ok: false; reason: string };
+
+/**
+ * Can the backend in use run the fused kernels? The reason says why not (wasm/cpu backend, or
+ * a native binding built without them).
+ */
+export function fusedKernelsAvailability(): FusedAvailability {
+  const name = tf.getBackend();
+  if (name !== 'tensorflow') return { ok: false, reason: `the ${name} backend has no fused kernels (native backend only)` };
+  // Asked for every forward pass: the answer is kept per backend instance.
+  const backend = tf.backend();
+  let known = availabilityOf.get(backend);
+  if (!known) availabilityOf.set(backend, (known = nativeAvailability((backend as unknown as Partial<NativeBackend>).binding)));
+  if (known.ok) registerFusedKernels();
+  return known;
+}
+
+const availabilityOf = new WeakMap<object, FusedAvailability>();
+
+/** What a tfjs-node binding offers (exported for tests: bindings built without the kernels). */
+export function nativeAvailability(binding: Partial<FusedBinding> | undefined): FusedAvailability {
+  const ops = binding?.prmkitFusedOps;
+  if (!Array.isArray(ops)) {
+    return { ok: false, reason: "the native binding was built without prmkit's fused kernels (run 'npm run setup-native')" };
+  }
+  if (binding?.isUsingGpuDevice?.()) {
+    // Registered for the CPU device only: on a GPU they would run on the host, with copies.
+    return { ok: false, reason: 'the fused kernels are CPU kernels and this native backend runs on a GPU' };
+  }
+  const missing = OPS.filter((op) => !ops.includes(op));
+  if (missing.length > 0) {
+    const why = binding?.prmkitFusedError ? `: ${binding.prmkitFusedError}` : '';
+    return { ok: false, reason: `the native binding lacks the fused ops ${missing.join(', ')}${why}` };
+  }
+  return { ok: true };
+}
+
+/**
+ * Registers the tfjs kernels (native backend) and their gradients, once per tfjs engine (asked
+ * of the registry: a second copy of this module must not register them again).
+ */
+function registerFusedKernels(): void {
+  if (tf.getKernel('PrmkitAttention', 'tensorflow')) return;
+  const forward = (op: (typeof OPS)[number], inputNames: string[], numOutputs: number, attrs: (a: NamedAttrMap, b: FusedBinding) => OpAttr[] = () => []) =>
+    tf.registerKernel({
+      kernelName: op,
+      backendName: 'tensorflow',
+      kernelFunc: ({ inputs, backend, attrs: a }) => {
+        const native = backend as unknown as NativeBackend;
+        const ins = inputNames.map((n) => inputs[n] as TensorInfo);
+        const outs = native.executeMultipleOutputs(op, attrs(a ?? {}, native.binding), ins, numOutputs);
+        return numOutputs === 1 ? outs[0] : outs;
+      },
+    });
+  forward('PrmkitAttention', ['q', 'k', 'v', 'mask'], 2);
+  forward('PrmkitAttentionGrad', ['q', 'k', 'v', 'mask', 'out', 'lse', 'dout'], 3);
+  const scaleAttr = (a: NamedAttrMap, b: FusedBinding) => [{ name: 'scale', type: b.TF_ATTR_FLOAT, value: a.scale as number }];
+  forward('PrmkitRopeAttention', ['q', 'k', 'v', 'mask', 'cos', 'sin'], 2, scaleAttr);
+  forward('PrmkitRopeAttentionGrad', ['q', 'k', 'v', 'mask', 'cos', 'sin', 'out', 'lse', 'dout'], 3, scaleAttr);
+  forward('PrmkitRmsNorm', ['x', 'w'], 2, (a, b) => [{ name: 'eps', type: b.TF_ATTR_FLOAT, value: a.eps as number }]);
+  forward('PrmkitRmsNormGrad', ['dy', 'x', 'w', 'rstd'], 2);
+  forward('PrmkitSwiGlu', ['gate', 'up'], 1);
+  forward('PrmkitSwiGluGrad', ['dy', 'gate', 'up'], 2);
+  forward('PrmkitAdamW', ['p', 'm', 'v', 'g'], 3, (a, b) => ADAMW_ATTRS.map((name) => ({ name, type: b.TF_ATTR_FLOAT, value: a[name] as number })));
+  for (const g of GRADIENTS) tf.registerGradient(g);
+}
+
+/**
+ * Runs the grad kernel once for all its input gradients. Eagerly, in gradFunc: the tape runs
+ * each input's closure in its own tidy, which would free the gradients of the other inputs if
+ * the first closure computed them all.
+ */
+function once(run: () => Tensor[]): (i: number) => Tensor {
+  const outs = run();
+  return (i) => outs[i];
+}
+
+const GRADIENTS: GradConfig[] = [
+  {
+    kernelName: 'PrmkitAttention',
+    inputsToSave: ['q', 'k', 'v', 'mask'],
+    outputsToSave: [true, true],
+    gradFunc: (dy, saved) => {
+      const [q, k, v, mask, out, lse] = saved;
+      const dout = (dy as Tensor[])[0];
+      const grads = once(() => tf.engine().runKernel('PrmkitAttentionGrad', { q, k, v, mask, out, lse, dout }) as Tensor[]);
+      return { q: () => grads(0), k: () => grads(1), v: () => grads(2), mask: () => tf.zerosLike(mask) };
+    },
+  },
+  {
+    kernelName: 'PrmkitRopeAttention',
+    inputsToSave: ['q', 'k', 'v', 'mask', 'cos', 'sin'],
+    outputsToSave: [true, true],
+    gradFunc: (dy, saved, attrs) => {
+      const [q, k, v, mask, cos, sin, out, lse] = saved;
+      const dout = (dy as Tensor[])[0];
+      const grads = once(() => tf.engine().runKernel('PrmkitRopeAttentionGrad', { q, k, v, mask, cos, sin, out, lse, dout }, attrs) as Tensor[]);
+      const none = (t: Tensor) => () => tf.zerosLike(t);
+      return { q: () => grads(0), k: () => grads(1), v: () => grads(2), mask: none(mask), cos: none(cos), sin: none(sin) };
+    },
+  },
+  {
+    kernelName: 'PrmkitRmsNorm',
+    inputsToSave: ['x', 'w'],
+    outputsToSave: [false, true],
+    gradFunc: (dy, saved) => {
+      const [x, w, rstd] = saved;
+      const grads = once(() => tf.engine().runKernel('PrmkitRmsNormGrad', { dy: (dy as Tensor[])[0], x, w, rstd }) as Tensor[]);
+      return { x: () => grads(0), w: () => grads(1) };
+    },
+  },
+  {
+    kernelName: 'PrmkitSwiGlu',
+    inputsToSave: ['gate', 'up'],
+    gradFunc: (dy, saved) => {
+      const [gate, up] = saved;
+      const grads = once(() => tf.engine().runKernel('PrmkitSwiGluGrad', { dy: dy as Tensor, gate, up }) as Tensor[]);
+      return { gate: () => grads(0), up: () => grads(1) };
+    },
+  },
+];
+
+function checkFloat(op: string, ...ts: Tensor[]): void {
+  for (const t of ts) if (t.dtype !== 'float32') throw new Error(`${op}: expected float32 tensors, got ${t.dtype}`);
+}
+
+export function fusedAttention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, mask: tf.Tensor2D): tf.Tensor4D {
+  checkFloat('fusedAttention', q, k, v, mask);
+  const [out, lse] = tf.engine().runKernel('PrmkitAttention', { q, k, v, mask }) as Tensor[];
+  lse.dispose(); // the tape keeps its own copy for the gradient
+  return out as tf.Tensor4D;
+}
+
+/**
+ * fusedAttention of q and k before RoPE: the kernel rotates them (rotate_half form, with
+ * cos, sin [B,T,D/2] of each token's position) and scales q by `scale`.
+ */
+export function fusedRopeAttention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, mask: tf.Tensor2D, cos: tf.Tensor3D, sin: tf.Tensor3D, scale: number): tf.Tensor4D {
+  checkFloat('fusedRopeAttention', q, k, v, mask, cos, sin);
+  const [out, lse] = tf.engine().runKernel('PrmkitRopeAttention', { q, k, v, mask, cos, sin }, { scale } as unknown as NamedAttrMap) as Tensor[];
+  lse.dispose(); // the tape keeps its own copy for the gradient
+  return out as tf.Tensor4D;
+}
+
+/** The attention's row log-sum-exp [B,H,T] too (tests). */
+export function fusedAttentionWithLse(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, mask: tf.Tensor2D): [tf.Tensor4D, tf.Tensor3D] {
+  checkFloat('fusedAttention', q, k, v, mask);
+  return tf.engine().runKernel('PrmkitAttention', { q, k, v, mask }) as [tf.Tensor4D, tf.Tensor3D];
+}
+
+export function fusedRmsNorm(x: tf.Tensor2D, w: tf.Tensor1D, eps: number): tf.Tensor2D {
+  checkFloat('fusedRmsNorm', x, w);
+  const [y, rstd] = tf.engine().runKernel('PrmkitRmsNorm', { x, w }, { eps } as unknown as NamedAttrMap) as Tensor[];
+  rstd.dispose(); // the tape keeps its own copy for the gradient
+  return y as tf.Tensor2D;
+}
+
+const ADAMW_ATTRS = ['grad_scale', 'one_minus_b1', 'one_minus_b2', 'bc2', 'eps', 'decay_factor', 'neg_step'] as const;
+export type FusedAdamWScalars = Record<(typeof ADAMW_ATTRS)[number], number>;
+
+/**
+ * One parameter's AdamW update in one kernel (the form of src/train/optimizer.ts): returns the
+ * new parameter, first and second moments; the caller assigns them. No gradient.
+ */
+export function fusedAdamW(p: Tensor, m: Tensor, v: Tensor, g: Tensor, scalars: FusedAdamWScalars): [Tensor, Tensor, Tensor] {
+  checkFloat('fusedAdamW', p, m, v, g);
+  return tf.engine().runKernel('PrmkitAdamW', { p, m, v, g }, scalars as unknown as NamedAttrMap) as [Tensor, Tensor, Tensor];
+}
+
+export function fusedSwiGlu(gate: tf.Tensor, up: tf.Tensor): tf.Tensor2D {
+  checkFloat('fusedSwiGlu', gate, up);
+  return tf.engine().runKernel('PrmkitSwiGlu', { gate, up }) as tf.Tensor2D;
+}

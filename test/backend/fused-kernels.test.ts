@@ -1,0 +1,246 @@
+/**
+ * prmkit's fused native kernels (src/backend/fused, scripts/native/prmkit_fused.cc) against the
+ * eager tfjs ops they replace: values and gradients within 1e-5 relative (max |a - b| over
+ * max |b|), on shapes with left and right padding, one-token rows, grouped-query heads and
+ * lengths that are no multiple of the kernel's 64-row query block. Native backend only: the
+ * kernels live in the tfjs-node binding; wasm and cpu run the eager ops (see the skip reasons).
+ */
+import * as tf from '@tensorflow/tfjs';
+import { expect } from 'chai';
+import { fusedAttention, fusedAttentionWithLse, fusedRmsNorm, fusedRopeAttention, fusedSwiGlu } from '../../src/backend/fused/fused-ops.js';
+import { rmsNorm, swiGlu } from '../../src/model/qwen2.js';
+import { AdamW } from '../../src/train/optimizer.js';
+import { Rng } from '../../src/util/rng.js';
+import { skipUnlessFusedKernels } from './native-probe.js';
+
+const TOL = 1e-5;
+
+function relErr(got: tf.Tensor, want: tf.Tensor): number {
+  return tf.tidy(() => {
+    const diff = tf.max(tf.abs(tf.sub(got, want))).dataSync()[0];
+    const scale = tf.max(tf.abs(want)).dataSync()[0];
+    return diff / Math.max(scale, 1e-30);
+  });
+}
+
+function randn(rng: Rng, shape: number[], scale = 1): tf.Tensor {
+  const n = shape.reduce((a, b) => a * b, 1);
+  return tf.tensor(Float32Array.from({ length: n }, () => scale * rng.normal()), shape);
+}
+
+/**
+ * The eager reference: the [B,H,T,T] scores, a -inf bias where key j is in the future or
+ * padding, softmax, and grouped heads by repeating k and v (as HF repeat_kv).
+ */
+function referenceAttention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, mask: tf.Tensor2D): tf.Tensor4D {
+  const [b, t, h, d] = q.shape;
+  const hk = k.shape[2];
+  const groups = h / hk;
+  const qh = tf.transpose(q, [0, 2, 1, 3]); // [B,H,T,D]
+  const rep = (x: tf.Tensor4D) => tf.reshape(tf.tile(tf.reshape(tf.transpose(x, [0, 2, 1, 3]), [b, hk, 1, t, d]), [1, 1, groups, 1, 1]), [b, h, t, d]);
+  const scores = tf.matMul(qh, rep(k), false, true); // [B,H,T,T]
+  const causal = tf.linalg.bandPart(tf.ones([t, t]), -1, 0);
+  const allowed = tf.mul(causal.reshape([1, 1, t, t]), mask.reshape([b, 1, 1, t]));
+  const probs = tf.softmax(tf.add(scores, tf.mul(tf.sub(allowed, 1), 1e9)));
+  return tf.transpose(tf.matMul(probs, rep(v)), [0, 2, 1, 3]) as tf.Tensor4D;
+}
+
+/** RoPE in the rotate_half form on [B,T,heads,D], cos and sin [B,T,D/2], times scale. */
+function referenceRope(x: tf.Tensor4D, cos: tf.Tensor3D, sin: tf.Tensor3D, scale: number): tf.Tensor4D {
+  const [b, t, , d] = x.shape;
+  const c = cos.reshape([b, t, 1, d / 2]);
+  const s = sin.reshape([b, t, 1, d / 2]);
+  const [x1, x2] = tf.split(x, 2, 3);
+  return tf.mul(tf.concat([tf.sub(tf.mul(x1, c), tf.mul(x2, s)), tf.add(tf.mul(x2, c), tf.mul(x1, s))], 3), scale) as tf.Tensor4D;
+}
+
+/** 1 for query rows that may see at least one key ([B,T,1,1]); the others are meaningless. */
+function seesAKey(mask: number[][]): tf.Tensor4D {
+  const rows = mask.map((row) => row.map((_, i) => (row.slice(0, i + 1).some((m) => m > 0) ? 1 : 0)));
+  return tf.tensor4d(rows.flat(), [mask.length, mask[0].length, 1, 1]);
+}
+
+interface AttentionCase {
+  name: string;
+  b: number;
+  t: number;
+  h: number;
+  hk: number;
+  d: number;
+  mask: (b: number, t: number) => number[][];
+}
+
+const ones = (b: number, t: number) => Array.from({ length: b }, () => new Array<number>(t).fill(1));
+const CASES: AttentionCase[] = [
+  {
+    name: 'left and right padding, GQA 4:2, T=70 (no multiple of the 64-row block)',
+    b: 3, t: 70, h: 4, hk: 2, d: 16,
+    mask: (b, t) => ones(b, t).map((row, i) => row.map((_, j) => (i === 0 ? (j >= 5 ? 1 : 0) : i === 1 ? (j < t - 9 ? 1 : 0) : 1))),
+  },
+  { name: 'one-token rows', b: 3, t: 1, h: 2, hk: 2, d: 8, mask: ones },
+  {
+    // Many (batch, kv head) pairs: the backward's tasks write dk/dv directly (no per-head scratch).
+    name: 'GQA 4:2 over 8 padded rows, T=65',
+    b: 8, t: 65, h: 4, hk: 2, d: 8,
+    mask: (b, t) => ones(b, t).map((row, i) => row.map((_, j) => (j < t - 3 * i ? 1 : 0))),
+  },
+  { name: 'multi-query (6:1), T=130, no padding', b: 1, t: 130, h: 6, hk: 1, d: 32, mask: ones },
+  // Large enough to be spread over the kernel's thread pool (small jobs run serially).
+  {
+    name: 'threaded, GQA 4:2 with 8 (batch, kv head) tasks writing dk/dv directly, T=200',
+    b: 4, t: 200, h: 4, hk: 2, d: 32,
+    mask: (b, t) => ones(b, t).map((row, i) => row.map((_, j) => (i % 2 === 0 ? (j >= 7 * i ? 1 : 0) : j < t - 11 * i ? 1 : 0))),
+  },
+  { name: 'threaded, GQA 4:1 with per-head dk/dv summed per group, T=300', b: 2, t: 300, h: 4, hk: 1, d: 32, mask: (b, t) => ones(b, t).map((row, i) => row.map((_, j) => (i === 1 && j < 40 ? 0 : 1))) },
+  {
+    name: 'a row with one real token in the middle, T=9',
+    b: 2, t: 9, h: 2, hk: 1, d: 4,
+    mask: (b, t) => [new Array<number>(t).fill(0).map((_, j) => (j === 4 ? 1 : 0)), new Array<number>(t).fill(1)],
+  },
+];
+
+describe('backend: fused native kernels vs the eager ops', function () {
+  before(async function () {
+    await skipUnlessFusedKernels(this);
+  });
+
+  for (const c of CASES) {
+    it(`attention: values and gradients (${c.name})`, () => {
+      const before = tf.memory().numTensors;
+      tf.tidy(() => {
+        const rng = new Rng(`attn-${c.name}`);
+        const maskRows = c.mask(c.b, c.t);
+        const q = randn(rng, [c.b, c.t, c.h, c.d], 0.5) as tf.Tensor4D;
+        const k = randn(rng, [c.b, c.t, c.hk, c.d], 0.5) as tf.Tensor4D;
+        const v = randn(rng, [c.b, c.t, c.hk, c.d]) as tf.Tensor4D;
+        const mask = tf.tensor2d(maskRows.flat(), [c.b, c.t]);
+        const rows = seesAKey(maskRows);
+        const weights = tf.mul(randn(rng, [c.b, c.t, c.h, c.d]), rows);
+        const got = fusedAttention(q, k, v, mask);
+        const want = referenceAttention(q, k, v, mask);
+        expect(relErr(tf.mul(got, rows), tf.mul(want, rows))).to.be.below(TOL);
+        // Rows that see no key are 0 on the fused path (finite either way).
+        expect(relErr(tf.mul(got, tf.sub(1, rows)), tf.zerosLike(got))).to.equal(0);
+        const loss = (f: typeof fusedAttention) => (qq: tf.Tensor, kk: tf.Tensor, vv: tf.Tensor) =>
+          tf.sum(tf.mul(f(qq as tf.Tensor4D, kk as tf.Tensor4D, vv as tf.Tensor4D, mask), weights));
+        const gotGrads = tf.grads(loss(fusedAttention))([q, k, v]);
+        const wantGrads = tf.grads(loss(referenceAttention))([q, k, v]);
+        gotGrads.forEach((g, i) => expect(relErr(g, wantGrads[i]), `gradient ${'qkv'[i]}`).to.be.below(TOL));
+
+        // With RoPE and the scale inside the kernel, against RoPE in tf ops then the reference.
+        const angles = tf.mul(tf.randomUniform([c.b, c.t, c.d / 2], 0, 50, 'float32', 7), 1);
+        const cos = tf.cos(angles) as tf.Tensor3D;
+        const sin = tf.sin(angles) as tf.Tensor3D;
+        const scale = 1 / Math.sqrt(c.d);
+        const fusedRope = (qq: tf.Tensor4D, kk: tf.Tensor4D, vv: tf.Tensor4D, m: tf.Tensor2D) => fusedRopeAttention(qq, kk, vv, m, cos, sin, scale);
+        const eagerRope = (qq: tf.Tensor4D, kk: tf.Tensor4D, vv: tf.Tensor4D, m: tf.Tensor2D) =>
+          referenceAttention(referenceRope(qq, cos, sin, scale), referenceRope(kk, cos, sin, 1), vv, m);
+        expect(relErr(tf.mul(fusedRope(q, k, v, mask), rows), tf.mul(eagerRope(q, k, v, mask), rows)), 'RoPE values').to.be.below(TOL);
+        const gotRope = tf.grads(loss(fusedRope))([q, k, v]);
+        const wantRope = tf.grads(loss(eagerRope))([q, k, v]);
+        gotRope.forEach((g, i) => expect(relErr(g, wantRope[i]), `RoPE gradient ${'qkv'[i]}`).to.be.below(TOL));
+      });
+      expect(tf.memory().numTensors).to.equal(before);
+    });
+  }
+
+  it('attention: the saved log-sum-exp is that of the masked scores', () => {
+    tf.tidy(() => {
+      const rng = new Rng('lse');
+      const q = randn(rng, [1, 5, 2, 4]) as tf.Tensor4D;
+      const k = randn(rng, [1, 5, 1, 4]) as tf.Tensor4D;
+      const v = randn(rng, [1, 5, 1, 4]) as tf.Tensor4D;
+      const mask = tf.tensor2d([[0, 1, 1, 0, 1]]);
+      const [, lse] = fusedAttentionWithLse(q, k, v, mask);
+      const qv = q.arraySync()[0];
+      const kv = k.arraySync()[0];
+      const got = lse.arraySync()[0];
+      for (let h = 0; h < 2; h++) {
+        expect(got[h][0]).to.equal(-Infinity); // row 0 sees only a padded key
+        for (let i = 1; i < 5; i++) {
+          let sum = 0;
+          for (let j = 0; j <= i; j++) {
+            if (j === 0 || j === 3) continue;
+            const s = qv[i][h].reduce((a, x, e) => a + x * kv[j][0][e], 0);
+            sum += Math.exp(s);
+          }
+          expect(got[h][i]).to.be.closeTo(Math.log(sum), 1e-5);
+        }
+      }
+    });
+  });
+
+  it('attention: a clear error for mismatched shapes', () => {
+    tf.tidy(() => {
+      const q = tf.zeros([1, 4, 3, 8]) as tf.Tensor4D;
+      const k = tf.zeros([1, 4, 2, 8]) as tf.Tensor4D; // 3 heads are no multiple of 2
+      expect(() => fusedAttention(q, k, k, tf.ones([1, 4]) as tf.Tensor2D)).to.throw(/H a multiple of Hk/);
+      const q2 = tf.zeros([1, 4, 2, 8]) as tf.Tensor4D;
+      const cos = tf.zeros([1, 4, 3]) as tf.Tensor3D; // D/2 is 4
+      expect(() => fusedRopeAttention(q2, q2, q2, tf.ones([1, 4]) as tf.Tensor2D, cos, cos, 1)).to.throw(/cos, sin \[B,T,D\/2\]/);
+    });
+  });
+
+  for (const [n, c] of [[1, 7], [37, 96], [130, 33], [2048, 256]] as const) {
+    it(`RMSNorm [${n}, ${c}]: values and gradients`, () => {
+      tf.tidy(() => {
+        const rng = new Rng(`rms-${n}-${c}`);
+        const x = randn(rng, [n, c], 2) as tf.Tensor2D;
+        const w = tf.add(1, randn(rng, [c], 0.2)) as tf.Tensor1D;
+        const dy = randn(rng, [n, c]);
+        expect(relErr(fusedRmsNorm(x, w, 1e-6), rmsNorm(x, w, 1e-6))).to.be.below(TOL);
+        const loss = (f: typeof rmsNorm) => (xx: tf.Tensor, ww: tf.Tensor) => tf.sum(tf.mul(f(xx as tf.Tensor2D, ww as tf.Tensor1D, 1e-6), dy));
+        const got = tf.grads(loss(fusedRmsNorm))([x, w]);
+        const want = tf.grads(loss(rmsNorm))([x, w]);
+        expect(relErr(got[0], want[0]), 'dx').to.be.below(TOL);
+        expect(relErr(got[1], want[1]), 'dw').to.be.below(TOL);
+      });
+    });
+  }
+
+  it('AdamW: the fused update gives the tf-ops update (decay and no decay, clipped and not)', () => {
+    const rng = new Rng('adamw');
+    const shapes = [[37, 5], [64], [3, 1000], [512, 600]]; // the last one is spread over threads
+    const make = (kernels: 'fused' | 'eager') => {
+      const params = shapes.map((shape, i) => ({ name: i === 1 ? `l.${i}.bias` : `l.${i}.weight`, variable: tf.variable(randn(new Rng(`p${i}`), shape)) }));
+      return { params, opt: new AdamW(params, { weightDecay: 0.1, kernels }) };
+    };
+    const fused = make('fused');
+    const eager = make('eager');
+    const before = tf.memory().numTensors;
+    for (let step = 0; step < 4; step++) {
+      const grads = shapes.map((shape) => randn(rng, shape, step + 0.5));
+      const gradScale = step % 2 === 0 ? 1 : 0.37;
+      fused.opt.apply(grads, 1e-2, { gradScale });
+      eager.opt.apply(grads, 1e-2, { gradScale });
+      tf.dispose(grads);
+    }
+    expect(tf.memory().numTensors, 'tensors after the updates').to.equal(before);
+    fused.params.forEach((p, i) => {
+      expect(relErr(p.variable, eager.params[i].variable), p.name).to.be.below(1e-6);
+      const [m, v] = [fused.opt.stateTensors()[2 * i].tensor, fused.opt.stateTensors()[2 * i + 1].tensor];
+      expect(relErr(m, eager.opt.stateTensors()[2 * i].tensor), `exp_avg ${p.name}`).to.be.below(1e-6);
+      expect(relErr(v, eager.opt.stateTensors()[2 * i + 1].tensor), `exp_avg_sq ${p.name}`).to.be.below(1e-6);
+    });
+    for (const side of [fused, eager]) {
+      side.opt.dispose();
+      side.params.forEach((p) => p.variable.dispose());
+    }
+  });
+
+  it('SwiGLU: values and gradients', () => {
+    tf.tidy(() => {
+      const rng = new Rng('swiglu');
+      // Large enough to be spread over the kernel's thread pool.
+      const gate = randn(rng, [512, 1030], 3);
+      const up = randn(rng, [512, 1030]);
+      const dy = randn(rng, [512, 1030]);
+      expect(relErr(fusedSwiGlu(gate, up), swiGlu(gate, up))).to.be.below(TOL);
+      const loss = (f: typeof swiGlu) => (g: tf.Tensor, u: tf.Tensor) => tf.sum(tf.mul(f(g, u), dy));
+      const got = tf.grads(loss(fusedSwiGlu))([gate, up]);
+      const want = tf.grads(loss(swiGlu))([gate, up]);
+      expect(relErr(got[0], want[0]), 'dgate').to.be.below(TOL);
+      expect(relErr(got[1], want[1]), 'dup').to.be.below(TOL);
+    });
+  });
+});
