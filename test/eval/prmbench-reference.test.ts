@@ -157,7 +157,7 @@ describe('PRMBench metrics vs the Python reference of the official evaluation', 
       { cwd: repoRoot, encoding: 'utf8', env: { ...process.env, PRMKIT_NO_PROGRESS: '1' } },
     );
     expect(r.status, r.stderr).to.equal(0);
-    expect(r.stdout).to.match(/\| \*\*overall\*\* \(over [0-9,]+ of [0-9,]+ items\) \|/);
+    expect(r.stdout).to.match(/\| \*\*overall\*\* \(over (all [0-9,]+|[0-9,]+ of [0-9,]+) items\) \|/);
     const metrics = JSON.parse(readFileSync(join(out, 'metrics.json'), 'utf8')) as PrmBenchReport;
     expectMatches(metrics, reference.cases['noisy/0.5'], 'cli noisy/0.5');
     const predictions = readFileSync(join(out, 'predictions.jsonl'), 'utf8').trim().split('\n');
