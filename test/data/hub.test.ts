@@ -134,8 +134,10 @@ describe('data get (Hugging Face Hub download) against a loopback server', funct
   after(async () => {
     // A download the tests cut on purpose may still hold its connection: close them all, or
     // close() waits for them.
-    hub?.server.closeAllConnections();
-    await new Promise((resolve) => hub?.server.close(resolve));
+    if (hub) {
+      hub.server.closeAllConnections();
+      await new Promise((resolve) => hub.server.close(resolve));
+    }
     await cleanup?.();
   });
 
