@@ -14,7 +14,7 @@
  *   PrmkitRmsNormGrad(dy, x, w, rstd) -> dx, dw
  *   PrmkitSwiGlu(gate, up) -> silu(gate) * up
  *   PrmkitSwiGluGrad(dy, gate, up) -> dgate, dup
- *   PrmkitAdamW(p, m, v, g; scalars) -> p', m', v'   one parameter's AdamW update, one pass
+ *   PrmkitAdamWInPlace(p, m, v, g; scalars) -> p'    one parameter's AdamW update, one pass; m, v in place
  *
  * Attention is causal with a key padding mask (query i sees key j iff j <= i and mask[b, j] > 0)
  * and grouped-query heads (query head h reads kv head h / (H / Hk)); q arrives already scaled
@@ -684,11 +684,15 @@ void SwiGluGradCompute(void *, TF_OpKernelContext *ctx) {
 
 // --- AdamW ---------------------------------------------------------------------------------
 //
-// PrmkitAdamW(p, m, v, g; grad_scale, one_minus_b1, one_minus_b2, bc2, eps, decay_factor,
-// neg_step) -> p', m', v': one parameter's AdamW update in one pass, in the order and form of
-// src/train/optimizer.ts (torch.optim.AdamW's single-tensor form):
+// PrmkitAdamWInPlace(p, m, v, g; grad_scale, one_minus_b1, one_minus_b2, bc2, eps,
+// decay_factor, neg_step) -> p': one parameter's AdamW update in one pass, in the order and form
+// of src/train/optimizer.ts (torch.optim.AdamW's single-tensor form):
 //   g *= grad_scale; m += (g - m)(1 - b1); v += (g^2 - v)(1 - b2); p *= decay_factor;
 //   p += m / (sqrt(v) / bc2 + eps) * neg_step
+// The moments m and v are written IN PLACE, as torch's optimizer does: new moment tensors beside
+// the old would put two more tensors of the largest parameter (the embedding) on the step's
+// peak memory. That breaks TensorFlow's rule that inputs are immutable, so the caller must own
+// m's and v's buffers alone (AdamW's private moment variables: src/train/optimizer.ts).
 
 struct AdamWState {
   float grad_scale, one_minus_b1, one_minus_b2, bc2, eps, decay_factor, neg_step;
@@ -708,27 +712,26 @@ void AdamWDelete(void *p) { delete static_cast<AdamWState *>(p); }
 
 void AdamWCompute(void *state, TF_OpKernelContext *ctx) {
   Inputs in;
-  if (!GetInputs(ctx, in, "PrmkitAdamW") || !CheckSame(ctx, in, "PrmkitAdamW")) return;
+  if (!GetInputs(ctx, in, "PrmkitAdamWInPlace") || !CheckSame(ctx, in, "PrmkitAdamWInPlace")) return;
   const AdamWState &a = *static_cast<AdamWState *>(state);
-  const float *p = Data(in.t[0]), *m = Data(in.t[1]), *v = Data(in.t[2]), *g = Data(in.t[3]);
+  const float *p = Data(in.t[0]), *g = Data(in.t[3]);
+  float *m = static_cast<float *>(TF_TensorData(in.t[1])), *v = static_cast<float *>(TF_TensorData(in.t[2]));
   const int64_t n = static_cast<int64_t>(TF_TensorElementCount(in.t[0]));
   Outputs outs;
   float *po = outs.Add(ctx, Dims(in.t[0]));
-  float *mo = po ? outs.Add(ctx, Dims(in.t[0])) : nullptr;
-  float *vo = mo ? outs.Add(ctx, Dims(in.t[0])) : nullptr;
-  if (!vo) return;
+  if (!po) return;
   ParallelRanges(n, 12.0, [&](int64_t s0, int64_t s1) {
     const int64_t len = s1 - s0;
-    Eigen::Map<const Eigen::ArrayXf> ps(p + s0, len), ms(m + s0, len), vs(v + s0, len), gs(g + s0, len);
-    Eigen::Map<Eigen::ArrayXf> pn(po + s0, len), mn(mo + s0, len), vn(vo + s0, len);
+    Eigen::Map<const Eigen::ArrayXf> ps(p + s0, len), gs(g + s0, len);
+    Eigen::Map<Eigen::ArrayXf> pn(po + s0, len), mn(m + s0, len), vn(v + s0, len);
     if (a.grad_scale != 1.f) {
-      // Through the output buffer of m: g * scale rounded once, as the eager op does.
+      // Through the output buffer of p: g * scale rounded once, as the eager op does.
       pn = gs * a.grad_scale;
-      mn = ms + (pn - ms) * a.one_minus_b1;
-      vn = vs + (pn.square() - vs) * a.one_minus_b2;
+      mn += (pn - mn) * a.one_minus_b1;
+      vn += (pn.square() - vn) * a.one_minus_b2;
     } else {
-      mn = ms + (gs - ms) * a.one_minus_b1;
-      vn = vs + (gs.square() - vs) * a.one_minus_b2;
+      mn += (gs - mn) * a.one_minus_b1;
+      vn += (gs.square() - vn) * a.one_minus_b2;
     }
     pn = ps * a.decay_factor;
     pn = pn + mn / (vn.sqrt() / a.bc2 + a.eps) * a.neg_step;
@@ -784,7 +787,7 @@ std::string RegisterPrmkitFusedOps() {
                    RmsNormCompute, RmsNormDelete, error) &&
         RegisterOp("PrmkitRmsNormGrad", {"dy: float", "x: float", "w: float", "rstd: float"}, {"dx: float", "dw: float"}, {},
                    NoState, RmsNormGradCompute, NoDelete, error) &&
-        RegisterOp("PrmkitAdamW", {"p: float", "m: float", "v: float", "g: float"}, {"p_out: float", "m_out: float", "v_out: float"},
+        RegisterOp("PrmkitAdamWInPlace", {"p: float", "m: float", "v: float", "g: float"}, {"p_out: float"},
                    {"grad_scale: float", "one_minus_b1: float", "one_minus_b2: float", "bc2: float", "eps: float",
                     "decay_factor: float", "neg_step: float"},
                    AdamWCreate, AdamWCompute, AdamWDelete, error) &&
@@ -801,7 +804,7 @@ std::string RegisterPrmkitFusedOps() {
 //   prmkitFusedError: string   why registration failed ('' when it did not)
 void RegisterPrmkitFused(napi_env env, napi_value exports) {
   const std::string error = RegisterPrmkitFusedOps();
-  const char *names[] = {"PrmkitAttention", "PrmkitAttentionGrad", "PrmkitRopeAttention", "PrmkitRopeAttentionGrad", "PrmkitRmsNorm", "PrmkitRmsNormGrad", "PrmkitSwiGlu", "PrmkitSwiGluGrad", "PrmkitAdamW"};
+  const char *names[] = {"PrmkitAttention", "PrmkitAttentionGrad", "PrmkitRopeAttention", "PrmkitRopeAttentionGrad", "PrmkitRmsNorm", "PrmkitRmsNormGrad", "PrmkitSwiGlu", "PrmkitSwiGluGrad", "PrmkitAdamWInPlace"};
   napi_value ops, err;
   napi_create_array(env, &ops);
   if (error.empty()) {

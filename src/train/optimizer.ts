@@ -153,12 +153,14 @@ export class AdamW {
     assignOwned(p, chain(update, (q) => tf.add(p, q)));
   }
 
-  /** updateOne in one fused native kernel (the same operations in the same order). */
+  /**
+   * updateOne in one fused native kernel (the same operations in the same order). The moments
+   * are updated in place (each is made by zerosVariable or assigned a fresh tensor by
+   * importState, and never handed out but to be read), so the update holds one new tensor of the
+   * parameter's size, not three.
+   */
   private updateOneFused(i: number, gradient: tf.Tensor, scalars: Parameters<typeof fusedAdamW>[4]): void {
-    const [p, m, v] = fusedAdamW(this.params[i].variable, this.expAvg[i], this.expAvgSq[i], gradient, scalars);
-    assignOwned(this.params[i].variable, p);
-    assignOwned(this.expAvg[i], m);
-    assignOwned(this.expAvgSq[i], v);
+    assignOwned(this.params[i].variable, fusedAdamW(this.params[i].variable, this.expAvg[i], this.expAvgSq[i], gradient, scalars));
   }
 
   /** The moment tensors of every parameter, named as in the checkpoint file (read them one at a time). */

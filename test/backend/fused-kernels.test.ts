@@ -228,6 +228,26 @@ describe('backend: fused native kernels vs the eager ops', function () {
     }
   });
 
+  it('AdamW: the fused update writes the moments in place, so it holds one new tensor of the parameter, not three', async () => {
+    const shape = [256, 1024];
+    const bytes = 4 * 256 * 1024;
+    const p = tf.variable(randn(new Rng('adamw-mem'), shape));
+    const params = [{ name: 'w.weight', variable: p }];
+    const opt = new AdamW(params, { kernels: 'fused' });
+    const momentsBefore = opt.stateTensors().map((s) => s.tensor.dataId);
+    const grad = randn(new Rng('adamw-mem-g'), shape);
+    const start = tf.memory().numBytes;
+    const info = await tf.profile(() => opt.apply([grad], 1e-2));
+    // The new parameter is the only tensor of its size made (the old one is freed by the assign).
+    expect(info.peakBytes - start).to.be.at.most(bytes + 1024);
+    // The moments are the same buffers, updated: m = 0.1 g after the first step.
+    expect(opt.stateTensors().map((s) => s.tensor.dataId)).to.deep.equal(momentsBefore);
+    expect(relErr(opt.stateTensors()[0].tensor, tf.mul(grad, 0.1))).to.be.below(1e-6);
+    tf.dispose([grad]);
+    opt.dispose();
+    p.dispose();
+  });
+
   it('SwiGLU: values and gradients', () => {
     tf.tidy(() => {
       const rng = new Rng('swiglu');

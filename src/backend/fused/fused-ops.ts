@@ -10,7 +10,7 @@
  *       scale of q) applied inside the kernel, forward and backward.
  *   fusedRmsNorm(x [N,C], w [C], eps) -> [N,C]
  *   fusedSwiGlu(gate, up) -> silu(gate) * up
- *   fusedAdamW(p, m, v, g, scalars) -> [p', m', v']   one parameter's AdamW update, one pass
+ *   fusedAdamW(p, m, v, g, scalars) -> p'   one parameter's AdamW update, one pass; m and v in place
  *
  * The eager ops in src/model/qwen2.ts stay the reference (and the path of wasm, cpu and of a
  * binding built before these kernels); test/backend/fused-kernels.test.ts holds the two to
@@ -21,7 +21,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { GradConfig, NamedAttrMap, Tensor, TensorInfo } from '@tensorflow/tfjs';
 
-const OPS = ['PrmkitAttention', 'PrmkitAttentionGrad', 'PrmkitRopeAttention', 'PrmkitRopeAttentionGrad', 'PrmkitRmsNorm', 'PrmkitRmsNormGrad', 'PrmkitSwiGlu', 'PrmkitSwiGluGrad', 'PrmkitAdamW'] as const;
+const OPS = ['PrmkitAttention', 'PrmkitAttentionGrad', 'PrmkitRopeAttention', 'PrmkitRopeAttentionGrad', 'PrmkitRmsNorm', 'PrmkitRmsNormGrad', 'PrmkitSwiGlu', 'PrmkitSwiGluGrad', 'PrmkitAdamWInPlace'] as const;
 
 interface OpAttr {
   name: string;
@@ -104,7 +104,7 @@ function registerFusedKernels(): void {
   forward('PrmkitRmsNormGrad', ['dy', 'x', 'w', 'rstd'], 2);
   forward('PrmkitSwiGlu', ['gate', 'up'], 1);
   forward('PrmkitSwiGluGrad', ['dy', 'gate', 'up'], 2);
-  forward('PrmkitAdamW', ['p', 'm', 'v', 'g'], 3, (a, b) => ADAMW_ATTRS.map((name) => ({ name, type: b.TF_ATTR_FLOAT, value: a[name] as number })));
+  forward('PrmkitAdamWInPlace', ['p', 'm', 'v', 'g'], 1, (a, b) => ADAMW_ATTRS.map((name) => ({ name, type: b.TF_ATTR_FLOAT, value: a[name] as number })));
   for (const g of GRADIENTS) tf.registerGradient(g);
 }
 
@@ -203,11 +203,14 @@ export type FusedAdamWScalars = Record<(typeof ADAMW_ATTRS)[number], number>;
 
 /**
  * One parameter's AdamW update in one kernel (the form of src/train/optimizer.ts): returns the
- * new parameter, first and second moments; the caller assigns them. No gradient.
+ * new parameter (the caller assigns it) and updates the moments m and v IN PLACE, as torch does,
+ * so the step holds no second copy of them. m and v must own their buffers alone: no other
+ * tensor (a clone, a reshape, the tensor a variable was made from) may share them, or it changes
+ * too. AdamW's private moment variables satisfy this. No gradient.
  */
-export function fusedAdamW(p: Tensor, m: Tensor, v: Tensor, g: Tensor, scalars: FusedAdamWScalars): [Tensor, Tensor, Tensor] {
+export function fusedAdamW(p: Tensor, m: tf.Variable, v: tf.Variable, g: Tensor, scalars: FusedAdamWScalars): Tensor {
   checkFloat('fusedAdamW', p, m, v, g);
-  return tf.engine().runKernel('PrmkitAdamW', { p, m, v, g }, scalars as unknown as NamedAttrMap) as [Tensor, Tensor, Tensor];
+  return tf.engine().runKernel('PrmkitAdamWInPlace', { p, m, v, g }, scalars as unknown as NamedAttrMap) as Tensor;
 }
 
 export function fusedSwiGlu(gate: tf.Tensor, up: tf.Tensor): tf.Tensor2D {
