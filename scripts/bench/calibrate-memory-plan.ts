@@ -1,9 +1,14 @@
 /**
  * Calibrates the activation constants of src/train/memory-plan.ts: one backward pass of a PRM with
- * the given layer shape on the wasm backend, whose heap only grows, so its growth is the peak of
- * live memory (activations, their gradients and the parameter gradients).
+ * the given layer shape. On the wasm backend (the default) the heap only grows, so its growth is
+ * the peak of live memory (activations, their gradients and the parameter gradients). With
+ * `--kernels fused|eager` it runs on the native backend instead and reports tf.profile's peak
+ * bytes over the pass (the fused kernels' own scratch, a 64 x T block per thread, is not counted)
+ * and the process's peak RSS. The engine counts a reshaped tensor's bytes again although
+ * TensorFlow shares them, so on the native backend fit the per-layer cost to the peak RSS of two
+ * layer counts (the difference cancels the libraries and the allocator's base).
  *
- *   node --import tsx scripts/bench/calibrate-memory-plan.ts HIDDEN MLP HEADS KV_HEADS LAYERS ROWS TOKENS [--recompute]
+ *   node --import tsx scripts/bench/calibrate-memory-plan.ts HIDDEN MLP HEADS KV_HEADS LAYERS ROWS TOKENS [--recompute] [--kernels fused|eager]
  *
  * Two layer counts at one shape give the per-layer cost; two shapes split it into per-token and
  * per-score terms (see the memory-plan module for the fit).
@@ -16,7 +21,11 @@ import { TrainStep } from '../../src/train/step.js';
 import { prmMicroBatch } from '../../src/train/prm-objective.js';
 import { collateBatch } from '../../src/model/encode.js';
 import { stepTargets } from '../../src/train/loss.js';
-await selectBackend('wasm', { log: () => {} });
+import { checkKernelChoice, setKernelChoice } from '../../src/backend/fused/kernel-choice.js';
+const kernelsAt = process.argv.indexOf('--kernels');
+const kernels = kernelsAt >= 0 ? checkKernelChoice(process.argv[kernelsAt + 1]) : null;
+await selectBackend(kernels ? 'tensorflow' : 'wasm', { log: () => {} });
+if (kernels) setKernelChoice(kernels);
 const [h, inter, heads, kv, L, B, T] = process.argv.slice(2, 9).map(Number);
 const recompute = process.argv.includes('--recompute');
 const cfg = { vocabSize: 512, hiddenSize: h, numHiddenLayers: L, numAttentionHeads: heads, numKeyValueHeads: kv, headDim: h / heads, intermediateSize: inter, ropeTheta: 10000, rmsNormEps: 1e-6, tieWordEmbeddings: false, maxPositionEmbeddings: 4096, numLabels: 2 };
@@ -28,9 +37,19 @@ const rows = Array.from({ length: B }, () => ({ inputIds: Array.from({ length: T
 const collated = collateBatch(rows, { padTokenId: 0 });
 const targets = stepTargets(collated.stepPositions, rows.map(() => [1]), T);
 const staticBytes = tf.memory().numBytes; // weights + moments
-const before = heap();
 const micro = prmMicroBatch(model, { collated, targets, tokens: B * T, pairs: B * (T - 1) }, 2, { kind: 'ce', classWeights: [1, 1] });
-const { value, grads } = step.gradients(micro);
-const after = heap();
+let before: number, after: number, grads: tf.Tensor[] = [];
+if (kernels) {
+  before = tf.memory().numBytes;
+  const info = await tf.profile(() => {
+    grads = step.gradients(micro).grads;
+    return grads;
+  });
+  after = info.peakBytes; // the engine's byte count at its highest, weights and moments included
+} else {
+  before = heap();
+  grads = step.gradients(micro).grads;
+  after = heap();
+}
 const gradBytes = grads.reduce((a, g) => a + g.size * 4, 0);
-console.log(JSON.stringify({ h, inter, heads, L, B, T, recompute, heapGrowthMB: ((after - before) / 1e6).toFixed(1), gradMB: (gradBytes / 1e6).toFixed(1), staticMB: (staticBytes / 1e6).toFixed(1), beforeMB: (before/1e6).toFixed(1) }));
+console.log(JSON.stringify({ h, inter, heads, L, B, T, recompute, kernels: kernels ?? 'wasm', heapGrowthMB: ((after - before) / 1e6).toFixed(1), gradMB: (gradBytes / 1e6).toFixed(1), staticMB: (staticBytes / 1e6).toFixed(1), beforeMB: (before/1e6).toFixed(1), peakRssMB: Math.round(process.resourceUsage().maxRSS / 1024) }));

@@ -49,7 +49,7 @@ export async function recipeMemoryPlan(
   const frozen = lora === undefined && lastLayers !== undefined;
   const trainable = frozen ? counts.head + (lastLayers > 0 ? h + lastLayers * counts.perLayer : 0) : undefined;
   const largest = frozen ? (lastLayers > 0 ? config.intermediateSize * h : h * h) : undefined;
-  const plan = planMemory(config, { rows, tokens }, {
+  const options = {
     recompute: train.recompute,
     trainableParameters: trainable,
     largestTrainable: largest,
@@ -57,6 +57,11 @@ export async function recipeMemoryPlan(
     workers: parallel.workers,
     shardOptimizer: parallel.shardOptimizer,
     lora,
-  });
-  return { plan, text: `${formatMemoryPlan(plan)}\n  (model from ${source}; micro-batch = train.batch_size rows of train.max_length tokens within train.max_tokens_per_batch)`, source };
+  };
+  // train.kernels: fused is what the native CPU backend runs; wasm, cpu and the GPU build fall back
+  // to the eager ops, whose attention scores grow with the square of the sequence: both are shown.
+  const plan = planMemory(config, { rows, tokens }, { ...options, kernels: train.kernels });
+  const eager = train.kernels === 'fused' ? planMemory(config, { rows, tokens }, { ...options, kernels: 'eager' }) : null;
+  const fallback = eager ? `\n  (on wasm, cpu or the GPU build, which run the eager ops: expected peak ${(eager.bytes.total / 1e9).toFixed(2)} GB)` : '';
+  return { plan, text: `${formatMemoryPlan(plan)}${fallback}\n  (model from ${source}; micro-batch = train.batch_size rows of train.max_length tokens within train.max_tokens_per_batch)`, source };
 }

@@ -18,11 +18,19 @@ import { LORA_TARGETS, type LoraTarget } from '../model/lora-targets.js';
  * [2, 256], [1, 512] and [2, 512] (scripts/bench/calibrate-memory-plan.ts, wasm heap growth: within 10%).
  * With recomputation, only each layer's input is kept (4 bytes per token and hidden unit) plus
  * one layer's activations and their gradients while that layer runs backward.
+ *
+ * With the fused native kernels (train.kernels: fused on the native backend) a layer keeps no
+ * attention score: the fused attention saves its output and one log-sum-exp per query row. Its
+ * per-token cost, ACT_PER_HIDDEN_FUSED beside the same ACT_PER_MLP, is fitted to the peak RSS of
+ * one backward pass of 4 and 8 Qwen2.5-0.5B-shaped layers at [2, 256], [2, 512] and [1, 2048]
+ * (calibrate-memory-plan.ts --kernels fused: within 12%). The fused AdamW writes new weights
+ * and moments beside the old ones: three tensors of the largest parameter in flight, not two.
  */
 export const ACT_PER_HIDDEN = 148;
 export const ACT_PER_MLP = 14;
 export const ACT_PER_SCORE = 26;
 export const BACKWARD_FACTOR = 2;
+export const ACT_PER_HIDDEN_FUSED = 24;
 /**
  * [tokens, vocabulary] float tensors alive at once for the auxiliary LM loss (train.lm_loss_weight):
  * the logits, their softmax and its product with the upstream gradient in the backward pass, and
@@ -55,8 +63,13 @@ export interface BatchShape {
   tokens: number;
 }
 
+/** Which decoder kernels the plan is for (train.kernels as the backend will run it). */
+export type PlanKernels = 'fused' | 'eager';
+
 export interface MemoryPlanOptions {
   recompute: boolean;
+  /** Fused native kernels (no attention scores, three-tensor AdamW transient) or eager tfjs ops (the default). */
+  kernels?: PlanKernels;
   /** Parameters trained (all by default). */
   trainableParameters?: number;
   /** Largest trainable tensor (the embedding by default). */
@@ -77,6 +90,7 @@ export interface MemoryPlan {
   /** The micro-batch of the whole group; each worker computes rows_per_worker of its rows. */
   batch: BatchShape;
   recompute: boolean;
+  kernels: PlanKernels;
   workers: number;
   shard_optimizer: ShardOptimizer;
   rows_per_worker: number;
@@ -159,8 +173,9 @@ function scoreElements(cfg: Qwen2Config, batch: BatchShape, blockSize: number): 
 }
 
 /** Forward activations prmkit keeps for one decoder layer's backward pass. */
-export function layerActivationBytes(cfg: Qwen2Config, batch: BatchShape, blockSize = 256): number {
+export function layerActivationBytes(cfg: Qwen2Config, batch: BatchShape, blockSize = 256, kernels: PlanKernels = 'eager'): number {
   const n = batch.rows * batch.tokens;
+  if (kernels === 'fused') return n * (ACT_PER_HIDDEN_FUSED * cfg.hiddenSize + ACT_PER_MLP * cfg.intermediateSize);
   return n * (ACT_PER_HIDDEN * cfg.hiddenSize + ACT_PER_MLP * cfg.intermediateSize) + ACT_PER_SCORE * scoreElements(cfg, batch, blockSize);
 }
 
@@ -176,7 +191,8 @@ export function planMemory(cfg: Qwen2Config, fullBatch: BatchShape, opts: Memory
   // Each worker computes its share of the rows of every micro-batch (src/distributed/shard.ts).
   const rowsPerWorker = Math.ceil(fullBatch.rows / workers);
   const batch = { rows: rowsPerWorker, tokens: fullBatch.tokens };
-  const layer = layerActivationBytes(cfg, batch, opts.attentionBlockSize ?? 256) + (opts.lora ? loraLayerActivationBytes(cfg, batch, opts.lora) : 0);
+  const kernels = opts.kernels ?? 'eager';
+  const layer = layerActivationBytes(cfg, batch, opts.attentionBlockSize ?? 256, kernels) + (opts.lora ? loraLayerActivationBytes(cfg, batch, opts.lora) : 0);
   const n = batch.rows * batch.tokens;
   const lmTerm = opts.lmLoss ? LM_LOSS_VOCAB_TENSORS * 4 * n * cfg.vocabSize : 0;
   const activations =
@@ -189,7 +205,8 @@ export function planMemory(cfg: Qwen2Config, fullBatch: BatchShape, opts: Memory
   // The reduction packs gradients into flat buckets (a larger tensor is a bucket alone) and
   // returns a summed copy: two buckets in flight.
   const collective = workers > 1 && trainable > 0 ? 2 * Math.max(COLLECTIVE_BUCKET_BYTES, 4 * largest) : 0;
-  const optimizerTransient = trainable > 0 ? 2 * 4 * (shard === 'none' ? largest : Math.min(largest, Math.ceil(trainable / workers))) : 0;
+  const transientTensors = kernels === 'fused' ? 3 : 2;
+  const optimizerTransient = trainable > 0 ? transientTensors * 4 * (shard === 'none' ? largest : Math.min(largest, Math.ceil(trainable / workers))) : 0;
   const bytes = {
     weights: 4 * parameters,
     gradients,
@@ -206,6 +223,7 @@ export function planMemory(cfg: Qwen2Config, fullBatch: BatchShape, opts: Memory
     trainable_parameters: trainable,
     batch: fullBatch,
     recompute: opts.recompute,
+    kernels,
     workers,
     shard_optimizer: shard,
     rows_per_worker: rowsPerWorker,
@@ -229,7 +247,7 @@ export function formatMemoryPlan(plan: MemoryPlan): string {
   const trained = plan.lora ? `LoRA r=${plan.lora.r} on ${plan.lora.targets.join(',')} + head: ${count(plan.trainable_parameters)} trained` : `${count(plan.trainable_parameters)} trained`;
   const parallel = plan.workers > 1 ? `, ${plan.workers} workers (${plan.rows_per_worker} row(s) each), optimizer sharding ${plan.shard_optimizer}, per worker:` : '';
   return [
-    `memory plan: ${count(plan.parameters)} parameters (${trained}), micro-batch [${plan.batch.rows}, ${plan.batch.tokens}], ${plan.recompute ? 'activation recomputation' : 'no recomputation'}${parallel}`,
+    `memory plan: ${count(plan.parameters)} parameters (${trained}), micro-batch [${plan.batch.rows}, ${plan.batch.tokens}], ${plan.recompute ? 'activation recomputation' : 'no recomputation'}, ${plan.kernels === 'fused' ? 'fused kernels (no T x T attention scores)' : 'eager ops (attention scores kept)'}${parallel}`,
     row('weights', b.weights),
     row('gradients', b.gradients),
     row('AdamW moments', b.optimizer_moments),

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { parseHfConfig, type Qwen2Config } from '../../src/model/config.js';
 import { loadRecipe } from '../../src/recipes/load.js';
 import { recipeMemoryPlan } from '../../src/run/plan.js';
-import { LM_LOSS_VOCAB_TENSORS, planMemory } from '../../src/train/memory-plan.js';
+import { ACT_PER_HIDDEN_FUSED, ACT_PER_MLP, BACKWARD_FACTOR, LM_LOSS_VOCAB_TENSORS, planMemory } from '../../src/train/memory-plan.js';
 
 /** The memory plan (`prmkit plan`): what the auxiliary LM loss (train.lm_loss_weight) adds. */
 const RECIPE = fileURLToPath(new URL('../../recipes/qwen2.5-0.5b-prm.yaml', import.meta.url));
@@ -30,5 +30,48 @@ describe('train/memory-plan', () => {
     expect(on.bytes.activations).to.be.above(off.bytes.activations);
     const cfg = parseHfConfig(JSON.parse(readFileSync(TINY_CONFIG, 'utf8')), TINY_CONFIG);
     expect(on.bytes.activations - off.bytes.activations).to.equal(LM_LOSS_VOCAB_TENSORS * 4 * off.batch.rows * off.batch.tokens * cfg.vocabSize);
+  });
+});
+
+describe('train/memory-plan: fused kernels', () => {
+  const cfg = { hiddenSize: 896, numHiddenLayers: 24, numAttentionHeads: 14, numKeyValueHeads: 2, headDim: 64, intermediateSize: 4864, vocabSize: 151936, numLabels: 2 } as Qwen2Config;
+
+  it('the fused plain path holds no T x T attention scores: its activations depend on tokens only', () => {
+    // The same 2,048 tokens as one row or as two: the eager scores grow with the row length squared.
+    const fusedLong = planMemory(cfg, { rows: 1, tokens: 2048 }, { recompute: false, kernels: 'fused' });
+    const fusedShort = planMemory(cfg, { rows: 2, tokens: 1024 }, { recompute: false, kernels: 'fused' });
+    const eagerLong = planMemory(cfg, { rows: 1, tokens: 2048 }, { recompute: false, kernels: 'eager' });
+    const eagerShort = planMemory(cfg, { rows: 2, tokens: 1024 }, { recompute: false, kernels: 'eager' });
+    expect(fusedLong.bytes.activations).to.equal(fusedShort.bytes.activations);
+    expect(eagerLong.bytes.activations).to.be.above(eagerShort.bytes.activations);
+    expect(fusedLong.bytes.activations).to.equal(BACKWARD_FACTOR * 24 * 2048 * (ACT_PER_HIDDEN_FUSED * 896 + ACT_PER_MLP * 4864));
+    expect(fusedLong.kernels).to.equal('fused');
+  });
+
+  it('at [2, 512] the fused plain plan is within 15% of the measured peak RSS (13.6 GB, docs/performance.md)', () => {
+    const plan = planMemory(cfg, { rows: 2, tokens: 512 }, { recompute: false, kernels: 'fused' });
+    expect(plan.bytes.total / 13_624e6).to.be.within(0.85, 1.15);
+    // The eager plan counts ~24 GB there, the figure the eager attention needed.
+    expect(planMemory(cfg, { rows: 2, tokens: 512 }, { recompute: false }).bytes.total).to.be.above(20e9);
+  });
+
+  it('the fused AdamW writes new weights and moments beside the old: three tensors of the largest parameter', () => {
+    const fused = planMemory(cfg, { rows: 2, tokens: 512 }, { recompute: true, kernels: 'fused' });
+    const eager = planMemory(cfg, { rows: 2, tokens: 512 }, { recompute: true, kernels: 'eager' });
+    expect(fused.bytes.optimizer_transient).to.equal(3 * 4 * 151936 * 896);
+    expect(eager.bytes.optimizer_transient).to.equal(2 * 4 * 151936 * 896);
+  });
+
+  it('prmkit plan of a recipe (train.kernels: fused by default) says so, and gives the eager figure beside it', async () => {
+    const { recipe, baseDir } = loadRecipe(RECIPE, ['train.recompute=false']);
+    const fused = await recipeMemoryPlan(recipe, baseDir, TINY_CONFIG);
+    expect(fused.plan.kernels).to.equal('fused');
+    expect(fused.text).to.match(/fused kernels \(no T x T attention scores\)/);
+    expect(fused.text).to.match(/on wasm, cpu or the GPU build, which run the eager ops: expected peak [\d.]+ GB/);
+    const { recipe: eagerRecipe } = loadRecipe(RECIPE, ['train.recompute=false', 'train.kernels=eager']);
+    const eager = await recipeMemoryPlan(eagerRecipe, baseDir, TINY_CONFIG);
+    expect(eager.plan.kernels).to.equal('eager');
+    expect(eager.text).not.to.match(/which run the eager ops/);
+    expect(eager.plan.bytes.activations).to.be.above(fused.plan.bytes.activations);
   });
 });
