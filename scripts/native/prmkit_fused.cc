@@ -14,7 +14,7 @@
  *   PrmkitRmsNormGrad(dy, x, w, rstd) -> dx, dw
  *   PrmkitSwiGlu(gate, up) -> silu(gate) * up
  *   PrmkitSwiGluGrad(dy, gate, up) -> dgate, dup
- *   PrmkitAdamWInPlace(p, m, v, g; scalars) -> p'    one parameter's AdamW update, one pass; m, v in place, p' over g
+ *   PrmkitAdamWInPlace(p, m, v, g; scalars) -> p'    one parameter's AdamW update, one pass; m, v in place
  *
  * Attention is causal with a key padding mask (query i sees key j iff j <= i and mask[b, j] > 0)
  * and grouped-query heads (query head h reads kv head h / (H / Hk)); q arrives already scaled
@@ -689,12 +689,10 @@ void SwiGluGradCompute(void *, TF_OpKernelContext *ctx) {
 // of src/train/optimizer.ts (torch.optim.AdamW's single-tensor form):
 //   g *= grad_scale; m += (g - m)(1 - b1); v += (g^2 - v)(1 - b2); p *= decay_factor;
 //   p += m / (sqrt(v) / bc2 + eps) * neg_step
-// Nothing is allocated: m and v are written IN PLACE, as torch's optimizer does, and p' is
-// written over the gradient g and returned as a tensor on g's buffer. New tensors beside the old
-// would put three more tensors of the largest parameter (the embedding) on the step's peak
-// memory. That breaks TensorFlow's rule that inputs are immutable, so the caller must own m's,
-// v's and g's buffers alone and give up g (src/train/optimizer.ts: the private moment variables,
-// and a gradient it consumes or copies first).
+// The moments m and v are written IN PLACE, as torch's optimizer does: new moment tensors beside
+// the old would put two more tensors of the largest parameter (the embedding) on the step's
+// peak memory. That breaks TensorFlow's rule that inputs are immutable, so the caller must own
+// m's and v's buffers alone (AdamW's private moment variables: src/train/optimizer.ts).
 
 struct AdamWState {
   float grad_scale, one_minus_b1, one_minus_b2, bc2, eps, decay_factor, neg_step;
@@ -716,16 +714,18 @@ void AdamWCompute(void *state, TF_OpKernelContext *ctx) {
   Inputs in;
   if (!GetInputs(ctx, in, "PrmkitAdamWInPlace") || !CheckSame(ctx, in, "PrmkitAdamWInPlace")) return;
   const AdamWState &a = *static_cast<AdamWState *>(state);
-  const float *p = Data(in.t[0]);
+  const float *p = Data(in.t[0]), *g = Data(in.t[3]);
   float *m = static_cast<float *>(TF_TensorData(in.t[1])), *v = static_cast<float *>(TF_TensorData(in.t[2]));
-  float *g = static_cast<float *>(TF_TensorData(in.t[3])), *po = g;  // p' over g, element by element
   const int64_t n = static_cast<int64_t>(TF_TensorElementCount(in.t[0]));
+  Outputs outs;
+  float *po = outs.Add(ctx, Dims(in.t[0]));
+  if (!po) return;
   ParallelRanges(n, 12.0, [&](int64_t s0, int64_t s1) {
     const int64_t len = s1 - s0;
     Eigen::Map<const Eigen::ArrayXf> ps(p + s0, len), gs(g + s0, len);
     Eigen::Map<Eigen::ArrayXf> pn(po + s0, len), mn(m + s0, len), vn(v + s0, len);
     if (a.grad_scale != 1.f) {
-      // g * scale in g's own buffer: rounded once, as the eager op does.
+      // Through the output buffer of p: g * scale rounded once, as the eager op does.
       pn = gs * a.grad_scale;
       mn += (pn - mn) * a.one_minus_b1;
       vn += (pn.square() - vn) * a.one_minus_b2;
@@ -736,10 +736,6 @@ void AdamWCompute(void *state, TF_OpKernelContext *ctx) {
     pn = ps * a.decay_factor;
     pn = pn + mn / (vn.sqrt() / a.bc2 + a.eps) * a.neg_step;
   });
-  TF_Status *status = TF_NewStatus();
-  TF_SetOutput(ctx, 0, in.t[3], status);
-  if (TF_GetCode(status) != TF_OK) TF_OpKernelContext_Failure(ctx, status);
-  TF_DeleteStatus(status);
 }
 
 // --- registration --------------------------------------------------------------------------

@@ -23,8 +23,8 @@ import { LORA_TARGETS, type LoraTarget } from '../model/lora-targets.js';
  * attention score: the fused attention saves its output and one log-sum-exp per query row. Its
  * per-token cost, ACT_PER_HIDDEN_FUSED beside the same ACT_PER_MLP, is fitted to the peak RSS of
  * one backward pass of 4 and 8 Qwen2.5-0.5B-shaped layers at [2, 256], [2, 512] and [1, 2048]
- * (calibrate-memory-plan.ts --kernels fused: within 12%). The fused AdamW allocates nothing
- * (moments in place, the new parameter over its spent gradient): no optimizer transient.
+ * (calibrate-memory-plan.ts --kernels fused: within 12%). The fused AdamW updates the moments
+ * in place: one new tensor of the largest parameter in flight (its new value), not two.
  */
 export const ACT_PER_HIDDEN = 148;
 export const ACT_PER_MLP = 14;
@@ -68,7 +68,7 @@ export type PlanKernels = 'fused' | 'eager';
 
 export interface MemoryPlanOptions {
   recompute: boolean;
-  /** Fused native kernels (no attention scores, AdamW in place) or eager tfjs ops (the default). */
+  /** Fused native kernels (no attention scores, moments updated in place) or eager tfjs ops (the default). */
   kernels?: PlanKernels;
   /** Parameters trained (all by default). */
   trainableParameters?: number;
@@ -205,7 +205,7 @@ export function planMemory(cfg: Qwen2Config, fullBatch: BatchShape, opts: Memory
   // The reduction packs gradients into flat buckets (a larger tensor is a bucket alone) and
   // returns a summed copy: two buckets in flight.
   const collective = workers > 1 && trainable > 0 ? 2 * Math.max(COLLECTIVE_BUCKET_BYTES, 4 * largest) : 0;
-  const transientTensors = kernels === 'fused' ? 0 : 2;
+  const transientTensors = kernels === 'fused' ? 1 : 2;
   const optimizerTransient = trainable > 0 ? transientTensors * 4 * (shard === 'none' ? largest : Math.min(largest, Math.ceil(trainable / workers))) : 0;
   const bytes = {
     weights: 4 * parameters,

@@ -87,8 +87,6 @@ export class AdamW {
    * Memory: parameters are updated one at a time and every temporary is released before the next
    * one is made, so the step holds at most a few tensors of the largest parameter's size on top of
    * the weights, moments and gradients (torch's foreach AdamW holds one model-sized temporary).
-   * With the fused kernel and `consume` it holds none: moments in place, the new parameter over
-   * its spent gradient.
    */
   apply(grads: readonly tf.Tensor[] | ReadonlyMap<string, tf.Tensor>, lr: number, opts: { gradScale?: number; consume?: boolean } = {}): void {
     const aligned = this.align(grads);
@@ -123,15 +121,9 @@ export class AdamW {
       // Smallest parameters first: with `consume`, the largest (the embedding) is updated when
       // every other gradient has been released, so its temporaries meet the least memory.
       for (const i of this.updateOrder) {
-        if (fused) {
-          // The fused kernel writes the new parameter over the gradient: a kept gradient is copied first.
-          const spent = opts.consume ? aligned[i] : tf.mul(aligned[i], 1);
-          this.updateOneFused(i, spent, { ...fusedScalars, decay_factor: this.decayMask[i] && weightDecay !== 0 ? 1 - lr * weightDecay : 1 });
-          spent.dispose();
-        } else {
-          this.updateOne(i, aligned[i], scalars, gradScale !== 1);
-          if (opts.consume) aligned[i].dispose();
-        }
+        if (fused) this.updateOneFused(i, aligned[i], { ...fusedScalars, decay_factor: this.decayMask[i] && weightDecay !== 0 ? 1 - lr * weightDecay : 1 });
+        else this.updateOne(i, aligned[i], scalars, gradScale !== 1);
+        if (opts.consume) aligned[i].dispose();
       }
     } finally {
       tf.dispose(Object.values(scalars));
@@ -162,13 +154,13 @@ export class AdamW {
   }
 
   /**
-   * updateOne in one fused native kernel (the same operations in the same order), allocating
-   * nothing: the moments are updated in place (each is made by zerosVariable or assigned a fresh
-   * tensor by importState, and never handed out but to be read) and the new parameter is written
-   * over `spent`, the gradient, which the caller then disposes.
+   * updateOne in one fused native kernel (the same operations in the same order). The moments
+   * are updated in place (each is made by zerosVariable or assigned a fresh tensor by
+   * importState, and never handed out but to be read), so the update holds one new tensor of the
+   * parameter's size, not three.
    */
-  private updateOneFused(i: number, spent: tf.Tensor, scalars: Parameters<typeof fusedAdamW>[4]): void {
-    assignOwned(this.params[i].variable, fusedAdamW(this.params[i].variable, this.expAvg[i], this.expAvgSq[i], spent, scalars));
+  private updateOneFused(i: number, gradient: tf.Tensor, scalars: Parameters<typeof fusedAdamW>[4]): void {
+    assignOwned(this.params[i].variable, fusedAdamW(this.params[i].variable, this.expAvg[i], this.expAvgSq[i], gradient, scalars));
   }
 
   /** The moment tensors of every parameter, named as in the checkpoint file (read them one at a time). */

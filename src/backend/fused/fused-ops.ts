@@ -202,13 +202,11 @@ const ADAMW_ATTRS = ['grad_scale', 'one_minus_b1', 'one_minus_b2', 'bc2', 'eps',
 export type FusedAdamWScalars = Record<(typeof ADAMW_ATTRS)[number], number>;
 
 /**
- * One parameter's AdamW update in one kernel (the form of src/train/optimizer.ts), allocating
- * nothing, as torch's in-place update does: the moments m and v are updated IN PLACE, and the new
- * parameter is written over the gradient g and returned as a tensor on g's buffer (the caller
- * assigns it). m, v and g must own their buffers alone: any other tensor sharing one (a clone, a
- * reshape, the tensor a variable was made from) changes too. g is spent: dispose it, never read
- * it again. AdamW's private moment variables and a gradient it consumes (or copies) satisfy this.
- * No gradient.
+ * One parameter's AdamW update in one kernel (the form of src/train/optimizer.ts): returns the
+ * new parameter (the caller assigns it) and updates the moments m and v IN PLACE, as torch does,
+ * so the step holds no second copy of them. m and v must own their buffers alone: no other
+ * tensor (a clone, a reshape, the tensor a variable was made from) may share them, or it changes
+ * too. AdamW's private moment variables satisfy this. No gradient.
  */
 export function fusedAdamW(p: Tensor, m: tf.Variable, v: tf.Variable, g: Tensor, scalars: FusedAdamWScalars): Tensor {
   checkFloat('fusedAdamW', p, m, v, g);
