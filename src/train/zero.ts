@@ -15,9 +15,10 @@ import { AdamW, type AdamWConfig, type CheckpointableOptimizer, type NamedVariab
  * number of moments (to one value) even when one tensor (a 136M-parameter embedding) is a
  * quarter of the model.
  *
- * A step: the gradients go out in fixed buckets of that flat order (at most the collective
- * bucket size; a larger tensor is a bucket alone). Each bucket is summed over the workers and a
- * rank keeps only its part of the sum: a reduce-scatter made of TensorFlow 2.9's all-reduce
+ * A step: the gradients go out in fixed buckets of that flat space, [k B, (k + 1) B) for the
+ * collective bucket size B, which also cut through tensors: the 545 MB gradient of a 0.5B
+ * model's embedding goes out as 9 buckets of 64 MB, so the reduction's own buffers stay at one
+ * bucket. Each bucket is summed over the workers and a rank keeps only its part of the sum: a reduce-scatter made of TensorFlow 2.9's all-reduce
  * (CollectiveReduceV2) and a slice, because the library has no reduce-scatter op and its
  * all-to-all (CollectiveAllToAllV3) needs a communicator resource the binding cannot pass.
  * The global norm is exact: each rank's sum of squares of its reduced slice, summed over the
@@ -50,7 +51,7 @@ export interface Segment {
 }
 
 export interface Bucket {
-  /** Parameter indices, in flat order. */
+  /** Parameters that overlap the bucket, in flat order. */
   members: number[];
   /** [start, end) in the flat space. */
   start: number;
@@ -84,18 +85,10 @@ export class FlatPartition {
     this.total = at;
     this.shardLength = Math.max(1, Math.ceil(at / worldSize));
     this.buckets = [];
-    let current: number[] = [];
-    let size = 0;
-    for (const i of this.order) {
-      if (current.length > 0 && size + sizes[i] > bucketElements) {
-        this.buckets.push(this.bucketOf(current));
-        current = [];
-        size = 0;
-      }
-      current.push(i);
-      size += sizes[i];
+    for (let start = 0; start < at; start += bucketElements) {
+      const end = Math.min(start + bucketElements, at);
+      this.buckets.push({ members: this.segmentsIn(start, end).map((s) => s.param), start, end });
     }
-    if (current.length > 0) this.buckets.push(this.bucketOf(current));
   }
 
   /** [start, end) of rank's slice in the flat space (clipped to the parameters). */
@@ -114,12 +107,6 @@ export class FlatPartition {
     }
     return out;
   }
-
-  private bucketOf(members: number[]): Bucket {
-    const start = this.offsets[members[0]];
-    const last = members[members.length - 1];
-    return { members, start, end: this.offsets[last] + this.sizes[last] };
-  }
 }
 
 const flatten = (t: tf.Tensor) => tf.reshape(t, [-1]);
@@ -136,8 +123,8 @@ export class ShardedAdamW implements CheckpointableOptimizer {
   private collectiveSeconds = 0;
   private readonly inner: AdamW;
   private readonly segmentOf: (number | undefined)[];
-  /** This rank's part of the summed gradient, by segment. */
-  private grads: (tf.Tensor | null)[];
+  /** This rank's part of the summed gradient: by segment, its pieces by bucket. */
+  private grads: Map<number, tf.Tensor>[];
   /** AdamW's updated values of each segment, until the all-gather takes them. */
   private updated: (tf.Tensor | null)[];
   private reads: (tf.Tensor | null)[];
@@ -160,7 +147,7 @@ export class ShardedAdamW implements CheckpointableOptimizer {
     this.segments = this.partition.segmentsIn(...this.partition.rangeOf(group.rank));
     this.segmentOf = new Array(params.length);
     this.segments.forEach((s, k) => (this.segmentOf[s.param] = k));
-    this.grads = this.segments.map(() => null);
+    this.grads = this.segments.map(() => new Map());
     this.updated = this.segments.map(() => null);
     this.reads = this.segments.map(() => null);
     const slots: UpdateSlot[] = this.segments.map((seg, k) => ({
@@ -208,15 +195,28 @@ export class ShardedAdamW implements CheckpointableOptimizer {
       }
       this.pending.set(i, grads[k]);
     });
-    const buckets = this.partition.buckets;
+    const { buckets, offsets, sizes } = this.partition;
     while (this.nextBucket < buckets.length && buckets[this.nextBucket].members.every((i) => this.pending.has(i))) {
-      const bucket = buckets[this.nextBucket];
-      const members = bucket.members.map((i) => this.pending.get(i) as tf.Tensor);
-      bucket.members.forEach((i) => this.pending.delete(i));
-      this.nextBucket = (this.nextBucket + 1) % buckets.length;
-      const flat = tf.tidy(() => (members.length === 1 ? flatten(members[0]) : tf.concat(members.map(flatten))));
-      tf.dispose(members);
-      await this.reduceScatter(bucket, flat);
+      const b = this.nextBucket;
+      const bucket = buckets[b];
+      const flat = tf.tidy(() => {
+        const parts = bucket.members.map((i) => {
+          const from = Math.max(bucket.start, offsets[i]);
+          const to = Math.min(bucket.end, offsets[i] + sizes[i]);
+          const g = flatten(this.pending.get(i) as tf.Tensor);
+          return to - from === sizes[i] ? g : tf.slice(g, [from - offsets[i]], [to - from]);
+        });
+        return parts.length === 1 ? parts[0] : tf.concat(parts);
+      });
+      // A gradient that ends in this bucket is done with; one reaching into the next stays.
+      for (const i of bucket.members) {
+        if (offsets[i] + sizes[i] <= bucket.end) {
+          (this.pending.get(i) as tf.Tensor).dispose();
+          this.pending.delete(i);
+        }
+      }
+      this.nextBucket = (b + 1) % buckets.length;
+      await this.reduceScatter(b, flat);
     }
   }
 
@@ -228,7 +228,7 @@ export class ShardedAdamW implements CheckpointableOptimizer {
   /** This rank's part of a global micro-batch that has none of its rows: it adds zeros to the sums. */
   async putZeros(): Promise<void> {
     if (this.nextBucket !== 0 || this.pending.size > 0) throw new Error('ShardedAdamW: zeros in the middle of a micro-batch');
-    for (const bucket of this.partition.buckets) await this.reduceScatter(bucket, tf.zeros([bucket.end - bucket.start]));
+    for (const [b, bucket] of this.partition.buckets.entries()) await this.reduceScatter(b, tf.zeros([bucket.end - bucket.start]));
   }
 
   /**
@@ -238,7 +238,7 @@ export class ShardedAdamW implements CheckpointableOptimizer {
   async reduceNorm(losses: readonly number[]): Promise<{ losses: number[]; norm: number }> {
     if (this.nextBucket !== 0 || this.pending.size > 0) throw new Error(`ShardedAdamW: ${this.pending.size} gradient(s) never completed their bucket`);
     const mine = tf.tidy(() => {
-      const squares = this.grads.filter((g): g is tf.Tensor => g !== null).map((g) => tf.sum(tf.square(g)));
+      const squares = this.grads.flatMap((pieces) => [...pieces.values()]).map((g) => tf.sum(tf.square(g)));
       const sumSq = squares.length === 0 ? tf.zeros([1]) : tf.reshape(tf.addN(squares), [1]);
       return tf.concat([tf.tensor1d([...losses], 'float32'), sumSq]);
     });
@@ -251,11 +251,15 @@ export class ShardedAdamW implements CheckpointableOptimizer {
 
   /** One AdamW update of the owned slice (gradients scaled by gradScale), then the all-gather of the new weights. */
   async apply(lr: number, gradScale: number): Promise<void> {
-    const grads = this.grads.map((g, k) => {
-      if (g === null) throw new Error(`ShardedAdamW: no gradient reached segment ${k} (${this.params[this.segments[k].param].name})`);
-      return g;
+    const grads = this.grads.map((pieces, k) => {
+      const inOrder = [...pieces.entries()].sort((a, b) => a[0] - b[0]).map(([, t]) => t);
+      const size = inOrder.reduce((a, t) => a + t.size, 0);
+      if (size !== this.segments[k].length) throw new Error(`ShardedAdamW: ${size} of ${this.segments[k].length} gradient values reached segment ${k} (${this.params[this.segments[k].param].name})`);
+      const whole = inOrder.length === 1 ? inOrder[0] : tf.concat(inOrder);
+      if (whole !== inOrder[0]) tf.dispose(inOrder);
+      return whole;
     });
-    this.grads = this.segments.map(() => null);
+    this.grads = this.segments.map(() => new Map());
     try {
       this.inner.apply(grads, lr, { gradScale, consume: true });
     } finally {
@@ -266,8 +270,8 @@ export class ShardedAdamW implements CheckpointableOptimizer {
 
   /** Drops the step's gradients (a step that is not applied). */
   discardGradients(): void {
-    tf.dispose([...this.grads.filter((g): g is tf.Tensor => g !== null), ...this.pending.values()]);
-    this.grads = this.segments.map(() => null);
+    tf.dispose([...this.grads.flatMap((pieces) => [...pieces.values()]), ...this.pending.values()]);
+    this.grads = this.segments.map(() => new Map());
     this.pending.clear();
     this.nextBucket = 0;
   }
@@ -343,22 +347,26 @@ export class ShardedAdamW implements CheckpointableOptimizer {
     this.inner.dispose();
   }
 
-  /** Sums a bucket (flat, consumed) over the workers and adds this rank's part of the sum to its gradients. */
-  private async reduceScatter(bucket: Bucket, flat: tf.Tensor): Promise<void> {
+  /** Sums bucket b (flat, consumed) over the workers and adds this rank's part of the sum to its gradients. */
+  private async reduceScatter(b: number, flat: tf.Tensor): Promise<void> {
+    const bucket = this.partition.buckets[b];
     const [reduced] = await this.timed(() => this.group.allReduceSum([flat], 'gradient reduce-scatter', { consume: true }));
     try {
       for (const i of bucket.members) {
         const k = this.segmentOf[i];
         if (k === undefined) continue;
-        const seg = this.segments[k];
-        const piece = tf.slice(reduced, [this.partition.offsets[i] - bucket.start + seg.start], [seg.length]);
-        const previous = this.grads[k];
+        const segStart = this.partition.offsets[i] + this.segments[k].start;
+        const lo = Math.max(bucket.start, segStart);
+        const hi = Math.min(bucket.end, segStart + this.segments[k].length);
+        if (hi <= lo) continue;
+        const piece = tf.slice(reduced, [lo - bucket.start], [hi - lo]);
+        const previous = this.grads[k].get(b);
         if (previous) {
-          this.grads[k] = tf.add(previous, piece);
+          this.grads[k].set(b, tf.add(previous, piece));
           previous.dispose();
           piece.dispose();
         } else {
-          this.grads[k] = piece;
+          this.grads[k].set(b, piece);
         }
       }
     } finally {
