@@ -1,6 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
 import { SafetensorsReader } from '../model/safetensors.js';
-import { rowChunks } from '../model/tensor-chunks.js';
 import type { ShardOptimizer } from './memory-plan.js';
 import { AdamW, type AdamWConfig, type CheckpointableOptimizer, type NamedVariable, type UpdateSlot } from './optimizer.js';
 
@@ -284,28 +283,32 @@ export class ShardedAdamW implements CheckpointableOptimizer {
   }
 
   /**
-   * State entry i whole, assembled from every rank (each places its segment in zeros; the sum
-   * is exact), one entry at a time: no rank holds more than one moment tensor beyond its own.
+   * State entry i, assembled from every rank in flat chunks of the bucket size (each rank puts
+   * its part of the chunk in zeros; the sum is exact) and handed out chunk by chunk: saving
+   * holds one chunk beyond the moments, whatever the tensor's size.
    */
-  async *stateChunks(i: number, chunkBytes: number, write = true): AsyncGenerator<Float32Array> {
+  async *stateChunks(i: number, _chunkBytes: number, write = true): AsyncGenerator<Float32Array> {
     const param = i >> 1;
-    const moments = this.inner.stateTensors();
-    const k = this.segmentOf[param];
     const size = this.params[param].variable.size;
-    const contribution = tf.tidy(() => {
-      if (k === undefined) return tf.zeros([size]);
-      const seg = this.segments[k];
-      const mine = moments[2 * k + (i & 1)].tensor;
-      const parts = [tf.zeros([seg.start]), mine, tf.zeros([size - seg.start - seg.length])].filter((t) => t.size > 0);
-      return parts.length === 1 ? parts[0].clone() : tf.concat(parts);
-    });
-    const [flat] = await this.timed(() => this.group.allReduceSum([contribution], `optimizer state ${i}`, { consume: true }));
-    const whole = tf.reshape(flat, this.params[param].variable.shape);
-    flat.dispose();
-    try {
-      if (write) yield* rowChunks(whole, chunkBytes);
-    } finally {
-      whole.dispose();
+    const k = this.segmentOf[param];
+    const seg = k === undefined ? null : this.segments[k];
+    const moment = k === undefined ? null : this.inner.stateTensors()[2 * k + (i & 1)].tensor;
+    const chunk = Math.max(1, Math.floor(this.group.bucketBytes / 4));
+    for (let from = 0; from < size; from += chunk) {
+      const to = Math.min(size, from + chunk);
+      const contribution = tf.tidy(() => {
+        const lo = seg ? Math.max(from, seg.start) : 0;
+        const hi = seg ? Math.min(to, seg.start + seg.length) : 0;
+        if (!seg || !moment || hi <= lo) return tf.zeros([to - from]);
+        const parts = [tf.zeros([lo - from]), tf.slice(moment, [lo - seg.start], [hi - lo]), tf.zeros([to - hi])].filter((t) => t.size > 0);
+        return parts.length === 1 ? parts[0] : tf.concat(parts);
+      });
+      const [sum] = await this.timed(() => this.group.allReduceSum([contribution], `optimizer state ${i}`, { consume: true }));
+      try {
+        if (write) yield (await sum.data()) as Float32Array;
+      } finally {
+        sum.dispose();
+      }
     }
   }
 
