@@ -118,23 +118,14 @@ export class TrainStep {
   async run(micro: readonly MicroBatch[], lr: number, lossPartNames: readonly string[] = [], opts: StepOptions = {}): Promise<StepResult> {
     if (this.optimizer instanceof ShardedAdamW) return this.runSharded(this.optimizer, micro, lr, lossPartNames, opts.globalMicroBatches ?? micro.length);
     const accumulator = new GradientAccumulator();
-    let loss = 0;
-    let lossParts: Record<string, number> = Object.fromEntries(lossPartNames.map((n) => [n, 0]));
-    let tokens = 0;
     try {
-      for (const m of micro) {
-        try {
-          const { value, grads } = this.gradients(m);
-          loss += (await value.data())[0];
-          value.dispose();
-          accumulator.add(grads);
-          const parts = m.takeLossParts?.() ?? {};
-          for (const name of lossPartNames) lossParts[name] += parts[name] ?? 0;
-        } finally {
-          m.dispose();
-        }
-        tokens += m.tokens;
-      }
+      const local = await this.backward(micro, lossPartNames, async (m) => {
+        const { value, grads } = this.gradients(m);
+        accumulator.add(grads);
+        return value;
+      });
+      let { loss, lossParts } = local;
+      const { tokens } = local;
       // A data-parallel worker whose share of this step is empty still takes part in the reduction.
       let summed = accumulator.microBatches > 0 ? accumulator.take() : this.variables.map((v) => tf.zerosLike(v));
       let collectiveSeconds = 0;
@@ -159,35 +150,46 @@ export class TrainStep {
   }
 
   /**
+   * The backward pass of every micro-batch (`backwardOne` takes its gradients and returns its
+   * loss), each micro-batch freed after; this worker's loss, loss parts and tokens.
+   */
+  private async backward(
+    micro: readonly MicroBatch[],
+    lossPartNames: readonly string[],
+    backwardOne: (m: MicroBatch) => Promise<tf.Scalar>,
+  ): Promise<{ loss: number; lossParts: Record<string, number>; tokens: number }> {
+    let loss = 0;
+    const lossParts: Record<string, number> = Object.fromEntries(lossPartNames.map((n) => [n, 0]));
+    let tokens = 0;
+    for (const m of micro) {
+      try {
+        const value = await backwardOne(m);
+        loss += (await value.data())[0];
+        value.dispose();
+        const parts = m.takeLossParts?.() ?? {};
+        for (const name of lossPartNames) lossParts[name] += parts[name] ?? 0;
+      } finally {
+        m.dispose();
+      }
+      tokens += m.tokens;
+    }
+    return { loss, lossParts, tokens };
+  }
+
+  /**
    * run() with the optimizer state sharded over the workers. Stage 1 accumulates the group's
    * gradients as run() does and reduce-scatters the sum; stage 2 reduce-scatters every
    * micro-batch's gradients as its backward pass finishes them (gradientParts).
    */
   private async runSharded(zero: ShardedAdamW, micro: readonly MicroBatch[], lr: number, lossPartNames: readonly string[], globalMicroBatches: number): Promise<StepResult> {
     const accumulator = new GradientAccumulator();
-    let loss = 0;
-    const lossParts: Record<string, number> = Object.fromEntries(lossPartNames.map((n) => [n, 0]));
-    let tokens = 0;
     try {
-      for (const m of micro) {
-        try {
-          let value: tf.Scalar;
-          if (zero.stage === 2) {
-            value = await this.streamGradients(m, zero);
-          } else {
-            const out = this.gradients(m);
-            value = out.value;
-            accumulator.add(out.grads);
-          }
-          loss += (await value.data())[0];
-          value.dispose();
-          const parts = m.takeLossParts?.() ?? {};
-          for (const name of lossPartNames) lossParts[name] += parts[name] ?? 0;
-        } finally {
-          m.dispose();
-        }
-        tokens += m.tokens;
-      }
+      const { loss, lossParts, tokens } = await this.backward(micro, lossPartNames, async (m) => {
+        if (zero.stage === 2) return this.streamGradients(m, zero);
+        const { value, grads } = this.gradients(m);
+        accumulator.add(grads);
+        return value;
+      });
       if (zero.stage === 1) {
         if (accumulator.microBatches > 0) await zero.putAllGradients(accumulator.take());
         else await zero.putZeros();

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { launchLocalWorkers } from '../../src/distributed/launch.js';
-import { readSafetensors } from '../../src/model/safetensors.js';
+import { maxSafetensorsDifference as maxDifference } from '../support/safetensors-diff.js';
 import { collectiveSkipReason } from './native-binding.js';
 
 /**
@@ -76,18 +76,6 @@ async function train(workers: number, env: Record<string, string>): Promise<Ran>
   const outcomes = outcomesOf(stdout);
   expect(outcomes, stderr).to.have.length(workers);
   return { outcomes, stderr };
-}
-
-async function maxDifference(a: string, b: string): Promise<number> {
-  const [x, y] = await Promise.all([readSafetensors(a), readSafetensors(b)]);
-  expect([...y.keys()].sort()).to.deep.equal([...x.keys()].sort());
-  let worst = 0;
-  for (const [name, t] of x) {
-    const u = y.get(name)!;
-    expect(u.shape, name).to.deep.equal(t.shape);
-    for (let i = 0; i < t.data.length; i++) worst = Math.max(worst, Math.abs(t.data[i] - u.data[i]));
-  }
-  return worst;
 }
 
 const weights = (dir: string, ckpt = 'final') => join(dir, 'checkpoints', ckpt, 'model.safetensors');
