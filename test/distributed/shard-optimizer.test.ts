@@ -17,7 +17,8 @@ import { collectiveSkipReason } from './native-binding.js';
  * buckets (many buckets; rank slices cut through tensors).
  * - sharded runs end with the weights of one process on the same global batches (1e-5);
  * - checkpoints resume with another worker count (2 -> 1, 1 -> 2) to the uninterrupted runs'
- *   weights, and a sharded checkpoint holds the same optimizer.safetensors as one process's;
+ *   weights (a finished run cut back to its step-10 checkpoint stands for an interrupted one),
+ *   and a sharded checkpoint holds the same optimizer.safetensors as one process's;
  * - no worker leaves tensors behind that one unsharded process does not.
  */
 
@@ -102,10 +103,24 @@ describe('optimizer sharding across 2 workers (train.shard_optimizer)', function
     if (root) rmSync(root, { recursive: true, force: true });
   });
 
+  /** The uninterrupted 2-worker run of a mode (made once; the resume test reuses it). */
+  const runs = new Map<string, Promise<Ran>>();
+  const runOnce = (mode: string): Promise<Ran> => {
+    if (!runs.has(mode)) runs.set(mode, train(2, { OUT: join(root, mode), SHARD: mode }));
+    return runs.get(mode)!;
+  };
+  /** A copy of a finished run as an interruption after step 10 leaves it (checkpoint-10 newest; save_every 5, keep_last 4). */
+  const cutAfter10 = (from: string, name: string): string => {
+    const to = join(root, name);
+    cpSync(from, to, { recursive: true });
+    for (const later of ['checkpoint-15', 'checkpoint-20', 'final']) rmSync(join(to, 'checkpoints', later), { recursive: true, force: true });
+    return to;
+  };
+
   for (const mode of ['states+gradients', 'states'] as const) {
     it(`2 workers x 20 steps with ${mode} end with the weights of one process (1e-5), leaking nothing more`, async () => {
       const out = join(root, mode);
-      const run = await train(2, { OUT: out, SHARD: mode });
+      const run = await runOnce(mode);
       const stage = mode === 'states' ? 1 : 2;
       run.outcomes.forEach((o) => {
         expect(o.steps).to.equal(20);
@@ -126,26 +141,21 @@ describe('optimizer sharding across 2 workers (train.shard_optimizer)', function
   }
 
   it('a sharded checkpoint resumes with 1 worker, and an unsharded one with 2 sharded workers, to the uninterrupted weights', async () => {
-    // 2 sharded workers stop after step 10 (checkpoint-10); the run resumes with one process.
-    const stop2 = join(root, 'stop2');
-    await train(2, { OUT: stop2, SHARD: 'states+gradients', STOP_AFTER: '10' });
-    const to1 = join(root, 'to1');
-    cpSync(stop2, to1, { recursive: true });
+    const single = join(root, 'single');
+    const sharded = join(root, 'states+gradients');
+    await runOnce('states+gradients');
+    // The uninterrupted 2-worker run as it stood after step 10 resumes with one process.
+    const to1 = cutAfter10(sharded, 'to1');
     const resumed1 = await train(1, { OUT: to1, SHARD: 'none', RESUME: '1' });
     expect(resumed1.stderr).to.match(/train: resuming from .*checkpoint-10 \(step 10\/20/);
-    // One process stops after step 10; the run resumes with 2 sharded workers.
-    const stop1 = join(root, 'stop1');
-    await train(1, { OUT: stop1, SHARD: 'none', STOP_AFTER: '10' });
-    const to2 = join(root, 'to2');
-    cpSync(stop1, to2, { recursive: true });
+    // One process's run as it stood after step 10 resumes with 2 sharded workers.
+    const to2 = cutAfter10(single, 'to2');
     const resumed2 = await train(2, { OUT: to2, SHARD: 'states+gradients', RESUME: '1' });
     expect(resumed2.stderr).to.match(/\[rank 1\] train: resuming from .*checkpoint-10 \(step 10\/20/);
     resumed2.outcomes.forEach((o) => expect(o.leaked, `rank ${o.rank}`).to.equal(o.rank === 0 ? singleLeak : 0));
 
-    const single = join(root, 'single');
-    const sharded = join(root, 'states+gradients');
     // The checkpoints at step 10 hold the same state whoever wrote it (layout and values).
-    const at10 = await maxDifference(moments(stop2, 10), moments(stop1, 10));
+    const at10 = await maxDifference(moments(sharded, 10), moments(single, 10));
     const d21 = await maxDifference(weights(sharded), weights(to1));
     const d12 = await maxDifference(weights(single), weights(to2));
     const d21single = await maxDifference(weights(single), weights(to1));

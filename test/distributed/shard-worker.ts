@@ -4,7 +4,6 @@
  * TF_CONFIG is set (spawned by the --workers launcher). Environment:
  *   OUT          run directory (shared by the workers)
  *   SHARD        train.shard_optimizer (none, states, states+gradients)
- *   STOP_AFTER   stop right after this optimizer step (as a kill would; checkpoints every 5)
  *   RESUME=1     continue from the newest checkpoint in OUT
  *   BUCKET_BYTES the collectives' bucket size (small: many buckets, slices across tensors)
  * Prints one JSON line: rank, steps, tensors left over by training, the sharding log line.
@@ -45,39 +44,22 @@ async function main(): Promise<void> {
     shard_optimizer: env.SHARD ?? 'none',
   });
   const before = tf.memory().numTensors;
-  const stopAfter = env.STOP_AFTER ? Number(env.STOP_AFTER) : undefined;
-  class Stop extends Error {}
-  let steps = -1;
-  try {
-    const result = await trainModel({
-      model: setup.model,
-      io: prmModelIo(setup.model, setup.files),
-      train: setup.train,
-      config,
-      outDir: env.OUT as string,
-      padTokenId: setup.tokenizer.padTokenId,
-      log,
-      progress: false,
-      resume: env.RESUME === '1',
-      parallel: dp?.role,
-      afterStep: async (s) => {
-        if (s === stopAfter) {
-          // Every worker stops after the same step; the barrier keeps rank 0's checkpoint whole.
-          await dp?.role.barrier(`stop-${s}`);
-          throw new Stop();
-        }
-      },
-    });
-    steps = result.steps;
-  } catch (err) {
-    if (!(err instanceof Stop)) throw err;
-    steps = stopAfter as number;
-  }
+  const result = await trainModel({
+    model: setup.model,
+    io: prmModelIo(setup.model, setup.files),
+    train: setup.train,
+    config,
+    outDir: env.OUT as string,
+    padTokenId: setup.tokenizer.padTokenId,
+    log,
+    progress: false,
+    resume: env.RESUME === '1',
+    parallel: dp?.role,
+  });
+  const steps = result.steps;
   dp?.close();
   const leaked = tf.memory().numTensors - before;
-  process.stdout.write(
-    `${JSON.stringify({ rank: dp?.rank ?? 0, steps, leaked, sharding: lines.find((l) => /shard_optimizer/.test(l)) ?? null, collective: lines.filter((l) => /collective_s/.test(l)).length })}\n`,
-  );
+  process.stdout.write(`${JSON.stringify({ rank: dp?.rank ?? 0, steps, leaked, sharding: lines.find((l) => /shard_optimizer/.test(l)) ?? null })}\n`);
 }
 
 main().then(
