@@ -175,6 +175,14 @@ export class ShardedAdamW implements CheckpointableOptimizer {
     return this.segments.reduce((a, s) => a + s.length, 0);
   }
 
+  /** Gradient values this rank holds now: its slice of the sum so far, and gradients waiting for their bucket. */
+  get heldGradientValues(): number {
+    let n = 0;
+    for (const pieces of this.grads) for (const t of pieces.values()) n += t.size;
+    for (const t of this.pending.values()) n += t.size;
+    return n;
+  }
+
   takeCollectiveSeconds(): number {
     const s = this.collectiveSeconds;
     this.collectiveSeconds = 0;

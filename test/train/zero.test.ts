@@ -115,6 +115,42 @@ describe('train/zero (optimizer sharding, in one process)', function () {
     }
   });
 
+  it('stage 2 fed layer by layer holds, between handovers, its slice of the sum and what waits for a bucket, never the whole gradient', async () => {
+    const before = tf.memory().numTensors;
+    const groups = memoryGroup(2, 24);
+    const ranks = groups.map((g) => {
+      const params = makeParams(3);
+      return { params, opt: new ShardedAdamW(params, {}, g, 'states+gradients') };
+    });
+    const total = SHAPES.reduce((a, [, shape]) => a + shape.reduce((x, y) => x * y, 1), 0);
+    const held = await Promise.all(
+      ranks.map(async ({ opt }, r) => {
+        const grads = gradsAt(0, r);
+        let most = 0;
+        // As a backward pass finishes them: head first, embedding last.
+        for (let i = SHAPES.length - 1; i >= 0; i--) {
+          await opt.putGradients([i], [grads[i]]);
+          most = Math.max(most, opt.heldGradientValues);
+        }
+        const after = opt.heldGradientValues;
+        opt.discardGradients();
+        return { most, after, owned: opt.ownedValues };
+      }),
+    );
+    for (const h of held) {
+      expect(h.after).to.equal(h.owned);
+      // After each handover: its slice so far plus the tensor a bucket boundary holds back; never all 89.
+      // (The part being handed over arrives whole: a backward pass makes each tensor's gradient whole.)
+      expect(h.most).to.be.at.most(h.owned + 52);
+      expect(h.most).to.be.below(total);
+    }
+    for (const { params, opt } of ranks) {
+      opt.dispose();
+      params.forEach((p) => p.variable.dispose());
+    }
+    expect(tf.memory().numTensors).to.equal(before);
+  });
+
   for (const n of [2, 3]) {
     it(`${n} ranks with sharded moments and gradients take the steps of one AdamW (clipping exact), checkpoint the same state, and load it back`, async () => {
       const before = tf.memory().numTensors;
