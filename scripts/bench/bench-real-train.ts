@@ -7,6 +7,10 @@
  *   node --import tsx scripts/bench/bench-real-train.ts --model DIR --batch 2 --seq 512 [--steps 3]
  *        [--warmup 1] [--recompute] [--backend tensorflow] [--out DIR] [--lora R]
  *
+ * Data-parallel (as a worker of scripts/bench/bench-sharded-train.ts, TF_CONFIG set): joins the
+ * cluster and trains its share of every batch, with --shard none|states|states+gradients
+ * (train.shard_optimizer); rank 0 also reports the collective seconds of each step.
+ *
  * --lora R trains a LoRA adapter of rank R (alpha 2R, dropout 0.05, every projection) and the head
  * over the frozen base, as recipes/qwen2.5-math-7b-prm-lora.yaml does; the checkpoint is the adapter.
  *
@@ -25,6 +29,9 @@ import { trainModel } from '../../src/train/trainer.js';
 import { LORA_TARGETS } from '../../src/model/lora.js';
 import { Rng } from '../../src/util/rng.js';
 import { argValue, emitResult, loadAverage } from './bench-config.js';
+import { joinCluster, trainingCluster } from '../../src/distributed/join.js';
+import { readFileSync } from 'node:fs';
+import type { ShardOptimizer } from '../../src/train/memory-plan.js';
 
 export interface RealTrainResult {
   backend: string;
@@ -50,6 +57,12 @@ export interface RealTrainResult {
   peak_rss_after_save_mb: number;
   final_loss: number | null;
   load_average: number[];
+  /** Data-parallel runs: this worker's rank, the worker count, train.shard_optimizer. */
+  rank?: number;
+  workers?: number;
+  shard_optimizer?: ShardOptimizer;
+  /** Rank 0 of a data-parallel run: seconds in collectives, each step (metrics.jsonl collective_s). */
+  collective_s?: number[];
 }
 
 const STEPS_PER_SEQUENCE = 8;
@@ -72,8 +85,10 @@ function randomItems(count: number, seqLen: number, vocab: number, stepToken: nu
 const mb = (bytes: number) => Math.round(bytes / 1048576);
 const maxRssMb = () => Math.round(process.resourceUsage().maxRSS / 1024);
 
-export async function runRealTrain(opts: { model: string; backend: ConcreteBackend; batch: number; seq: number; warmup: number; steps: number; recompute: boolean; out?: string; lora?: number }): Promise<RealTrainResult> {
+export async function runRealTrain(opts: { model: string; backend: ConcreteBackend; batch: number; seq: number; warmup: number; steps: number; recompute: boolean; out?: string; lora?: number; shard?: ShardOptimizer }): Promise<RealTrainResult> {
   await selectBackend(opts.backend, { log: (line) => process.stderr.write(`${line}\n`) });
+  const cluster = trainingCluster();
+  const dp = cluster ? await joinCluster(cluster, { log: (line) => process.stderr.write(`${line}\n`) }) : undefined;
   const t0 = performance.now();
   const { model, files } = await loadPrm(opts.model, { progress: false });
   if (opts.lora) model.addLora({ r: opts.lora, alpha: 2 * opts.lora, dropout: 0.05, targetModules: [...LORA_TARGETS] }, 0);
@@ -96,6 +111,7 @@ export async function runRealTrain(opts: { model: string; backend: ConcreteBacke
     log_every: 1,
     final: 'last',
     recompute: opts.recompute,
+    shard_optimizer: opts.shard ?? 'none',
     seed: 0,
   });
   const stamps: number[] = [];
@@ -113,6 +129,7 @@ export async function runRealTrain(opts: { model: string; backend: ConcreteBacke
       outDir,
       padTokenId: 0,
       progress: false,
+      parallel: dp?.role,
       log: (line) => process.stderr.write(`${line}\n`),
       afterStep: (step) => {
         stamps[step] = performance.now();
@@ -145,11 +162,24 @@ export async function runRealTrain(opts: { model: string; backend: ConcreteBacke
       peak_rss_after_save_mb: maxRssMb(),
       final_loss: lastLoss,
       load_average: loadAverage(),
+      ...(dp ? { rank: dp.rank, workers: dp.worldSize, shard_optimizer: config.shard_optimizer } : {}),
+      ...(dp?.rank === 0 ? { collective_s: collectiveSeconds(join(outDir, 'metrics.jsonl')) } : {}),
     };
   } finally {
+    dp?.close();
     model.dispose();
     if (!opts.out) rmSync(outDir, { recursive: true, force: true });
   }
+}
+
+/** collective_s of each train record of a run's metrics.jsonl (log_every 1: one per step). */
+function collectiveSeconds(file: string): number[] {
+  return readFileSync(file, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { kind: string; collective_s?: number })
+    .filter((r) => r.kind === 'train' && r.collective_s !== undefined)
+    .map((r) => Math.round((r.collective_s as number) * 100) / 100);
 }
 
 if (process.argv[1]?.endsWith('bench-real-train.ts')) {
@@ -166,6 +196,7 @@ if (process.argv[1]?.endsWith('bench-real-train.ts')) {
       recompute: process.argv.includes('--recompute'),
       out: argValue('out'),
       lora: argValue('lora') === undefined ? undefined : Number(argValue('lora')),
+      shard: argValue('shard', 'none') as ShardOptimizer,
     }),
   );
 }

@@ -268,8 +268,27 @@ export class CollectiveGroup {
     return buckets;
   }
 
+  /**
+   * Every worker's 1-D float32 `input` (the same length on all), concatenated in rank order: one
+   * CollectiveGatherV2. The result is new; the input stays the caller's.
+   */
+  async allGather(input: tf.Tensor, label = 'all-gather'): Promise<tf.Tensor> {
+    if (input.dtype !== 'float32' || input.rank !== 1) throw new Error(`allGather: expected a 1-D float32 tensor, got ${input.dtype} of shape [${input.shape}]`);
+    return this.collective('CollectiveGatherV2', input, [], label, this.timeoutSeconds);
+  }
+
   /** One CollectiveReduceV2 of `input` (float32 or int32) over the group; the result is new. */
-  private async reduce(input: tf.Tensor, mergeOp: MergeOp, label: string, timeoutSeconds = this.timeoutSeconds): Promise<tf.Tensor> {
+  private reduce(input: tf.Tensor, mergeOp: MergeOp, label: string, timeoutSeconds = this.timeoutSeconds): Promise<tf.Tensor> {
+    const binding = this.backend.binding;
+    const attrs: OpAttr[] = [
+      { name: 'merge_op', type: binding.TF_ATTR_STRING, value: mergeOp },
+      { name: 'final_op', type: binding.TF_ATTR_STRING, value: 'Id' },
+    ];
+    return this.collective('CollectiveReduceV2', input, attrs, label, timeoutSeconds);
+  }
+
+  /** One collective op (a V2 op: input, group size, group key, instance key) over the group. */
+  private async collective(op: 'CollectiveReduceV2' | 'CollectiveGatherV2', input: tf.Tensor, opAttrs: OpAttr[], label: string, timeoutSeconds: number): Promise<tf.Tensor> {
     if (this.closed) throw new CollectiveError(`${label}: the collective group is closed`);
     if (this.failure) throw this.failure;
     const binding = this.backend.binding;
@@ -277,15 +296,14 @@ export class CollectiveGroup {
     const keys = [tf.scalar(this.worldSize, 'int32'), tf.scalar(GROUP_KEY, 'int32'), tf.scalar(this.instanceKey, 'int32')];
     const attrs: OpAttr[] = [
       { name: 'T', type: binding.TF_ATTR_TYPE, value: input.dtype === 'int32' ? binding.TF_INT32 : binding.TF_FLOAT },
-      { name: 'merge_op', type: binding.TF_ATTR_STRING, value: mergeOp },
-      { name: 'final_op', type: binding.TF_ATTR_STRING, value: 'Id' },
+      ...opAttrs,
       { name: 'communication_hint', type: binding.TF_ATTR_STRING, value: this.communication },
       { name: 'timeout_seconds', type: binding.TF_ATTR_FLOAT, value: timeoutSeconds },
       { name: 'Nordering_token', type: binding.TF_ATTR_INT, value: 0 },
     ];
     try {
       const ids = this.backend.getInputTensorIds([input, ...keys]);
-      const [meta] = await binding.executeOpAsync('CollectiveReduceV2', attrs, ids, 1);
+      const [meta] = await binding.executeOpAsync(op, attrs, ids, 1);
       return this.backend.createOutputTensor(meta);
     } catch (err) {
       throw await this.explain(err as TfError, label, timeoutSeconds);

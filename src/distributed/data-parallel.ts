@@ -42,6 +42,7 @@ export function parallelRole(group: CollectiveGroup): ParallelRole {
     worldSize: group.worldSize,
     shard: (indices) => shardRows(indices, group.rank, group.worldSize),
     reduce: gradientReducer(group),
+    collectives: group,
     // Training is the group's last collective work: past the final barrier the other workers
     // exit, so the health checks stop there instead of reporting them as failed.
     barrier: (label) => (label === FINAL_BARRIER ? group.finish(label) : group.barrier(label)),

@@ -232,6 +232,16 @@ export class SafetensorsReader {
     return { shape: [...entry.shape], data: await readAsFloat32(await this.handle(entry), entry, 0, count) };
   }
 
+  /** `count` values of a tensor from flat position `start` (row-major), as f32: a slice without reading the rest. */
+  async readRange(name: string, start: number, count: number): Promise<Float32Array> {
+    const entry = this.entryOrThrow(name);
+    const total = entry.byteLength / ITEM_SIZE[entry.dtype];
+    if (!Number.isInteger(start) || !Number.isInteger(count) || start < 0 || count < 0 || start + count > total) {
+      throw new SafetensorsError(this.path, name, `range [${start}, ${start + count}) outside its ${total} values`);
+    }
+    return readAsFloat32(await this.handle(entry), entry, start, count);
+  }
+
   /**
    * A tensor as f32 chunks of whole rows (along its first dimension), each at most `maxBytes`
    * of f32 (at least one row): a tensor larger than what one JS array or one read may hold is

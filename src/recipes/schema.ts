@@ -6,6 +6,7 @@ import { SIM_JUDGE_MODEL, SIM_POLICY_MODEL } from '../sim/server.js';
 import { SweepSchema } from '../sweep/schema.js';
 import { WORD_SPACES_MODES } from '../model/word-spaces.js';
 import { LORA_TARGETS } from '../model/lora-targets.js';
+import { SHARD_OPTIMIZER_MODES } from '../train/memory-plan.js';
 
 /**
  * The recipe schema: one YAML file drives a run through the stages data -> labels -> train ->
@@ -305,6 +306,17 @@ export const TrainSchema = z.strictObject({
    * says why in its log and manifest (backend.kernels).
    */
   kernels: z.enum(KERNEL_CHOICES).default('fused'),
+  /**
+   * Data-parallel runs (`--workers N` or TF_CONFIG): shard the AdamW state over the workers
+   * (ZeRO). none: every worker holds all moments and the whole summed gradient. states (stage
+   * 1): each worker keeps the moments of its 1/N flat slice of the parameters and updates only
+   * that slice; gradients are reduce-scattered once a step and the new weights all-gathered.
+   * states+gradients (stage 2): gradients are also reduce-scattered micro-batch by micro-batch as
+   * the backward pass finishes them (with `recompute`, layer by layer), so no worker holds the
+   * whole gradient. Checkpoints are the same files whatever the setting and the worker count:
+   * a run resumes with another N. One worker: no effect. See `prmkit plan --shard-optimizer`.
+   */
+  shard_optimizer: z.enum(SHARD_OPTIMIZER_MODES).default('none'),
   /**
    * Weight of an auxiliary next-token loss on the training text (tied embedding as LM head),
    * added to the step loss; 0 turns it off. Keeps a pretrained decoder's reading of the

@@ -336,7 +336,8 @@ function renderMarkdown(c: Collected, plots: { file: string; title: string }[], 
       'Each finding is a difference between runs that share the seed (so the same source data, split, initial weights and batch order) and differ only in ' +
         'their labels; one difference per seed. The interval is the 95% t interval over seeds (mean ± t(0.975, n−1)·sd/√n): the seed is the unit of ' +
         'replication, and its spread is the noise a finding must beat. **shown**: the interval lies on the paper\'s side of 0; **reversed**: on the other ' +
-        'side; **not shown**: it covers 0. Also in findings.json.',
+        'side; **not shown**: it covers 0. A claim of "at least as good" is a non-inferiority test against a margin fixed in advance (stated in the ' +
+        'claim): shown when the interval lies above −margin, reversed when below it. Also in findings.json.',
       '',
       findingsMarkdown(findings),
       '',

@@ -5,10 +5,10 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { DEFAULT_READ_CHUNK_BYTES, readDeviceTensor } from '../model/build.js';
 import { SafetensorsReader, writeSafetensorsStreaming } from '../model/safetensors.js';
-import { rowChunks } from '../model/tensor-chunks.js';
 import { fsyncPath, fsyncTree, replaceDirectory, writeFileSynced } from '../util/durable-fs.js';
 import type { DataCursor } from './batches.js';
-import type { AdamW } from './optimizer.js';
+import type { AdamW, CheckpointableOptimizer } from './optimizer.js';
+import { optimizerStepOf, ShardedAdamW } from './zero.js';
 
 /**
  * Training checkpoints: RUN/checkpoints/checkpoint-<step>/ holds the HF-layout model files
@@ -91,7 +91,7 @@ export interface CheckpointWriteOptions {
 export async function saveCheckpoint(
   root: string,
   state: TrainerState,
-  optimizer: AdamW,
+  optimizer: CheckpointableOptimizer,
   writeModel: (dir: string) => Promise<void>,
   opts: CheckpointWriteOptions = {},
 ): Promise<CheckpointInfo> {
@@ -121,17 +121,16 @@ export async function saveCheckpoint(
 async function writeCheckpointFiles(
   tmp: string,
   state: TrainerState,
-  optimizer: AdamW,
+  optimizer: CheckpointableOptimizer,
   writeModel: (dir: string) => Promise<void>,
   opts: CheckpointWriteOptions,
 ): Promise<void> {
   await writeModel(tmp);
-  const moments = optimizer.stateTensors();
   const chunkBytes = opts.chunkBytes ?? DEFAULT_READ_CHUNK_BYTES;
   await writeSafetensorsStreaming(
     join(tmp, OPTIMIZER_FILE),
-    moments.map((m) => ({ name: m.name, shape: [...m.tensor.shape] })),
-    (_spec, i) => rowChunks(moments[i].tensor, chunkBytes),
+    optimizer.stateSpecs(),
+    (_spec, i) => optimizer.stateChunks(i, chunkBytes),
     { fsync: true, metadata: { step: String(optimizer.step) } },
   );
   await writeFileSynced(join(tmp, TRAINER_STATE_FILE), JSON.stringify({ ...state, optimizer: { file: OPTIMIZER_FILE, step: optimizer.step } }, null, 2) + '\n');
@@ -263,9 +262,13 @@ export async function readTrainerState(dir: string): Promise<TrainerState> {
   return state;
 }
 
-/** Loads the optimizer moments of a checkpoint into `optimizer`'s variables, one tensor at a time. */
-export async function readOptimizerStateInto(dir: string, optimizer: AdamW, opts: { chunkBytes?: number } = {}): Promise<void> {
+/**
+ * Loads the optimizer moments of a checkpoint into `optimizer`'s variables, one tensor at a time
+ * (a sharded optimizer reads its own slices of them only: the file is the same for every worker count).
+ */
+export async function readOptimizerStateInto(dir: string, optimizer: AdamW | ShardedAdamW, opts: { chunkBytes?: number } = {}): Promise<void> {
   const file = join(dir, OPTIMIZER_FILE);
+  if (optimizer instanceof ShardedAdamW) return optimizer.loadState(file);
   const reader = await SafetensorsReader.open(file);
   try {
     for (const { name, tensor } of optimizer.stateTensors()) {
@@ -278,9 +281,7 @@ export async function readOptimizerStateInto(dir: string, optimizer: AdamW, opts
       tensor.assign(value);
       value.dispose();
     }
-    const step = Number(reader.metadata.step);
-    if (!Number.isInteger(step) || step < 0) throw new Error(`${file}: metadata "step" is ${JSON.stringify(reader.metadata.step)}, expected the optimizer step count`);
-    optimizer.setStep(step);
+    optimizer.setStep(optimizerStepOf(reader, file));
   } finally {
     await reader.close();
   }

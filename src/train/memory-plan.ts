@@ -198,15 +198,22 @@ export function planMemory(cfg: Qwen2Config, fullBatch: BatchShape, opts: Memory
   const activations =
     lmTerm +
     (opts.recompute ? cfg.numHiddenLayers * n * cfg.hiddenSize * 4 + BACKWARD_FACTOR * layer : BACKWARD_FACTOR * cfg.numHiddenLayers * layer);
-  const shardOf = (bytes: number) => Math.ceil(bytes / workers);
-  // Stage 2 scatters each gradient as it arrives: a rank holds its shard plus the largest one in flight.
-  const gradients = shard === 'states+gradients' && workers > 1 ? shardOf(4 * trainable) + 4 * largest : 4 * trainable;
-  const moments = shard === 'none' ? 8 * trainable : shardOf(8 * trainable);
-  // The reduction packs gradients into flat buckets (a larger tensor is a bucket alone) and
-  // returns a summed copy: two buckets in flight.
-  const collective = workers > 1 && trainable > 0 ? 2 * Math.max(COLLECTIVE_BUCKET_BYTES, 4 * largest) : 0;
+  const sharded = shard !== 'none' && workers > 1;
+  // A rank's flat slice of the parameters (src/train/zero.ts).
+  const slice = Math.ceil(trainable / workers);
+  // Stage 2 scatters each gradient as it arrives: a rank holds its slice of the sum plus the
+  // largest gradient in flight (kept until its last bucket has gone out).
+  const gradients = shard === 'states+gradients' && workers > 1 ? 4 * slice + 4 * largest : 4 * trainable;
+  const moments = sharded ? 8 * slice : 8 * trainable;
+  // The reduction packs gradients into flat buckets and returns a summed copy: two buckets in
+  // flight. Unsharded, a larger tensor is a bucket alone; sharded, buckets cut through tensors.
+  const collective = workers > 1 && trainable > 0 ? 2 * (sharded ? COLLECTIVE_BUCKET_BYTES : Math.max(COLLECTIVE_BUCKET_BYTES, 4 * largest)) : 0;
+  // Sharded, the update's own temporaries are smaller than the all-gather after it: the updated
+  // slice, and the pieces of the largest tensor until it is complete plus their concatenation.
+  // Unsharded: two tensors of the largest parameter for the eager update, one (the new parameter)
+  // for the fused one, which updates the moments in place.
   const transientTensors = kernels === 'fused' ? 1 : 2;
-  const optimizerTransient = trainable > 0 ? transientTensors * 4 * (shard === 'none' ? largest : Math.min(largest, Math.ceil(trainable / workers))) : 0;
+  const optimizerTransient = trainable > 0 ? (sharded ? 4 * (slice + 2 * largest) : transientTensors * 4 * largest) : 0;
   const bytes = {
     weights: 4 * parameters,
     gradients,
@@ -216,8 +223,12 @@ export function planMemory(cfg: Qwen2Config, fullBatch: BatchShape, opts: Memory
     activations,
     total: 0,
   };
-  // The optimizer's transient, the reduction's buckets and the activations are not alive at the same time.
-  bytes.total = bytes.weights + bytes.gradients + bytes.optimizer_moments + Math.max(bytes.optimizer_transient, bytes.collective_transient, bytes.activations);
+  // The optimizer's transient, the reduction's buckets and the activations are not alive at the
+  // same time. Sharded, the update consumes the gradient slice before the all-gather, so the
+  // gradients and the all-gather are not alive together either.
+  bytes.total = sharded
+    ? bytes.weights + bytes.optimizer_moments + Math.max(bytes.gradients + Math.max(bytes.collective_transient, bytes.activations), bytes.optimizer_transient)
+    : bytes.weights + bytes.gradients + bytes.optimizer_moments + Math.max(bytes.optimizer_transient, bytes.collective_transient, bytes.activations);
   return {
     parameters,
     trainable_parameters: trainable,

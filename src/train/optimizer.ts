@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { fusedAdamW } from '../backend/fused/fused-ops.js';
 import { kernelInfo, type KernelChoice } from '../backend/fused/kernel-choice.js';
+import { rowChunks } from '../model/tensor-chunks.js';
 
 /**
  * AdamW with decoupled weight decay, written with tf ops on variables because tfjs ships only
@@ -39,15 +40,48 @@ export interface NamedVariable {
   variable: tf.Variable;
 }
 
+/**
+ * What AdamW updates: a tensor it reads and writes back. A whole parameter (a variable) in one
+ * process; a flat slice of one in a sharded optimizer (zero.ts), whose updated values go to the
+ * all-gather instead of a variable.
+ */
+export interface UpdateSlot {
+  name: string;
+  shape: readonly number[];
+  /** The current values (AdamW does not dispose them). */
+  read(): tf.Tensor;
+  /** The updated values; the slot takes ownership. */
+  write(value: tf.Tensor): void;
+}
+
+function variableSlot(p: NamedVariable): UpdateSlot {
+  return { name: p.name, shape: p.variable.shape, read: () => p.variable, write: (value) => assignOwned(p.variable, value) };
+}
+
+/**
+ * The optimizer state as a checkpoint stores it (optimizer.safetensors): entries `exp_avg.<param>`
+ * and `exp_avg_sq.<param>` of the parameters' full shapes, whatever the worker count.
+ */
+export interface CheckpointableOptimizer {
+  readonly step: number;
+  stateSpecs(): { name: string; shape: number[] }[];
+  /**
+   * Host chunks of state entry i, in order. A sharded optimizer assembles the entry from every
+   * worker: each worker calls this for every entry in the same order (collectively), and only
+   * the writer reads the chunks (the others pass `write: false`).
+   */
+  stateChunks(i: number, chunkBytes: number, write?: boolean): AsyncIterable<Float32Array>;
+}
+
 /** Optimizer state as plain arrays, for a checkpoint file (names `exp_avg.<param>`, `exp_avg_sq.<param>`). */
 export interface OptimizerState {
   step: number;
   tensors: Map<string, { shape: number[]; data: Float32Array }>;
 }
 
-export class AdamW {
+export class AdamW implements CheckpointableOptimizer {
   readonly config: AdamWConfig;
-  readonly params: readonly NamedVariable[];
+  readonly params: readonly UpdateSlot[];
   /** Number of updates taken so far (torch's `state['step']`). */
   step = 0;
   private readonly expAvg: tf.Variable[];
@@ -55,19 +89,22 @@ export class AdamW {
   private readonly decayMask: boolean[];
   private readonly updateOrder: number[];
 
-  constructor(params: readonly NamedVariable[], config: Partial<AdamWConfig> = {}) {
+  /** AdamW over whole parameters (variables), or over slots (slices of parameters: zero.ts). */
+  constructor(params: readonly NamedVariable[] | readonly UpdateSlot[], config: Partial<AdamWConfig> = {}) {
     this.config = { ...DEFAULT_ADAMW, ...config };
+    const slots = params.map((p) => ('variable' in p ? variableSlot(p) : p));
     const names = new Set<string>();
-    for (const p of params) {
+    for (const p of slots) {
       if (names.has(p.name)) throw new Error(`AdamW: parameter ${p.name} given twice`);
       names.add(p.name);
     }
-    this.params = params;
+    this.params = slots;
     const patterns = this.config.noDecayPatterns.map((s) => new RegExp(s));
-    this.decayMask = params.map((p) => !patterns.some((re) => re.test(p.name)));
-    this.updateOrder = params.map((_, i) => i).sort((a, b) => params[a].variable.size - params[b].variable.size || a - b);
-    this.expAvg = params.map((p) => zerosVariable(p.variable));
-    this.expAvgSq = params.map((p) => zerosVariable(p.variable));
+    this.decayMask = slots.map((p) => !patterns.some((re) => re.test(p.name)));
+    const size = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
+    this.updateOrder = slots.map((_, i) => i).sort((a, b) => size(slots[a].shape) - size(slots[b].shape) || a - b);
+    this.expAvg = slots.map((p) => zerosVariable(p.shape));
+    this.expAvgSq = slots.map((p) => zerosVariable(p.shape));
   }
 
   /** Whether weight decay applies to the named parameter. */
@@ -138,7 +175,8 @@ export class AdamW {
    * size exist beside p, m, v and g at any moment.
    */
   private updateOne(i: number, gradient: tf.Tensor, s: Record<'gradScale' | 'decayFactor' | 'b1' | 'oneMinusB1' | 'b2' | 'oneMinusB2' | 'bc2' | 'eps' | 'negStep', tf.Scalar>, scaled: boolean): void {
-    const p = this.params[i].variable;
+    const slot = this.params[i];
+    const p = slot.read();
     const m = this.expAvg[i];
     const v = this.expAvgSq[i];
     const g = scaled ? tf.mul(gradient, s.gradScale) : gradient;
@@ -148,9 +186,11 @@ export class AdamW {
     } finally {
       if (scaled) g.dispose();
     }
-    if (this.decayMask[i] && this.config.weightDecay !== 0) assignOwned(p, tf.mul(p, s.decayFactor));
+    const decayed = this.decayMask[i] && this.config.weightDecay !== 0 ? tf.mul(p, s.decayFactor) : p;
     const update = chain(tf.sqrt(v), (d) => tf.div(d, s.bc2), (d) => tf.add(d, s.eps), (d) => tf.div(m, d), (q) => tf.mul(q, s.negStep));
-    assignOwned(p, chain(update, (q) => tf.add(p, q)));
+    const next = chain(update, (q) => tf.add(decayed, q));
+    if (decayed !== p) decayed.dispose();
+    slot.write(next);
   }
 
   /**
@@ -160,7 +200,7 @@ export class AdamW {
    * parameter's size, not three.
    */
   private updateOneFused(i: number, gradient: tf.Tensor, scalars: Parameters<typeof fusedAdamW>[4]): void {
-    assignOwned(this.params[i].variable, fusedAdamW(this.params[i].variable, this.expAvg[i], this.expAvgSq[i], gradient, scalars));
+    this.params[i].write(fusedAdamW(this.params[i].read(), this.expAvg[i], this.expAvgSq[i], gradient, scalars));
   }
 
   /** The moment tensors of every parameter, named as in the checkpoint file (read them one at a time). */
@@ -169,6 +209,14 @@ export class AdamW {
       { name: `exp_avg.${p.name}`, tensor: this.expAvg[i] },
       { name: `exp_avg_sq.${p.name}`, tensor: this.expAvgSq[i] },
     ]);
+  }
+
+  stateSpecs(): { name: string; shape: number[] }[] {
+    return this.stateTensors().map((s) => ({ name: s.name, shape: [...s.tensor.shape] }));
+  }
+
+  stateChunks(i: number, chunkBytes: number, write = true): AsyncIterable<Float32Array> {
+    return write ? rowChunks(this.stateTensors()[i].tensor, chunkBytes) : (async function* () {})();
   }
 
   /** Sets the update count (restoring a checkpoint whose moments were loaded through stateTensors()). */
@@ -180,8 +228,8 @@ export class AdamW {
   exportState(): OptimizerState {
     const tensors = new Map<string, { shape: number[]; data: Float32Array }>();
     this.params.forEach((p, i) => {
-      tensors.set(`exp_avg.${p.name}`, { shape: [...p.variable.shape], data: this.expAvg[i].dataSync() as Float32Array });
-      tensors.set(`exp_avg_sq.${p.name}`, { shape: [...p.variable.shape], data: this.expAvgSq[i].dataSync() as Float32Array });
+      tensors.set(`exp_avg.${p.name}`, { shape: [...p.shape], data: this.expAvg[i].dataSync() as Float32Array });
+      tensors.set(`exp_avg_sq.${p.name}`, { shape: [...p.shape], data: this.expAvgSq[i].dataSync() as Float32Array });
     });
     return { step: this.step, tensors };
   }
@@ -220,7 +268,7 @@ export class AdamW {
       throw new Error(`AdamW: ${out.length} gradients for ${this.params.length} parameters`);
     }
     out.forEach((g, i) => {
-      const shape = this.params[i].variable.shape;
+      const shape = this.params[i].shape;
       if (g.shape.join('x') !== shape.join('x')) {
         throw new Error(`AdamW: gradient of ${this.params[i].name} has shape [${g.shape}], expected [${shape}]`);
       }
@@ -246,9 +294,9 @@ function assignOwned(variable: tf.Variable, value: tf.Tensor): void {
   value.dispose();
 }
 
-function zerosVariable(like: tf.Tensor): tf.Variable {
+function zerosVariable(shape: readonly number[]): tf.Variable {
   // The variable shares the buffer of the temporary; disposing the temporary keeps it alive.
-  const zeros = tf.zerosLike(like);
+  const zeros = tf.zeros([...shape]);
   const variable = tf.variable(zeros, false);
   zeros.dispose();
   return variable;

@@ -25,12 +25,39 @@ export interface ForwardChain {
   loss: { variables: readonly tf.Variable[]; run(input: tf.Tensor): tf.Scalar };
 }
 
+/** Gradients of some of the wanted variables (indices into `wanted`), final: no later part adds to them. */
+export interface GradientPart {
+  indices: number[];
+  grads: tf.Tensor[];
+}
+
 /**
  * The loss value and its gradients with respect to `wanted` (aligned with it). A variable that
  * appears in several parts of the chain (a tied embedding) gets the sum of its gradients. Parts
  * below the lowest wanted variable are run forward only.
  */
 export function chainGradients(chain: ForwardChain, wanted: readonly tf.Variable[]): { value: tf.Scalar; grads: tf.Tensor[] } {
+  const grads: tf.Tensor[] = new Array(wanted.length);
+  const parts = chainGradientParts(chain, wanted);
+  try {
+    for (let r = parts.next(); ; r = parts.next()) {
+      if (r.done) return { value: r.value, grads };
+      r.value.indices.forEach((i, k) => (grads[i] = r.value.grads[k]));
+    }
+  } catch (e) {
+    tf.dispose(grads.filter((g) => g !== undefined));
+    throw e;
+  }
+}
+
+/**
+ * chainGradients as the backward pass goes: after each part of the chain (the loss, each stage
+ * top down, the first) it yields the gradients that are now final, and returns the loss value.
+ * The consumer owns what is yielded; with sharded gradients (train.shard_optimizer:
+ * states+gradients) it reduce-scatters and frees them before the next stage runs, so the whole
+ * gradient never exists at once. Stopping early (return or throw into it) frees what it holds.
+ */
+export function* chainGradientParts(chain: ForwardChain, wanted: readonly tf.Variable[]): Generator<GradientPart, tf.Scalar, void> {
   const wantedSet = new Set<tf.Variable>(wanted);
   const pick = (vars: readonly tf.Variable[]) => vars.filter((v) => wantedSet.has(v));
   const n = chain.stages.length;
@@ -38,6 +65,18 @@ export function chainGradients(chain: ForwardChain, wanted: readonly tf.Variable
   let lowest = n;
   if (pick(chain.first.variables).length > 0) lowest = -1;
   else for (let i = 0; i < n; i++) if (pick(chain.stages[i].variables).length > 0) { lowest = i; break; }
+
+  // The backward order of the parts: loss, stages n-1 .. lowest, first. A variable's gradient is
+  // final after the last of them that holds it.
+  const order: (readonly tf.Variable[])[] = [chain.loss.variables];
+  for (let i = n - 1; i >= Math.max(lowest, 0); i--) order.push(chain.stages[i].variables);
+  if (lowest === -1) order.push(chain.first.variables);
+  const lastPart = new Map<tf.Variable, number>();
+  order.forEach((vars, k) => pick(vars).forEach((v) => lastPart.set(v, k)));
+  wanted.forEach((v) => {
+    if (!lastPart.has(v)) throw new Error(`recompute: ${v.name} is not part of the forward chain`);
+  });
+  const indexOf = new Map<tf.Variable, number>(wanted.map((v, i) => [v, i]));
 
   const sums = new Map<tf.Variable, tf.Tensor>();
   const accumulate = (vars: readonly tf.Variable[], grads: readonly tf.Tensor[]) => {
@@ -54,11 +93,19 @@ export function chainGradients(chain: ForwardChain, wanted: readonly tf.Variable
       }
     });
   };
+  /** Takes the gradients that part k finished out of `sums`. */
+  const finished = (k: number): GradientPart => {
+    const vars = [...new Set(pick(order[k]))].filter((v) => lastPart.get(v) === k && sums.has(v));
+    const part = { indices: vars.map((v) => indexOf.get(v) as number), grads: vars.map((v) => sums.get(v) as tf.Tensor) };
+    vars.forEach((v) => sums.delete(v));
+    return part;
+  };
 
   // Forward: keep the input of every stage that will be re-run.
   const inputs: (tf.Tensor | null)[] = new Array(n + 1).fill(null);
   let value: tf.Scalar | null = null;
   let dy: tf.Tensor | null = null;
+  let done = false;
   try {
     inputs[0] = tf.tidy(() => chain.first.run());
     for (let i = 0; i < n; i++) {
@@ -80,6 +127,8 @@ export function chainGradients(chain: ForwardChain, wanted: readonly tf.Variable
     accumulate(lossVars, needInput ? topResult.grads.slice(1) : topResult.grads);
     top.dispose();
     inputs[n] = null;
+    let part = 0;
+    yield finished(part);
 
     // Stages, top down.
     for (let i = n - 1; i >= Math.max(lowest, 0); i--) {
@@ -95,6 +144,7 @@ export function chainGradients(chain: ForwardChain, wanted: readonly tf.Variable
       accumulate(vars, wantsInput ? grads.slice(1) : grads);
       input.dispose();
       inputs[i] = null;
+      yield finished(++part);
     }
 
     if (lowest === -1) {
@@ -105,19 +155,16 @@ export function chainGradients(chain: ForwardChain, wanted: readonly tf.Variable
       upstream.dispose();
       dy = null;
       accumulate(vars, grads);
+      yield finished(++part);
     }
-
-    const grads = wanted.map((v) => {
-      const g = sums.get(v);
-      if (!g) throw new Error(`recompute: ${v.name} is not part of the forward chain`);
-      return g;
-    });
-    return { value: value as tf.Scalar, grads };
-  } catch (e) {
-    tf.dispose([...sums.values()]);
-    if (value) value.dispose();
-    throw e;
+    done = true;
+    return value as tf.Scalar;
   } finally {
+    // A consumer that stopped early (or an error here) leaves sums and the value to free.
+    if (!done) {
+      tf.dispose([...sums.values()]);
+      value?.dispose();
+    }
     for (const t of inputs) t?.dispose();
     dy?.dispose();
   }

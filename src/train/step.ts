@@ -1,13 +1,16 @@
 import * as tf from '@tensorflow/tfjs';
 import { clipCoefficient, globalNorm, GradientAccumulator } from './gradients.js';
 import type { AdamW, NamedVariable } from './optimizer.js';
-import { chainGradients, type ForwardChain } from './recompute.js';
+import { chainGradientParts, chainGradients, type ForwardChain } from './recompute.js';
+import { ShardedAdamW } from './zero.js';
 
 /**
  * The one training step, shared by PRM training, causal-LM pretraining and the benchmarks:
  * forward and backward per micro-batch (on one tape, or stage by stage with activation
  * recomputation), gradients summed over the accumulation group, an optional cross-worker
  * reduction, the global norm, a finite check, then AdamW with the clipping factor folded in.
+ * With a ShardedAdamW (train.shard_optimizer) the reduction is a reduce-scatter, the norm and the
+ * update cover this worker's slice, and the new weights are all-gathered (zero.ts).
  * Schedules, evaluation, checkpoints and logging stay with the loops that call it.
  */
 
@@ -57,6 +60,17 @@ export interface StepResult {
   tokens: number;
   /** False when the loss or the gradient norm was not finite: no update was made. */
   applied: boolean;
+  /** Seconds spent in cross-worker collectives (0 in one process). */
+  collectiveSeconds: number;
+}
+
+export interface StepOptions {
+  /**
+   * Micro-batches of the global step (every worker's), when this worker computes fewer (a
+   * micro-batch with no rows of its own): with sharded gradients each worker takes part in
+   * one reduction per global micro-batch. Default: the micro-batches given.
+   */
+  globalMicroBatches?: number;
 }
 
 export class TrainStep {
@@ -64,7 +78,7 @@ export class TrainStep {
 
   constructor(
     readonly params: readonly NamedVariable[],
-    readonly optimizer: AdamW,
+    readonly optimizer: AdamW | ShardedAdamW,
     readonly config: StepConfig,
     readonly reduce?: GradientReducer,
   ) {
@@ -101,29 +115,24 @@ export class TrainStep {
    * `lossPartNames` names the parts of the loss to sum beside it; the caller names them, not the
    * micro-batches, because a data-parallel worker whose share is empty must still reduce them.
    */
-  async run(micro: readonly MicroBatch[], lr: number, lossPartNames: readonly string[] = []): Promise<StepResult> {
+  async run(micro: readonly MicroBatch[], lr: number, lossPartNames: readonly string[] = [], opts: StepOptions = {}): Promise<StepResult> {
+    if (this.optimizer instanceof ShardedAdamW) return this.runSharded(this.optimizer, micro, lr, lossPartNames, opts.globalMicroBatches ?? micro.length);
     const accumulator = new GradientAccumulator();
-    let loss = 0;
-    let lossParts: Record<string, number> = Object.fromEntries(lossPartNames.map((n) => [n, 0]));
-    let tokens = 0;
     try {
-      for (const m of micro) {
-        try {
-          const { value, grads } = this.gradients(m);
-          loss += (await value.data())[0];
-          value.dispose();
-          accumulator.add(grads);
-          const parts = m.takeLossParts?.() ?? {};
-          for (const name of lossPartNames) lossParts[name] += parts[name] ?? 0;
-        } finally {
-          m.dispose();
-        }
-        tokens += m.tokens;
-      }
+      const local = await this.backward(micro, lossPartNames, async (m) => {
+        const { value, grads } = this.gradients(m);
+        accumulator.add(grads);
+        return value;
+      });
+      let { loss, lossParts } = local;
+      const { tokens } = local;
       // A data-parallel worker whose share of this step is empty still takes part in the reduction.
       let summed = accumulator.microBatches > 0 ? accumulator.take() : this.variables.map((v) => tf.zerosLike(v));
+      let collectiveSeconds = 0;
       if (this.reduce) {
+        const t0 = performance.now();
         const reduced = await this.reduce(summed, [loss, ...lossPartNames.map((n) => lossParts[n])]);
+        collectiveSeconds = (performance.now() - t0) / 1000;
         summed = reduced.grads;
         loss = reduced.losses[0];
         lossParts = Object.fromEntries(lossPartNames.map((n, i) => [n, reduced.losses[i + 1]]));
@@ -131,12 +140,108 @@ export class TrainStep {
       const gradNorm = globalNorm(summed);
       if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) {
         tf.dispose(summed);
-        return { loss, lossParts, gradNorm, tokens, applied: false };
+        return { loss, lossParts, gradNorm, tokens, applied: false, collectiveSeconds };
       }
       this.optimizer.apply(summed, lr, { gradScale: clipCoefficient(gradNorm, this.config.maxGradNorm), consume: true });
-      return { loss, lossParts, gradNorm, tokens, applied: true };
+      return { loss, lossParts, gradNorm, tokens, applied: true, collectiveSeconds };
     } finally {
       accumulator.reset();
+    }
+  }
+
+  /**
+   * The backward pass of every micro-batch (`backwardOne` takes its gradients and returns its
+   * loss), each micro-batch freed after; this worker's loss, loss parts and tokens.
+   */
+  private async backward(
+    micro: readonly MicroBatch[],
+    lossPartNames: readonly string[],
+    backwardOne: (m: MicroBatch) => Promise<tf.Scalar>,
+  ): Promise<{ loss: number; lossParts: Record<string, number>; tokens: number }> {
+    let loss = 0;
+    const lossParts: Record<string, number> = Object.fromEntries(lossPartNames.map((n) => [n, 0]));
+    let tokens = 0;
+    for (const m of micro) {
+      try {
+        const value = await backwardOne(m);
+        loss += (await value.data())[0];
+        value.dispose();
+        const parts = m.takeLossParts?.() ?? {};
+        for (const name of lossPartNames) lossParts[name] += parts[name] ?? 0;
+      } finally {
+        m.dispose();
+      }
+      tokens += m.tokens;
+    }
+    return { loss, lossParts, tokens };
+  }
+
+  /**
+   * run() with the optimizer state sharded over the workers. Stage 1 accumulates the group's
+   * gradients as run() does and reduce-scatters the sum; stage 2 reduce-scatters every
+   * micro-batch's gradients as its backward pass finishes them (gradientParts).
+   */
+  private async runSharded(zero: ShardedAdamW, micro: readonly MicroBatch[], lr: number, lossPartNames: readonly string[], globalMicroBatches: number): Promise<StepResult> {
+    const accumulator = new GradientAccumulator();
+    try {
+      const { loss, lossParts, tokens } = await this.backward(micro, lossPartNames, async (m) => {
+        if (zero.stage === 2) return this.streamGradients(m, zero);
+        const { value, grads } = this.gradients(m);
+        accumulator.add(grads);
+        return value;
+      });
+      if (zero.stage === 1) {
+        if (accumulator.microBatches > 0) await zero.putAllGradients(accumulator.take());
+        else await zero.putZeros();
+      } else {
+        for (let k = micro.length; k < globalMicroBatches; k++) await zero.putZeros();
+      }
+      const reduced = await zero.reduceNorm([loss, ...lossPartNames.map((n) => lossParts[n])]);
+      const summedLoss = reduced.losses[0];
+      const summedParts = Object.fromEntries(lossPartNames.map((n, i) => [n, reduced.losses[i + 1]]));
+      const gradNorm = reduced.norm;
+      if (!Number.isFinite(summedLoss) || !Number.isFinite(gradNorm)) {
+        zero.discardGradients();
+        return { loss: summedLoss, lossParts: summedParts, gradNorm, tokens, applied: false, collectiveSeconds: zero.takeCollectiveSeconds() };
+      }
+      await zero.apply(lr, clipCoefficient(gradNorm, this.config.maxGradNorm));
+      return { loss: summedLoss, lossParts: summedParts, gradNorm, tokens, applied: true, collectiveSeconds: zero.takeCollectiveSeconds() };
+    } catch (err) {
+      zero.discardGradients();
+      throw err;
+    } finally {
+      accumulator.reset();
+    }
+  }
+
+  /**
+   * One micro-batch's backward pass, its gradients handed to the sharded optimizer as they
+   * become final: stage by stage with recomputation, all at once without. Returns the loss.
+   */
+  private async streamGradients(micro: MicroBatch, zero: ShardedAdamW): Promise<tf.Scalar> {
+    if (!this.config.recompute) {
+      const { value, grads } = this.gradients(micro);
+      try {
+        await zero.putAllGradients(grads);
+      } catch (err) {
+        value.dispose();
+        throw err;
+      }
+      return value;
+    }
+    // Each resumption of the backward pass runs in the micro-batch's training context (LoRA
+    // dropout masks), as gradients() runs the whole of it.
+    const inContext = <T>(fn: () => T): T => (micro.inTraining ? micro.inTraining(fn) : fn());
+    const { chain, dispose } = inContext(() => micro.chain());
+    const parts = chainGradientParts(chain, this.variables);
+    try {
+      for (let r = inContext(() => parts.next()); ; r = inContext(() => parts.next())) {
+        if (r.done) return r.value;
+        await zero.putGradients(r.value.indices, r.value.grads);
+      }
+    } finally {
+      inContext(() => parts.return(undefined as unknown as tf.Scalar));
+      dispose();
     }
   }
 }

@@ -22,11 +22,12 @@ import type { DevMetrics } from './dev-metrics.js';
 import { evaluateDev } from './evaluate.js';
 import { stepWeightTotal, type LossConfig } from './loss.js';
 import { IntervalMean, MetricsLog } from './metrics-log.js';
-import { AdamW, type NamedVariable } from './optimizer.js';
+import { AdamW, type AdamWConfig, type NamedVariable } from './optimizer.js';
 import { hostBatch, LM_LOSS_PART, prmMicroBatch, type TrainableModel } from './prm-objective.js';
 import { learningRateAt, warmupStepsFromRatio, type ScheduleOptions } from './schedule.js';
 import { TrainStep, type GradientReducer } from './step.js';
 import { openTensorBoard, type ScalarWriter } from './tensorboard.js';
+import { ShardedAdamW, type ShardCollectives } from './zero.js';
 
 export type { TrainableModel } from './prm-objective.js';
 export { evaluateDev } from './evaluate.js';
@@ -82,6 +83,8 @@ export interface ParallelRole {
   /** Which rows of a global micro-batch (item indices, in plan order) this worker computes. */
   shard(indices: readonly number[]): number[];
   reduce: GradientReducer;
+  /** The group's collectives, for train.shard_optimizer (absent: sharding is not available). */
+  collectives?: ShardCollectives;
   /** Waits until every worker reaches this point (checkpoint writes are rank 0's; the others wait). */
   barrier(label: string): Promise<void>;
 }
@@ -147,6 +150,34 @@ function fmt(x: number | null | undefined, digits = 4): string {
 }
 
 /**
+ * AdamW for the run: sharded over the workers when train.shard_optimizer asks for it and there
+ * is more than one (zero.ts), else whole in this process.
+ */
+function makeOptimizer(
+  params: readonly NamedVariable[],
+  adamw: Partial<AdamWConfig>,
+  mode: TrainConfig['shard_optimizer'],
+  parallel: ParallelRole | undefined,
+  log: (line: string) => void,
+): AdamW | ShardedAdamW {
+  if (mode === undefined || mode === 'none') return new AdamW(params, adamw);
+  if (!parallel || parallel.worldSize < 2) {
+    log(`train: train.shard_optimizer ${mode} has no effect with one worker (nothing to shard): every moment and gradient is this process's`);
+    return new AdamW(params, adamw);
+  }
+  if (!parallel.collectives) throw new Error(`train.shard_optimizer ${mode}: this data-parallel setup has no collectives to shard with`);
+  const sharded = new ShardedAdamW(params, adamw, parallel.collectives, mode);
+  const total = sharded.partition.total;
+  const [start, end] = sharded.partition.rangeOf(parallel.rank);
+  log(
+    `train: train.shard_optimizer ${mode} (ZeRO stage ${sharded.stage}): worker ${parallel.rank} of ${parallel.worldSize} holds the AdamW moments of ` +
+      `${sharded.ownedValues} of ${total} parameters (flat slice [${start}, ${end}) across ${sharded.segments.length} tensor(s))` +
+      (sharded.stage === 2 ? '; gradients reduce-scattered as the backward pass finishes them' : ''),
+  );
+  return sharded;
+}
+
+/**
  * The training loop: micro-batches with gradient accumulation, global-norm clipping, the
  * learning-rate schedule, AdamW; metrics.jsonl lines and a progress bar; dev evaluation, best
  * and last checkpoints, early stopping; stop on a non-finite loss or gradient; resume from the
@@ -183,13 +214,8 @@ export async function trainModel(opts: TrainerOptions): Promise<TrainResult> {
   const vars = opts.model.trainableVariables({ headOnly: cfg.freeze.head_only, trainLastLayers: cfg.freeze.train_last_layers });
   const params = namedParams(opts.model, vars);
   const nParams = vars.reduce((a, v) => a + v.size, 0);
-  const optimizer = new AdamW(params, {
-    beta1: cfg.beta1,
-    beta2: cfg.beta2,
-    eps: cfg.eps,
-    weightDecay: cfg.weight_decay,
-    noDecayPatterns: cfg.no_decay,
-  });
+  const adamw = { beta1: cfg.beta1, beta2: cfg.beta2, eps: cfg.eps, weightDecay: cfg.weight_decay, noDecayPatterns: cfg.no_decay };
+  const optimizer = makeOptimizer(params, adamw, cfg.shard_optimizer, parallel, log);
   const trainStep = new TrainStep(params, optimizer, { maxGradNorm: cfg.max_grad_norm, recompute: cfg.recompute }, parallel?.reduce);
 
   const metrics = new MetricsLog(join(opts.outDir, 'metrics.jsonl'));
@@ -269,6 +295,9 @@ export async function trainModel(opts: TrainerOptions): Promise<TrainResult> {
     if (writes) {
       await saveCheckpoint(ckptRoot, stateAt(s), optimizer, (dir) => opts.io.save(dir));
       await pruneCheckpoints(ckptRoot, cfg.keep_last, best?.step);
+    } else if (optimizer instanceof ShardedAdamW) {
+      // Rank 0 assembles the moments from every worker's slices, entry by entry, as it writes them.
+      await optimizer.contributeState();
     }
     lastSavedStep = s;
     await parallel?.barrier(`checkpoint-${s}`);
@@ -327,7 +356,7 @@ export async function trainModel(opts: TrainerOptions): Promise<TrainResult> {
       const lm = cfg.lm_loss_weight > 0 ? { weight: cfg.lm_loss_weight, groupPairs: globalHosts.reduce((a, h) => a + h.pairs, 0) } : undefined;
       const micro = hosts.map((h, k) => prmMicroBatch(opts.model, h, groupWeight, loss, lm, `${seed}:step${step}:micro${k}`));
       const lr = learningRateAt(step, schedule);
-      const result = await trainStep.run(micro, lr, lm ? [LM_LOSS_PART] : []);
+      const result = await trainStep.run(micro, lr, lm ? [LM_LOSS_PART] : [], { globalMicroBatches: groups.length });
       const { loss: stepLoss, gradNorm: norm } = result;
       if (!result.applied) {
         const cursor = plan.cursorAt(step);
@@ -345,7 +374,8 @@ export async function trainModel(opts: TrainerOptions): Promise<TrainResult> {
       // loss measures, so the two curves compare.
       const lmPart = result.lossParts[LM_LOSS_PART];
       const parts: Record<string, number> = lmPart === undefined ? {} : { step_loss: stepLoss - lmPart, lm_loss: lmPart };
-      interval.add({ loss: stepLoss, ...parts, grad_norm: norm, tokens_per_s: stepTokens / Math.max(seconds, 1e-6) }, stepTokens);
+      const collective: Record<string, number> = parallel ? { collective_s: result.collectiveSeconds } : {};
+      interval.add({ loss: stepLoss, ...parts, grad_norm: norm, tokens_per_s: stepTokens / Math.max(seconds, 1e-6), ...collective }, stepTokens);
       if (writes && (step % cfg.log_every === 0 || step === 1 || step === totalSteps)) {
         const { means, steps: covered } = interval.take();
         const record = {
@@ -357,6 +387,8 @@ export async function trainModel(opts: TrainerOptions): Promise<TrainResult> {
           ...(lmPart === undefined ? {} : { step_loss: means.step_loss, lm_loss: means.lm_loss }),
           grad_norm: means.grad_norm,
           tokens_per_s: means.tokens_per_s,
+          // Data-parallel runs: seconds a step spent in the workers' collectives (rank 0's).
+          ...(parallel ? { collective_s: means.collective_s } : {}),
           steps: covered,
           last_loss: stepLoss,
           lr,

@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { readSafetensors } from '../../src/model/safetensors.js';
+import { maxSafetensorsDifference as maxDifference } from '../support/safetensors-diff.js';
 import { collectiveSkipReason } from './native-binding.js';
 
 /**
@@ -46,19 +46,6 @@ function prmkit(args: string[], watch?: (stderr: string) => void): Promise<Ran> 
       resolve({ code, stdout, stderr, ms: Date.now() - t0 });
     }),
   );
-}
-
-/** Largest absolute difference between two safetensors files' weights (same names and shapes required). */
-async function maxDifference(a: string, b: string): Promise<number> {
-  const [x, y] = await Promise.all([readSafetensors(a), readSafetensors(b)]);
-  expect([...y.keys()].sort()).to.deep.equal([...x.keys()].sort());
-  let worst = 0;
-  for (const [name, t] of x) {
-    const u = y.get(name)!;
-    expect(u.shape, name).to.deep.equal(t.shape);
-    for (let i = 0; i < t.data.length; i++) worst = Math.max(worst, Math.abs(t.data[i] - u.data[i]));
-  }
-  return worst;
 }
 
 const finalWeights = (dir: string) => join(dir, 'checkpoints', 'final', 'model.safetensors');

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pairedEstimate, paperFindings, verdictOf, type Finding } from '../../src/report/findings.js';
+import { HARD_SOFT_MARGIN_F1, pairedEstimate, paperFindings, verdictOf, type Finding } from '../../src/report/findings.js';
 import { collectInputs } from '../../src/report/collect.js';
 import { writeReport } from '../../src/report/report.js';
 import { writeFakeRun, type FakeRunOptions } from './fake-run.js';
@@ -64,6 +64,16 @@ describe('report/findings: paired differences over seeds', () => {
     expect(verdictOf(pairedEstimate([-1, 2, 0.5]), 1)).to.equal('not shown');
     expect(verdictOf(pairedEstimate([5]), 1)).to.equal('too few seeds');
   });
+
+  it('tests "at least as good" against a margin: shown when the interval stays above -margin', () => {
+    // Mean -0.24, interval about [-0.97, 0.49]: covers 0, so a plain claim is not shown ...
+    const small = pairedEstimate([-1, 0, -0.5, 0.5, -0.2]);
+    expect(verdictOf(small, 1)).to.equal('not shown');
+    // ... but it lies above -2: no worse by more than 2 points.
+    expect(verdictOf(small, 1, 2)).to.equal('shown');
+    expect(verdictOf(pairedEstimate([-5, -4, -6]), 1, 2)).to.equal('reversed');
+    expect(verdictOf(pairedEstimate([-3, 1, -2.5, 0.5]), 1, 2)).to.equal('not shown');
+  });
 });
 
 describe('report/findings: the paper findings from sweep directories', () => {
@@ -93,6 +103,8 @@ describe('report/findings: the paper findings from sweep directories', () => {
     const [hardSoft] = byId('hard-ge-soft-after-filtering');
     expect(hardSoft.values.map((v) => +v.toFixed(6))).to.deep.equal(softDiff.map((d) => -d));
     expect(hardSoft.verdict).to.equal('not shown');
+    expect(hardSoft.margin).to.equal(HARD_SOFT_MARGIN_F1);
+    expect(hardSoft.claim).to.contain(`margin ${HARD_SOFT_MARGIN_F1} points`);
 
     const [agg] = byId('aggregator-by-source');
     expect(agg.claim).to.contain('consensus hard');

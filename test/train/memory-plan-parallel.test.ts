@@ -45,6 +45,7 @@ describe('train/memory-plan: workers, optimizer sharding, LoRA', () => {
     const lora = loadRecipe(recipe('qwen2.5-math-7b-prm-lora.yaml')).recipe;
     expect(lora.model!.lora).to.deep.equal({ r: 16, alpha: 32, dropout: 0.05, target_modules: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] });
     expect(lora.model!.init).to.equal('pretrained');
+    expect(full.train!.shard_optimizer).to.equal('states+gradients');
   });
 
   it('7B fully trained on 8 workers: only ZeRO stage 2 fits 80 GB a GPU; stage 1 shards the moments 8 ways', async () => {
@@ -52,7 +53,8 @@ describe('train/memory-plan: workers, optimizer sharding, LoRA', () => {
     const states = await planOf('qwen2.5-math-7b-prm-8gpu.yaml', 8, 'states');
     const stage2 = await planOf('qwen2.5-math-7b-prm-8gpu.yaml', 8, 'states+gradients');
     expect(none.rows_per_worker).to.equal(1);
-    expect(states.bytes.optimizer_moments).to.equal(Math.ceil(none.bytes.optimizer_moments / 8));
+    // Each worker holds the moments of its flat slice of ceil(P / 8) parameters.
+    expect(states.bytes.optimizer_moments).to.equal(8 * Math.ceil(none.trainable_parameters / 8));
     expect(stage2.bytes.gradients).to.be.below(none.bytes.gradients / 4);
     expect(none.bytes.total / GB).to.be.above(80);
     expect(stage2.bytes.total / GB).to.be.within(40, 80);

@@ -8,7 +8,7 @@ interface PlanArgs {
   json: boolean;
   'model-config'?: string;
   workers: number;
-  'shard-optimizer': string;
+  'shard-optimizer'?: string;
   'lora-r'?: number;
   'lora-targets'?: string;
 }
@@ -35,9 +35,9 @@ export async function printMemoryPlan(recipePath: string, overrides: readonly st
   const { loadRecipe, RecipeError } = await import('../../recipes/load.js');
   const { recipeMemoryPlan } = await import('../../run/plan.js');
   const workers = positiveInt(flags.workers ?? 1, '--workers');
-  const shard = flags.shardOptimizer ?? 'none';
-  if (!(SHARD_MODES as readonly string[]).includes(shard)) throw new UsageError(`--shard-optimizer must be one of ${SHARD_MODES.join(', ')}, got ${JSON.stringify(shard)}`);
-  if (shard !== 'none' && workers < 2) throw new UsageError('--shard-optimizer shards across data-parallel workers: give --workers 2 or more');
+  const given = flags.shardOptimizer;
+  if (given !== undefined && !(SHARD_MODES as readonly string[]).includes(given)) throw new UsageError(`--shard-optimizer must be one of ${SHARD_MODES.join(', ')}, got ${JSON.stringify(given)}`);
+  if (given !== undefined && given !== 'none' && workers < 2) throw new UsageError('--shard-optimizer shards across data-parallel workers: give --workers 2 or more');
   let loaded;
   try {
     loaded = loadRecipe(recipePath, [...overrides, ...loraOverrides(flags)]);
@@ -45,7 +45,9 @@ export async function printMemoryPlan(recipePath: string, overrides: readonly st
     if (err instanceof RecipeError) throw new UsageError(err.message);
     throw err;
   }
-  const { plan, text } = await recipeMemoryPlan(loaded.recipe, loaded.baseDir, modelConfig, { workers, shardOptimizer: shard as (typeof SHARD_MODES)[number] });
+  // Without the flag, the recipe's train.shard_optimizer (no effect with one worker, as in training).
+  const shard = (given ?? (workers > 1 ? loaded.recipe.train?.shard_optimizer : undefined) ?? 'none') as (typeof SHARD_MODES)[number];
+  const { plan, text } = await recipeMemoryPlan(loaded.recipe, loaded.baseDir, modelConfig, { workers, shardOptimizer: shard });
   process.stdout.write(json ? `${JSON.stringify(plan)}\n` : `${text}\n`);
 }
 
@@ -61,8 +63,7 @@ export const planCommand: CommandModule<object, PlanArgs> = {
       .option('workers', { type: 'number', default: 1, describe: 'Data-parallel workers: each computes its share of every micro-batch' })
       .option('shard-optimizer', {
         type: 'string',
-        default: 'none',
-        describe: 'Plan with AdamW moments (states) and also gradients (states+gradients) sharded across the workers (ZeRO stages 1 and 2; planning only, training does not shard yet)',
+        describe: "Plan with AdamW moments (states) and also gradients (states+gradients) sharded across the workers (ZeRO stages 1 and 2; default: the recipe's train.shard_optimizer)",
       })
       .option('lora-r', { type: 'number', describe: 'Plan a LoRA adapter of this rank (sets model.lora.r; the recipe\'s model must be pretrained)' })
       .option('lora-targets', { type: 'string', describe: 'Comma-separated LoRA target projections (model.lora.target_modules), e.g. q_proj,v_proj' })
