@@ -69,15 +69,10 @@ function readYamlObject(file: string): Plain {
 /** Keys whose values are paths (a string, or a list of them), as dotted paths into a recipe. */
 const PATH_KEYS = ['data.path', 'tokenizer.path', 'model.path', 'eval.processbench.path', 'eval.prmbench.path', 'eval.bon.candidates'];
 
-/**
- * Relative paths in a file resolve against that file's folder, so a shared parent such as
- * recipes/sim-base.yaml can name ../checkpoints/... for every recipe that extends it, from any
- * folder: they are rewritten relative to the requested recipe's folder (where run.ts resolves them).
- */
-function rebasePaths(own: Plain, fileDir: string, rootDir: string): Plain {
-  if (fileDir === rootDir) return own;
-  const out = structuredClone(own);
-  const rebase = (p: unknown) => (typeof p === 'string' && !isAbsolute(p) ? relative(rootDir, resolve(fileDir, p)) || '.' : p);
+/** A copy of the recipe with every path-valued key (PATH_KEYS) passed through `map`. */
+function mapPathKeys(recipe: Plain, map: (path: string) => string): Plain {
+  const out = structuredClone(recipe);
+  const mapOne = (p: unknown) => (typeof p === 'string' ? map(p) : p);
   for (const key of PATH_KEYS) {
     const parts = key.split('.');
     let node: unknown = out;
@@ -85,9 +80,28 @@ function rebasePaths(own: Plain, fileDir: string, rootDir: string): Plain {
     const last = parts[parts.length - 1];
     if (!isPlainObject(node) || !(last in node)) continue;
     const value = node[last];
-    node[last] = Array.isArray(value) ? value.map(rebase) : rebase(value);
+    node[last] = Array.isArray(value) ? value.map(mapOne) : mapOne(value);
   }
   return out;
+}
+
+/**
+ * Relative paths in a file resolve against that file's folder, so a shared parent such as
+ * recipes/sim-base.yaml can name ../checkpoints/... for every recipe that extends it, from any
+ * folder: they are rewritten relative to the requested recipe's folder (where run.ts resolves them).
+ */
+function rebasePaths(own: Plain, fileDir: string, rootDir: string): Plain {
+  if (fileDir === rootDir) return own;
+  return mapPathKeys(own, (p) => (isAbsolute(p) ? p : relative(rootDir, resolve(fileDir, p)) || '.'));
+}
+
+/**
+ * A resolved recipe with its relative paths made absolute against `baseDir` (the requested
+ * recipe's folder), so that recipes requested from different folders compare equal when they
+ * name the same files.
+ */
+export function absoluteRecipePaths(recipe: Plain, baseDir: string): Plain {
+  return mapPathKeys(recipe, (p) => (isAbsolute(p) ? p : resolve(baseDir, p)));
 }
 
 /** Reads a recipe file and everything it extends, merged (ancestors first), cycles rejected. */

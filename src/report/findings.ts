@@ -1,7 +1,6 @@
 import jstat from 'jstat';
 import { markdownTable } from '../eval/markdown.js';
-import { RecipeSchema } from '../recipes/schema.js';
-import type { RunRecord } from './run-data.js';
+import { comparableRecipe, type RunRecord } from './run-data.js';
 import { seedOf } from './seeds.js';
 
 /**
@@ -122,19 +121,11 @@ export function labelSource(recipe: Plain): { source: string; threshold: number 
   return { source: method, threshold };
 }
 
-/**
- * The resolved recipe with the current schema's defaults filled in: a run written before a key
- * existed (and so without it) pairs with newer runs that hold the key at its default.
- */
-function withCurrentDefaults(recipe: Plain): Plain {
-  const parsed = RecipeSchema.safeParse(recipe);
-  return parsed.success ? (parsed.data as Plain) : recipe;
-}
-
 function factsOf(run: RunRecord): RunFacts | null {
   const seed = seedOf(run);
-  if (seed === null || !run.recipe) return null;
-  const recipe = withCurrentDefaults(run.recipe);
+  const recipe = comparableRecipe(run);
+  if (seed === null || !recipe) return null;
+  if (!recipe) return null;
   const label = labelSource(recipe);
   if (!label) return null;
   const train = { ...asPlain(recipe.train) };

@@ -1,7 +1,9 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { basename, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import YAML from 'yaml';
 import type { BonCurvePoint } from '../eval/bon-metrics.js';
+import { absoluteRecipePaths } from '../recipes/load.js';
+import { RecipeSchema } from '../recipes/schema.js';
 import { readStageMarker, type StageName } from '../run/context.js';
 import type { DataSummary } from '../run/data-stage.js';
 import type { EvalSummary } from '../run/eval-stage.js';
@@ -86,6 +88,21 @@ export interface RunRecord {
 }
 
 const RECIPE_STAGES = ['data', 'labels', 'train', 'eval'] as const;
+
+/**
+ * The run's resolved recipe as settings to compare runs by: relative paths made absolute
+ * against the folder of the recipe the run was started with (from its manifest), so runs of one
+ * model started from recipes in different folders compare equal; and the current schema's
+ * defaults filled in, so a run written before a key existed compares equal to newer runs that
+ * hold the key at its default.
+ */
+export function comparableRecipe(run: Pick<RunRecord, 'recipe' | 'manifest'>): Record<string, unknown> | null {
+  if (!run.recipe) return null;
+  const requested = run.manifest?.recipe?.files?.[0]?.path;
+  const recipe = requested ? absoluteRecipePaths(run.recipe, dirname(requested)) : run.recipe;
+  const parsed = RecipeSchema.safeParse(recipe);
+  return parsed.success ? (parsed.data as Record<string, unknown>) : recipe;
+}
 
 /** True when DIR looks like a `prmkit run` directory. */
 export function isRunDir(dir: string): boolean {

@@ -1,4 +1,4 @@
-import type { RunRecord } from './run-data.js';
+import { comparableRecipe, type RunRecord } from './run-data.js';
 
 /**
  * Runs that differ only in their seed are replicates of one configuration. A small PRM trained
@@ -58,11 +58,12 @@ function canonicalJson(value: unknown): string {
  * exactly when they trained the same recipe with different seeds.
  */
 function configOf(run: RunRecord): { key: string; label: string } | null {
-  if (!run.recipe) return null;
+  const recipe = comparableRecipe(run);
+  if (!recipe) return null;
   // Sweep point names join the variant and each grid value ("mc-hard_seed-8"); without the seed
   // part they name the configuration.
   const label = run.name.replace(/_seed-[^_]+/, '') || run.name;
-  return { key: canonicalJson(withoutSeed(run.recipe)), label };
+  return { key: canonicalJson(withoutSeed(recipe)), label };
 }
 
 /**

@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import YAML from 'yaml';
 import { HARD_SOFT_MARGIN_F1, pairedEstimate, paperFindings, verdictOf, type Finding } from '../../src/report/findings.js';
 import { collectInputs } from '../../src/report/collect.js';
 import { writeReport } from '../../src/report/report.js';
@@ -214,6 +215,41 @@ describe('report/findings: runs from before a schema key existed', () => {
 
     // A key set away from its default still splits the runs.
     writeFileSync(path, readFileSync(path, 'utf8').replace('group_by_length: true', 'group_by_length: false'));
+    const split = paperFindings(collectInputs([root]).runs).filter((x) => x.id === 'filter-beats-mc');
+    expect(split.map((x) => x.values.length)).to.deep.equal([4]);
+  });
+});
+
+describe('report/findings: runs started from recipes in different folders', () => {
+  /** Names the run's model by a path relative to the recipe it was started with, as run.ts records it. */
+  function startedFrom(runDir: string, recipeFile: string, modelPath: string): void {
+    const path = join(runDir, 'recipe.resolved.yaml');
+    const recipe = YAML.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
+    writeFileSync(path, YAML.stringify({ ...recipe, model: { init: 'pretrained', path: modelPath } }));
+    const manifest = { recipe: { name: 'x', files: [{ path: recipeFile, sha256: '' }] } };
+    writeFileSync(join(runDir, 'manifest.json'), JSON.stringify(manifest));
+  }
+
+  it('pairs runs whose recipes name one model by different relative paths, and no others', () => {
+    const root = tempDir();
+    fakeSweep(root, {
+      'mc-hard': (_s, i) => ({ ...base, f1: 40 + i, method: 'mc' }),
+      'consensus-hard': (_s, i) => ({ ...base, f1: 46 + i, method: 'consensus' }),
+    });
+    const runs = collectInputs([root]).runs;
+    for (const run of runs) {
+      // MC runs started from ROOT/recipes/paper/x.yaml, consensus runs from ROOT/elsewhere/deep/y.yaml:
+      // both name ROOT/checkpoints/base.
+      if (run.name.startsWith('mc-hard')) startedFrom(run.dir, join(root, 'recipes', 'paper', 'x.yaml'), '../../checkpoints/base');
+      else startedFrom(run.dir, join(root, 'elsewhere', 'deep', 'y.yaml'), '../../checkpoints/base/');
+    }
+    const [paired] = paperFindings(collectInputs([root]).runs).filter((x) => x.id === 'filter-beats-mc');
+    expect(paired.values).to.deep.equal([6, 6, 6, 6, 6]);
+    expect(paired.context).to.equal('');
+
+    // The same relative text from another folder names another model: those runs stay apart.
+    const moved = collectInputs([root]).runs.find((r) => r.name === 'consensus-hard_seed-11')!;
+    startedFrom(moved.dir, join(root, 'elsewhere', 'y.yaml'), '../../checkpoints/base');
     const split = paperFindings(collectInputs([root]).runs).filter((x) => x.id === 'filter-beats-mc');
     expect(split.map((x) => x.values.length)).to.deep.equal([4]);
   });
