@@ -13,6 +13,7 @@
  * the group stays failed: TensorFlow cannot reset aborted collectives without a new context.
  */
 import * as tf from '@tensorflow/tfjs';
+import { bucketBytesFromEnv } from './bucket.js';
 import { nativeBackend, TF_CODE, type NativeBackend, type OpAttr, type TfError } from './native.js';
 import { openInterfacesNote } from './exposure.js';
 import { checkPortBindable } from './port-check.js';
@@ -36,7 +37,7 @@ export interface CollectiveOptions {
   healthTimeoutMs?: number;
   /** The collective's communication_hint: auto, ring (gRPC) or nccl (GPUs; untested here). */
   communication?: Communication;
-  /** Largest all-reduce buffer in bytes: gradients are packed into buckets of at most this size (default 64 MiB). */
+  /** Largest all-reduce buffer in bytes: gradients are packed into buckets of at most this size (default PRMKIT_COLLECTIVE_BUCKET_MB or 64 MiB). */
   bucketBytes?: number;
   log?: (line: string) => void;
 }
@@ -103,7 +104,7 @@ export class CollectiveGroup {
     this.healthIntervalMs = opts.healthIntervalMs ?? 2000;
     this.healthTimeoutMs = opts.healthTimeoutMs ?? 5000;
     this.communication = opts.communication ?? 'auto';
-    this.bucketBytes = opts.bucketBytes ?? 64 * 1024 * 1024;
+    this.bucketBytes = opts.bucketBytes ?? bucketBytesFromEnv();
     this.log = opts.log ?? ((line) => process.stderr.write(`${line}\n`));
     this.peers = cluster.tasks.map((task, rank) => ({ rank, task })).filter((p) => p.rank !== cluster.rank);
   }
@@ -139,34 +140,51 @@ export class CollectiveGroup {
 
   /**
    * Sums float32 tensors element-wise over all workers; every worker passes tensors of the same
-   * shapes in the same order. Tensors are packed into flat buckets of at most bucketBytes (a
-   * larger tensor is a bucket of its own): one collective per bucket. The inputs stay the
-   * caller's, unless `consume`: then each is freed as soon as its bucket is packed, so sums and
-   * inputs together never take much more than one copy of the gradients (2 GB for a 0.5B model).
+   * shapes in the same order. The tensors are laid end to end and cut into flat buckets of at
+   * most bucketBytes, which cut through tensors: one collective per bucket. A 545 MB embedding
+   * gradient goes out as 9 buckets of 64 MB, so TensorFlow's ring and gRPC buffers stay at one
+   * bucket's size instead of that of the largest tensor. The inputs stay the caller's, unless
+   * `consume`: then each is freed as soon as its last piece is packed, so sums and inputs together
+   * never take much more than one copy of the gradients (2 GB for a 0.5B model).
    */
   async allReduceSum(tensors: readonly tf.Tensor[], label = 'all-reduce', opts: { consume?: boolean } = {}): Promise<tf.Tensor[]> {
     const out: tf.Tensor[] = new Array(tensors.length);
+    // Reduced pieces of a tensor cut by bucket edges, until its last piece arrives.
+    const pieces = new Map<number, tf.Tensor[]>();
     try {
       for (const bucket of this.buckets(tensors)) {
-        const members = bucket.map((i) => tensors[i]);
-        const flat = tf.tidy(() => (members.length === 1 ? tf.reshape(members[0], [-1]) : tf.concat(members.map((t) => tf.reshape(t, [-1])))));
-        if (opts.consume) tf.dispose(members);
+        const flat = tf.tidy(() => {
+          const parts = bucket.map(({ index, start, length }) => {
+            const whole = tf.reshape(tensors[index], [-1]);
+            return length === whole.size ? whole : tf.slice(whole, start, length);
+          });
+          return parts.length === 1 ? parts[0] : tf.concat(parts);
+        });
+        if (opts.consume) for (const { index, start, length } of bucket) if (start + length === tensors[index].size) tensors[index].dispose();
         let reduced: tf.Tensor;
         try {
           reduced = await this.reduce(flat, 'Add', label);
         } finally {
           flat.dispose();
         }
-        const parts = tf.tidy(() => {
-          const pieces = members.length === 1 ? [reduced] : tf.split(reduced, members.map((t) => t.size));
-          return pieces.map((p, j) => tf.reshape(p, members[j].shape));
+        const split = bucket.length === 1 ? [reduced] : tf.split(reduced, bucket.map((s) => s.length));
+        if (bucket.length > 1) reduced.dispose();
+        bucket.forEach(({ index, start, length }, j) => {
+          const have = [...(pieces.get(index) ?? []), split[j]];
+          if (start + length < tensors[index].size) {
+            pieces.set(index, have);
+            return;
+          }
+          pieces.delete(index);
+          const shape = tensors[index].shape;
+          out[index] = tf.tidy(() => tf.reshape(have.length === 1 ? have[0] : tf.concat(have), shape));
+          tf.dispose(have);
         });
-        reduced.dispose();
-        bucket.forEach((i, j) => (out[i] = parts[j]));
       }
       return out;
     } catch (err) {
       tf.dispose(out.filter((t) => t !== undefined));
+      for (const held of pieces.values()) tf.dispose(held);
       if (opts.consume) tf.dispose(tensors.filter((t) => !t.isDisposed));
       throw err;
     }
@@ -249,20 +267,26 @@ export class CollectiveGroup {
     this.timer = null;
   }
 
-  private buckets(tensors: readonly tf.Tensor[]): number[][] {
+  /** The tensors laid end to end, cut every bucketBytes: each bucket as the flat pieces of the tensors it holds. */
+  private buckets(tensors: readonly tf.Tensor[]): { index: number; start: number; length: number }[][] {
     const limit = Math.max(1, Math.floor(this.bucketBytes / 4));
-    const buckets: number[][] = [];
-    let current: number[] = [];
+    const buckets: { index: number; start: number; length: number }[][] = [];
+    let current: { index: number; start: number; length: number }[] = [];
     let size = 0;
-    tensors.forEach((t, i) => {
-      if (t.dtype !== 'float32') throw new Error(`allReduceSum: tensor ${i} is ${t.dtype}, expected float32`);
-      if (current.length > 0 && size + t.size > limit) {
-        buckets.push(current);
-        current = [];
-        size = 0;
+    tensors.forEach((t, index) => {
+      if (t.dtype !== 'float32') throw new Error(`allReduceSum: tensor ${index} is ${t.dtype}, expected float32`);
+      for (let start = 0; start < t.size || (t.size === 0 && start === 0); ) {
+        const length = Math.min(t.size - start, limit - size);
+        current.push({ index, start, length });
+        size += length;
+        start += length;
+        if (size === limit) {
+          buckets.push(current);
+          current = [];
+          size = 0;
+        }
+        if (t.size === 0) break;
       }
-      current.push(i);
-      size += t.size;
     });
     if (current.length > 0) buckets.push(current);
     return buckets;

@@ -1,4 +1,5 @@
 import type { Qwen2Config } from '../model/config.js';
+import { bucketBytesFromEnv } from '../distributed/bucket.js';
 import { LORA_TARGETS, type LoraTarget } from '../model/lora-targets.js';
 
 /**
@@ -48,8 +49,6 @@ export const LM_LOSS_VOCAB_TENSORS = 4;
 export const SHARD_OPTIMIZER_MODES = ['none', 'states', 'states+gradients'] as const;
 export type ShardOptimizer = (typeof SHARD_OPTIMIZER_MODES)[number];
 
-/** Bytes of one all-reduce bucket of prmkit's collectives (src/distributed/collective.ts). */
-export const COLLECTIVE_BUCKET_BYTES = 64 * 1024 * 1024;
 
 /** What the plan needs of a LoRA config (model.lora). */
 export interface LoraPlan {
@@ -80,6 +79,8 @@ export interface MemoryPlanOptions {
   /** Data-parallel workers (1 by default); each computes ceil(rows / workers) rows of a micro-batch. */
   workers?: number;
   shardOptimizer?: ShardOptimizer;
+  /** Bytes of one all-reduce bucket (default: PRMKIT_COLLECTIVE_BUCKET_MB or 64 MiB, as the collectives use). */
+  bucketBytes?: number;
   /** A LoRA adapter over the frozen base: trained = adapter + head unless trainableParameters says otherwise. */
   lora?: LoraPlan;
 }
@@ -205,9 +206,11 @@ export function planMemory(cfg: Qwen2Config, fullBatch: BatchShape, opts: Memory
   // largest gradient in flight (kept until its last bucket has gone out).
   const gradients = shard === 'states+gradients' && workers > 1 ? 4 * slice + 4 * largest : 4 * trainable;
   const moments = sharded ? 8 * slice : 8 * trainable;
-  // The reduction packs gradients into flat buckets and returns a summed copy: two buckets in
-  // flight. Unsharded, a larger tensor is a bucket alone; sharded, buckets cut through tensors.
-  const collective = workers > 1 && trainable > 0 ? 2 * (sharded ? COLLECTIVE_BUCKET_BYTES : Math.max(COLLECTIVE_BUCKET_BYTES, 4 * largest)) : 0;
+  // The reduction cuts the gradients into flat buckets (through tensors) and returns a summed
+  // copy: two buckets in flight. Unsharded, a tensor cut by bucket edges is rebuilt from its
+  // summed pieces once the last arrives: its pieces and the whole, one more of the largest.
+  const bucket = opts.bucketBytes ?? bucketBytesFromEnv();
+  const collective = workers > 1 && trainable > 0 ? 2 * bucket + (sharded ? 0 : 4 * largest) : 0;
   // Sharded, the update's own temporaries are smaller than the all-gather after it: the updated
   // slice, and the pieces of the largest tensor until it is complete plus their concatenation.
   // Unsharded: two tensors of the largest parameter for the eager update, one (the new parameter)

@@ -55,7 +55,7 @@ describe('collective ops between 2 worker processes (native backend)', function 
   });
 
   it('sums known tensors of several shapes, packed into several buckets, and checks agreement', async () => {
-    // 100-byte buckets: the 12-, 5-, 12-, 1- and 40-element tensors take 4 collectives.
+    // 100-byte buckets (25 values) cut through the 12-, 5-, 12-, 1- and 40-element tensors: 3 collectives.
     const run = await runWorkers({ SCENARIO: 'allreduce', BUCKET_BYTES: '100' });
     expect(run.exitCode, run.stderr.join('\n')).to.equal(0);
     const shapes = [[3, 4], [5], [2, 3, 2], [1], [40]];
