@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,7 +13,9 @@ import { collectiveSkipReason } from './native-binding.js';
  * - 2 workers end with the weights of one process on the same global batches (only the order
  *   of the gradient sums differs);
  * - a worker killed with SIGKILL stops the other with an error naming its rank, and the run
- *   resumed with --resume --workers 2 ends with the weights of the uninterrupted one.
+ *   resumed with --resume --workers 2 ends with the weights of the uninterrupted one;
+ * - rank 0 failing to write a checkpoint stops the other worker at once, not at the collective
+ *   timeout.
  */
 
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
@@ -118,5 +120,36 @@ describe('data-parallel training through `prmkit run --workers 2`', function () 
     const diff = await maxDifference(finalWeights(join(root, 'dp')), finalWeights(out));
     console.log(`      resumed at step ${from}; largest weight difference to the uninterrupted 2-worker run: ${diff.toExponential(2)}`);
     expect(diff).to.be.below(1e-5);
+  });
+
+  it('rank 0 failing to write a checkpoint stops the run within seconds, not at the collective timeout', async function () {
+    const out = join(root, 'unwritable');
+    const ckpt = join(out, 'checkpoints');
+    // An immutable directory refuses new entries even to root (ext4 and most Linux filesystems).
+    const chattr = (flag: '+i' | '-i') => spawnSync('chattr', [flag, ckpt], { encoding: 'utf8' });
+    let lockedAt = 0;
+    let lockError = '';
+    try {
+      const failed = await prmkit([...RECIPE, '--out', out, '--workers', '2'], () => {
+        if (lockedAt || lockError || !existsSync(join(ckpt, 'checkpoint-5'))) return;
+        const r = chattr('+i');
+        if (r.status === 0) lockedAt = Date.now();
+        else lockError = `${r.error?.message ?? ''}${r.stderr}`.trim() || `chattr exited ${r.status}`;
+      });
+      if (lockError) {
+        console.warn(`      skipped: cannot make the checkpoint directory read-only here (chattr +i: ${lockError})`);
+        this.skip();
+      }
+      expect(lockedAt, 'the checkpoint directory was never locked').to.be.above(0);
+      expect(failed.code).to.equal(1);
+      expect(failed.stderr).to.match(/\[rank 0\] prmkit: cannot save checkpoint .*checkpoint-10/);
+      expect(existsSync(join(out, 'stages', 'train.json')), 'training finished despite the failed save').to.equal(false);
+      const seconds = (Date.now() - lockedAt) / 1000;
+      console.log(`      the run stopped ${seconds.toFixed(1)} s after the checkpoint directory was locked (collective timeout ${COLLECTIVE_TIMEOUT_S} s)`);
+      expect(seconds).to.be.below(COLLECTIVE_TIMEOUT_S / 2);
+      expect(failed.stderr).to.match(/\[rank 1\] prmkit: barrier checkpoint-10 stopped on rank 1: worker rank 0 \(\/job:worker\/replica:0\/task:0\) is unreachable/);
+    } finally {
+      if (existsSync(ckpt)) chattr('-i');
+    }
   });
 });
