@@ -10,6 +10,9 @@
  *   PrmkitRopeAttention(q, k, v, mask, cos [B,T,D/2], sin [B,T,D/2]; scale) -> out, lse
  *       the same with q and k before RoPE (applied here, q scaled by `scale`)
  *   PrmkitRopeAttentionGrad(q, k, v, mask, cos, sin, out, lse, dout; scale) -> dq, dk, dv
+ *   PrmkitRopeAttentionRows(q [N,H,D], k, v, mask, cos, sin, rows [N]; scale) -> out [N,H,D], lse [N,H]
+ *       the same output at N query positions only (rows: flat b*T + t)
+ *   PrmkitRopeAttentionRowsGrad(q, k, v, mask, cos, sin, rows, out, lse, dout; scale) -> dq, dk, dv
  *   PrmkitRmsNorm(x [N,C], w [C]; eps) -> y [N,C], rstd [N]
  *   PrmkitRmsNormGrad(dy, x, w, rstd) -> dx, dw
  *   PrmkitSwiGlu(gate, up) -> silu(gate) * up
@@ -482,17 +485,19 @@ bool CheckRope(TF_OpKernelContext *ctx, const Inputs &in, const AttnShape &s, co
 }
 
 // dst = rotate(src) * scale (inverse = false) or rotate^T(src) * scale (inverse = true), for
-// x [B,T,heads,D] with cos, sin [B,T,D/2].
+// x [B,T,heads,D] with cos, sin [B,T,D/2]; with `at`, x is [N,heads,D] and row n takes the
+// factors of flat position at[n].
 void Rotate(const float *src, float *dst, int64_t BT, int64_t heads, int64_t D, const float *cos, const float *sin, float scale,
-            bool inverse) {
+            bool inverse, const int64_t *at = nullptr) {
   const int64_t half = D / 2;
   const float sgn = inverse ? -1.f : 1.f;
   ParallelRanges(BT, 4.0 * heads * D, [&](int64_t r0, int64_t r1) {
     // The factors are scaled first, as the eager decoder folds the scale into them.
     Eigen::ArrayXf c(half), sn(half);
     for (int64_t bt = r0; bt < r1; bt++) {
-      c = Eigen::Map<const Eigen::ArrayXf>(cos + bt * half, half) * scale;
-      sn = Eigen::Map<const Eigen::ArrayXf>(sin + bt * half, half) * (sgn * scale);
+      const int64_t pos = at ? at[bt] : bt;
+      c = Eigen::Map<const Eigen::ArrayXf>(cos + pos * half, half) * scale;
+      sn = Eigen::Map<const Eigen::ArrayXf>(sin + pos * half, half) * (sgn * scale);
       for (int64_t h = 0; h < heads; h++) {
         const float *x = src + (bt * heads + h) * D;
         float *y = dst + (bt * heads + h) * D;
@@ -547,6 +552,204 @@ void RopeAttentionGradCompute(void *state, TF_OpKernelContext *ctx) {
                     dqr.data(), dkr.data(), dv);
   Rotate(dqr.data(), dq, s.B * s.T, s.H, s.D, cos, sin, scale, true);
   Rotate(dkr.data(), dk, s.B * s.T, s.Hk, s.D, cos, sin, 1.f, true);
+}
+
+// --- attention at chosen query rows ----------------------------------------------------------
+//
+// PrmkitRopeAttentionRows(q [N,H,D], k, v [B,T,Hk,D], mask [B,T], cos, sin [B,T,D/2], rows [N];
+// scale) -> out [N,H,D], lse [N,H]: PrmkitRopeAttention's output at N query rows only, row n
+// being flat position rows[n] = b*T + t (a float holding an integer: the op's inputs are all
+// float). Every key is still read; only the queries are cut. A PRM's last layer needs its
+// output at the step tokens alone.
+
+struct RowsShape {
+  AttnShape a;  // a.T: the key length
+  int64_t N;
+};
+
+bool CheckAttentionRows(TF_OpKernelContext *ctx, const Inputs &in, RowsShape &rs, std::vector<int64_t> &at, const char *op) {
+  auto q = Dims(in.t[0]), k = Dims(in.t[1]), v = Dims(in.t[2]), m = Dims(in.t[3]), r = Dims(in.t[6]);
+  if (q.size() != 3 || k.size() != 4 || v != k || m.size() != 2 || r.size() != 1 || r[0] != q[0] || k[3] != q[2] ||
+      m[0] != k[0] || m[1] != k[1] || k[2] < 1 || q[1] % k[2] != 0 || q[2] % 2 != 0) {
+    return Fail(ctx, std::string(op) + ": expected q [N,H,D], k and v [B,T,Hk,D] with H a multiple of Hk and D even, mask [B,T], rows [N]; got q " +
+                         ShapeString(q) + ", k " + ShapeString(k) + ", v " + ShapeString(v) + ", mask " + ShapeString(m) + ", rows " +
+                         ShapeString(r));
+  }
+  rs.a = {k[0], k[1], q[1], k[2], q[2], q[1] / k[2]};
+  rs.N = q[0];
+  const std::vector<int64_t> want{rs.a.B, rs.a.T, rs.a.D / 2};
+  if (Dims(in.t[4]) != want || Dims(in.t[5]) != want) {
+    return Fail(ctx, std::string(op) + ": expected cos, sin [B,T,D/2]; got cos " + ShapeString(Dims(in.t[4])) + ", sin " + ShapeString(Dims(in.t[5])));
+  }
+  const float *rows = Data(in.t[6]);
+  at.resize(static_cast<size_t>(rs.N));
+  for (int64_t n = 0; n < rs.N; n++) {
+    const float f = rows[n];
+    if (!(f >= 0.f && f < static_cast<float>(rs.a.B * rs.a.T)) || f != std::floor(f)) {
+      return Fail(ctx, std::string(op) + ": rows[" + std::to_string(n) + "] = " + std::to_string(f) + " is not a position in [0, B*T)");
+    }
+    at[n] = static_cast<int64_t>(f);
+  }
+  return true;
+}
+
+// The query rows of each batch row, in input order.
+std::vector<std::vector<int64_t>> RowsByBatch(const std::vector<int64_t> &at, int64_t B, int64_t T) {
+  std::vector<std::vector<int64_t>> by(static_cast<size_t>(B));
+  for (size_t n = 0; n < at.size(); n++) by[static_cast<size_t>(at[n] / T)].push_back(static_cast<int64_t>(n));
+  return by;
+}
+
+// Scores of query rows `idx` (positions pos) against keys [0, L) turned into probabilities in
+// place; L[i] gets the row's log-sum-exp (or -inf: it sees no key, and its row is zero). With
+// lse given (backward), the probabilities are recomputed from it.
+void RowSoftmax(RowMajor &S, const std::vector<int64_t> &pos, const float *mrow, float *lse_out, const float *lse_in) {
+  const int64_t cols = S.cols();
+  const float neg = -std::numeric_limits<float>::infinity();
+  for (int64_t i = 0; i < S.rows(); i++) {
+    Eigen::Map<Eigen::ArrayXf> row(S.data() + i * cols, cols);
+    const int64_t seen = pos[i] + 1;
+    for (int64_t j = 0; j < seen; j++) if (!(mrow[j] > 0.f)) row[j] = neg;
+    auto live = row.head(seen);
+    row.tail(cols - seen).setZero();
+    if (lse_in) {
+      if (lse_in[i] == neg) { row.setZero(); continue; }
+      live = (live - lse_in[i]).exp();
+      ZeroMasked(row.data(), seen, mrow);
+      continue;
+    }
+    const float m = live.maxCoeff();
+    if (m == neg) { row.setZero(); lse_out[i] = neg; continue; }
+    live = (live - m).exp();
+    ZeroMasked(row.data(), seen, mrow);
+    const float sum = live.sum();
+    live *= 1.f / sum;
+    lse_out[i] = m + std::log(sum);
+  }
+}
+
+void RowsAttentionForward(const RowsShape &rs, const std::vector<int64_t> &at, const float *q, const float *k, const float *v,
+                          const float *mask, float *out, float *lse) {
+  const AttnShape &s = rs.a;
+  const int64_t T = s.T, D = s.D, H = s.H, Hk = s.Hk;
+  const auto by = RowsByBatch(at, s.B, T);
+  ThePool().For(s.B * H, [&](int64_t task) {
+    const int64_t b = task / H, h = task % H, hk = h / s.groups;
+    const auto &idx = by[static_cast<size_t>(b)];
+    if (idx.empty()) return;
+    std::vector<int64_t> pos(idx.size());
+    int64_t L = 0;
+    for (size_t i = 0; i < idx.size(); i++) L = std::max(L, (pos[i] = at[static_cast<size_t>(idx[i])] % T) + 1);
+    thread_local RowMajor Q, S, O;
+    thread_local std::vector<float> lrow;
+    const int64_t n = static_cast<int64_t>(idx.size());
+    Q.resize(n, D);
+    for (int64_t i = 0; i < n; i++) Q.row(i) = Eigen::Map<const Eigen::RowVectorXf>(q + (idx[i] * H + h) * D, D);
+    ConstMap K(k + (b * T * Hk + hk) * D, L, D, Strided(Hk * D));
+    ConstMap V(v + (b * T * Hk + hk) * D, L, D, Strided(Hk * D));
+    S.resize(n, L);
+    S.noalias() = Q * K.transpose();
+    lrow.resize(static_cast<size_t>(n));
+    RowSoftmax(S, pos, mask + b * T, lrow.data(), nullptr);
+    O.resize(n, D);
+    O.noalias() = S * V;
+    for (int64_t i = 0; i < n; i++) {
+      Eigen::Map<Eigen::RowVectorXf>(out + (idx[i] * H + h) * D, D) = O.row(i);
+      lse[idx[i] * H + h] = lrow[static_cast<size_t>(i)];
+    }
+  }, static_cast<double>(rs.N) * H * T * D);
+}
+
+void RowsAttentionCompute(void *state, TF_OpKernelContext *ctx) {
+  Inputs in;
+  if (!GetInputs(ctx, in, "PrmkitRopeAttentionRows")) return;
+  RowsShape rs;
+  std::vector<int64_t> at;
+  if (!CheckAttentionRows(ctx, in, rs, at, "PrmkitRopeAttentionRows")) return;
+  const AttnShape &s = rs.a;
+  const float scale = static_cast<RopeState *>(state)->scale;
+  Outputs outs;
+  float *out = outs.Add(ctx, {rs.N, s.H, s.D});
+  float *lse = out ? outs.Add(ctx, {rs.N, s.H}) : nullptr;
+  if (!lse || rs.N == 0) return;
+  std::vector<float> qr(static_cast<size_t>(rs.N * s.H * s.D)), kr(static_cast<size_t>(s.B * s.T * s.Hk * s.D));
+  const float *cos = Data(in.t[4]), *sin = Data(in.t[5]);
+  Rotate(Data(in.t[0]), qr.data(), rs.N, s.H, s.D, cos, sin, scale, false, at.data());
+  Rotate(Data(in.t[1]), kr.data(), s.B * s.T, s.Hk, s.D, cos, sin, 1.f, false);
+  RowsAttentionForward(rs, at, qr.data(), kr.data(), Data(in.t[2]), Data(in.t[3]), out, lse);
+}
+
+// PrmkitRopeAttentionRowsGrad(q, k, v, mask, cos, sin, rows, out, lse, dout; scale) -> dq [N,H,D],
+// dk, dv [B,T,Hk,D] (of the unrotated q and k). Tasks own (batch, kv head), so each writes its
+// own rows of dk and dv.
+void RowsAttentionGradCompute(void *state, TF_OpKernelContext *ctx) {
+  Inputs in;
+  if (!GetInputs(ctx, in, "PrmkitRopeAttentionRowsGrad")) return;
+  RowsShape rs;
+  std::vector<int64_t> at;
+  if (!CheckAttentionRows(ctx, in, rs, at, "PrmkitRopeAttentionRowsGrad")) return;
+  const AttnShape &s = rs.a;
+  const int64_t T = s.T, D = s.D, H = s.H, Hk = s.Hk;
+  if (Dims(in.t[7]) != Dims(in.t[0]) || Dims(in.t[9]) != Dims(in.t[0]) || Dims(in.t[8]) != std::vector<int64_t>{rs.N, H}) {
+    return void(Fail(ctx, "PrmkitRopeAttentionRowsGrad: out and dout must be shaped like q, lse [N,H]"));
+  }
+  const float scale = static_cast<RopeState *>(state)->scale;
+  Outputs outs;
+  float *dq = outs.Add(ctx, {rs.N, H, D});
+  float *dk = dq ? outs.Add(ctx, {s.B, T, Hk, D}) : nullptr;
+  float *dv = dk ? outs.Add(ctx, {s.B, T, Hk, D}) : nullptr;
+  if (!dv) return;
+  std::memset(dk, 0, sizeof(float) * s.B * T * Hk * D);
+  std::memset(dv, 0, sizeof(float) * s.B * T * Hk * D);
+  if (rs.N == 0) return;
+  const size_t nq = static_cast<size_t>(rs.N * H * D), nk = static_cast<size_t>(s.B * T * Hk * D);
+  std::vector<float> qr(nq), kr(nk), dqr(nq, 0.f), dkr(nk, 0.f);
+  const float *cos = Data(in.t[4]), *sin = Data(in.t[5]);
+  Rotate(Data(in.t[0]), qr.data(), rs.N, H, D, cos, sin, scale, false, at.data());
+  Rotate(Data(in.t[1]), kr.data(), s.B * T, Hk, D, cos, sin, 1.f, false);
+  const float *v = Data(in.t[2]), *mask = Data(in.t[3]), *out = Data(in.t[7]), *lse = Data(in.t[8]), *dout = Data(in.t[9]);
+  const auto by = RowsByBatch(at, s.B, T);
+  ThePool().For(s.B * Hk, [&](int64_t task) {
+    const int64_t b = task / Hk, hk = task % Hk;
+    const auto &idx = by[static_cast<size_t>(b)];
+    if (idx.empty()) return;
+    const int64_t n = static_cast<int64_t>(idx.size());
+    std::vector<int64_t> pos(idx.size());
+    int64_t L = 0;
+    for (size_t i = 0; i < idx.size(); i++) L = std::max(L, (pos[i] = at[static_cast<size_t>(idx[i])] % T) + 1);
+    ConstMap K(kr.data() + (b * T * Hk + hk) * D, L, D, Strided(Hk * D));
+    ConstMap V(v + (b * T * Hk + hk) * D, L, D, Strided(Hk * D));
+    MutMap dK(dkr.data() + (b * T * Hk + hk) * D, L, D, Strided(Hk * D));
+    MutMap dV(dv + (b * T * Hk + hk) * D, L, D, Strided(Hk * D));
+    thread_local RowMajor Q, O, dO, P, dP, dQ;
+    thread_local std::vector<float> lrow;
+    thread_local Eigen::VectorXf Drow;
+    Q.resize(n, D); O.resize(n, D); dO.resize(n, D);
+    lrow.resize(static_cast<size_t>(n));
+    for (int64_t h = hk * s.groups; h < (hk + 1) * s.groups; h++) {
+      for (int64_t i = 0; i < n; i++) {
+        const int64_t off = (idx[i] * H + h) * D;
+        Q.row(i) = Eigen::Map<const Eigen::RowVectorXf>(qr.data() + off, D);
+        O.row(i) = Eigen::Map<const Eigen::RowVectorXf>(out + off, D);
+        dO.row(i) = Eigen::Map<const Eigen::RowVectorXf>(dout + off, D);
+        lrow[static_cast<size_t>(i)] = lse[idx[i] * H + h];
+      }
+      P.resize(n, L);
+      P.noalias() = Q * K.transpose();
+      RowSoftmax(P, pos, mask + b * T, nullptr, lrow.data());
+      dP.resize(n, L);
+      dP.noalias() = dO * V.transpose();
+      Drow = (dO.array() * O.array()).rowwise().sum();
+      dP.array() = P.array() * (dP.array().colwise() - Drow.array());  // dS
+      dV.noalias() += P.transpose() * dO;
+      dK.noalias() += dP.transpose() * Q;
+      dQ.resize(n, D);
+      dQ.noalias() = dP * K;
+      for (int64_t i = 0; i < n; i++) Eigen::Map<Eigen::RowVectorXf>(dqr.data() + (idx[i] * H + h) * D, D) = dQ.row(i);
+    }
+  }, 2.5 * rs.N * H * T * D);
+  Rotate(dqr.data(), dq, rs.N, H, D, cos, sin, scale, true, at.data());
+  Rotate(dkr.data(), dk, s.B * T, Hk, D, cos, sin, 1.f, true);
 }
 
 // --- RMSNorm -------------------------------------------------------------------------------
@@ -783,6 +986,14 @@ std::string RegisterPrmkitFusedOps() {
                     "dout: float"},
                    {"dq: float", "dk: float", "dv: float"}, {"scale: float"}, RopeCreate, RopeAttentionGradCompute, RopeDelete,
                    error) &&
+        RegisterOp("PrmkitRopeAttentionRows",
+                   {"q: float", "k: float", "v: float", "mask: float", "cos: float", "sin: float", "rows: float"},
+                   {"out: float", "lse: float"}, {"scale: float"}, RopeCreate, RowsAttentionCompute, RopeDelete, error) &&
+        RegisterOp("PrmkitRopeAttentionRowsGrad",
+                   {"q: float", "k: float", "v: float", "mask: float", "cos: float", "sin: float", "rows: float", "out: float",
+                    "lse: float", "dout: float"},
+                   {"dq: float", "dk: float", "dv: float"}, {"scale: float"}, RopeCreate, RowsAttentionGradCompute, RopeDelete,
+                   error) &&
         RegisterOp("PrmkitRmsNorm", {"x: float", "w: float"}, {"y: float", "rstd: float"}, {"eps: float"}, RmsNormCreate,
                    RmsNormCompute, RmsNormDelete, error) &&
         RegisterOp("PrmkitRmsNormGrad", {"dy: float", "x: float", "w: float", "rstd: float"}, {"dx: float", "dw: float"}, {},
@@ -804,7 +1015,7 @@ std::string RegisterPrmkitFusedOps() {
 //   prmkitFusedError: string   why registration failed ('' when it did not)
 void RegisterPrmkitFused(napi_env env, napi_value exports) {
   const std::string error = RegisterPrmkitFusedOps();
-  const char *names[] = {"PrmkitAttention", "PrmkitAttentionGrad", "PrmkitRopeAttention", "PrmkitRopeAttentionGrad", "PrmkitRmsNorm", "PrmkitRmsNormGrad", "PrmkitSwiGlu", "PrmkitSwiGluGrad", "PrmkitAdamWInPlace"};
+  const char *names[] = {"PrmkitAttention", "PrmkitAttentionGrad", "PrmkitRopeAttention", "PrmkitRopeAttentionGrad", "PrmkitRopeAttentionRows", "PrmkitRopeAttentionRowsGrad", "PrmkitRmsNorm", "PrmkitRmsNormGrad", "PrmkitSwiGlu", "PrmkitSwiGluGrad", "PrmkitAdamWInPlace"};
   napi_value ops, err;
   napi_create_array(env, &ops);
   if (error.empty()) {

@@ -220,19 +220,39 @@ export class PrmModel {
     return decoderHiddenStates(this.cfg, this.decoder, inputIds, attentionMask, this.forwardOptions);
   }
 
-  /** The decoder as a chain of stages, for activation recomputation (see DecoderChain). */
-  decoderChain(inputIds: tf.Tensor2D, attentionMask: tf.Tensor2D): DecoderChain {
+  /**
+   * Final hidden states [N, hidden] at the given flat rows (from stepRows) only: the last layer
+   * computes no other row (see decoderLayer in qwen2.ts).
+   */
+  hiddenStatesAt(inputIds: tf.Tensor2D, attentionMask: tf.Tensor2D, rows: readonly number[]): tf.Tensor2D {
+    this.checkIds(inputIds);
+    return tf.tidy(() => decoderHiddenStates(this.cfg, this.decoder, inputIds, attentionMask, this.forwardOptions, tf.tensor1d(rows as number[], 'int32')));
+  }
+
+  /**
+   * The decoder as a chain of stages, for activation recomputation (see DecoderChain). With
+   * `rows` (flat indices from stepRows) the last stage outputs those rows only.
+   */
+  decoderChain(inputIds: tf.Tensor2D, attentionMask: tf.Tensor2D, rows?: readonly number[]): DecoderChain {
     this.checkIds(inputIds);
     const ctx = decoderContext(this.cfg, attentionMask, this.forwardOptions);
+    const rowsTensor = rows ? tf.tensor1d(rows as number[], 'int32') : undefined;
     const v = (name: string) => this.variables.get(name)!;
+    const last = this.decoder.layers.length - 1;
     return {
       first: { variables: [v('model.embed_tokens.weight')], run: () => embedTokens(this.decoder, inputIds) },
       stages: this.decoder.layers.map((layer, i) => ({
         variables: [...layerParamNames(i), ...this.loraSpecs().filter((s) => s.layer === i).map((s) => s.name)].map(v),
-        run: (h: tf.Tensor) => decoderLayer(this.cfg, layer, h as tf.Tensor2D, ctx),
+        run: (h: tf.Tensor) => decoderLayer(this.cfg, layer, h as tf.Tensor2D, ctx, i === last ? rowsTensor : undefined),
       })),
-      finalNorm: { variables: [v('model.norm.weight')], run: (h: tf.Tensor) => finalNorm(this.cfg, this.decoder, h as tf.Tensor2D, ctx.fused !== null) },
-      dispose: () => disposeDecoderContext(ctx),
+      finalNorm: {
+        variables: [v('model.norm.weight')],
+        run: (h: tf.Tensor) => finalNorm(this.cfg, this.decoder, (last < 0 && rowsTensor ? tf.gather(h, rowsTensor) : h) as tf.Tensor2D, ctx.fused !== null),
+      },
+      dispose: () => {
+        disposeDecoderContext(ctx);
+        rowsTensor?.dispose();
+      },
     };
   }
 
@@ -273,7 +293,7 @@ export class PrmModel {
    */
   logitsAt(inputIds: tf.Tensor2D, attentionMask: tf.Tensor2D, stepPositions: number[][]): tf.Tensor2D {
     const rows = stepRows(inputIds.shape, attentionMask, stepPositions);
-    return tf.tidy(() => this.headAt(this.hiddenStates(inputIds, attentionMask), rows));
+    return tf.tidy(() => this.head(this.hiddenStatesAt(inputIds, attentionMask, rows)));
   }
 
   /** The head on the given rows of final hidden states [B*T, hidden] (rows from stepRows). */

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { fusedRmsNorm, fusedRopeAttention, fusedSwiGlu } from '../backend/fused/fused-ops.js';
+import { fusedRmsNorm, fusedRopeAttention, fusedRopeAttentionRows, fusedSwiGlu } from '../backend/fused/fused-ops.js';
 import { checkKernelChoice, kernelInfo, type KernelChoice } from '../backend/fused/kernel-choice.js';
 import type { Qwen2Config } from './config.js';
 import { linear, type LowRankAdapter } from './linear.js';
@@ -240,8 +240,8 @@ export function rmsNorm(x: tf.Tensor2D, weight: tf.Tensor1D, eps: number, fused 
   return tf.mul(tf.mul(x, tf.rsqrt(tf.add(variance, eps))), weight);
 }
 
-/** Attention through the fused kernel: RoPE, scale, masks and GQA all inside it. */
-function fusedAttentionLayer(cfg: Qwen2Config, w: DecoderLayerWeights, x: tf.Tensor2D, batch: number, seqLen: number, f: FusedInputs): tf.Tensor2D {
+/** Attention context [B*T, heads*D] (before o_proj) through the fused kernel: RoPE, scale, masks and GQA all inside it. */
+function fusedAttentionContext(cfg: Qwen2Config, w: DecoderLayerWeights, x: tf.Tensor2D, batch: number, seqLen: number, f: FusedInputs): tf.Tensor2D {
   const nH = cfg.numAttentionHeads;
   const nKv = cfg.numKeyValueHeads;
   const d = cfg.headDim;
@@ -250,10 +250,27 @@ function fusedAttentionLayer(cfg: Qwen2Config, w: DecoderLayerWeights, x: tf.Ten
   const k = linear(x, w.kW, w.kB, w.adapters?.k_proj).reshape([batch, seqLen, nKv, d]) as tf.Tensor4D;
   const v = linear(x, w.vW, w.vB, w.adapters?.v_proj).reshape([batch, seqLen, nKv, d]) as tf.Tensor4D;
   const context = fusedRopeAttention(q, k, v, f.mask, f.cos, f.sin, 1 / Math.sqrt(d));
-  return linear(context.reshape([batch * seqLen, nH * d]) as tf.Tensor2D, w.oW, undefined, w.adapters?.o_proj);
+  return context.reshape([batch * seqLen, nH * d]) as tf.Tensor2D;
 }
 
-function attention(
+/** Attention context [B*T, heads*D] (before o_proj) by the eager ops, block by block. */
+/**
+ * fusedAttentionContext at the flat positions `rows` only [N, heads*D]: queries of those rows,
+ * keys and values of every position.
+ */
+function fusedAttentionContextAt(cfg: Qwen2Config, w: DecoderLayerWeights, x: tf.Tensor2D, batch: number, seqLen: number, f: FusedInputs, rows: tf.Tensor1D): tf.Tensor2D {
+  const nH = cfg.numAttentionHeads;
+  const nKv = cfg.numKeyValueHeads;
+  const d = cfg.headDim;
+  const n = rows.shape[0];
+  const q = linear(tf.gather(x, rows) as tf.Tensor2D, w.qW, w.qB, w.adapters?.q_proj).reshape([n, nH, d]) as tf.Tensor3D;
+  const k = linear(x, w.kW, w.kB, w.adapters?.k_proj).reshape([batch, seqLen, nKv, d]) as tf.Tensor4D;
+  const v = linear(x, w.vW, w.vB, w.adapters?.v_proj).reshape([batch, seqLen, nKv, d]) as tf.Tensor4D;
+  const context = fusedRopeAttentionRows(q, k, v, f.mask, f.cos, f.sin, tf.cast(rows, 'float32'), 1 / Math.sqrt(d));
+  return context.reshape([n, nH * d]) as tf.Tensor2D;
+}
+
+function attentionContext(
   cfg: Qwen2Config,
   w: DecoderLayerWeights,
   x: tf.Tensor2D,
@@ -291,8 +308,7 @@ function attention(
     const context = tf.matMul(probs, values).reshape([batch, nH, rows, d]);
     return tf.transpose(context, [0, 2, 1, 3]).reshape([batch, rows, nH * d]);
   }));
-  const merged = (contexts.length === 1 ? contexts[0] : tf.concat(contexts, 1)).reshape([batch * seqLen, nH * d]) as tf.Tensor2D;
-  return linear(merged, w.oW, undefined, w.adapters?.o_proj);
+  return (contexts.length === 1 ? contexts[0] : tf.concat(contexts, 1)).reshape([batch * seqLen, nH * d]) as tf.Tensor2D;
 }
 
 /**
@@ -385,15 +401,31 @@ export function embedTokens(w: DecoderWeights, inputIds: tf.Tensor2D): tf.Tensor
   });
 }
 
-/** One decoder layer: h + attention(norm(h)), then + mlp(norm(.)). [B*T, hidden] in and out. */
-export function decoderLayer(cfg: Qwen2Config, layer: DecoderLayerWeights, h: tf.Tensor2D, ctx: DecoderContext): tf.Tensor2D {
+/**
+ * One decoder layer: h + attention(norm(h)), then + mlp(norm(.)). [B*T, hidden] in; out the same,
+ * or with `rows` (flat indices b*T + t) only those rows' outputs [rows, hidden].
+ *
+ * Why rows: a PRM reads the last layer's output at its step tokens only. Every position still
+ * needs its keys and values there, but the queries, o_proj, the residual and the MLP (about 7/8
+ * of a layer's work) of a row nobody reads need not be computed. The rows' values are those of
+ * the full layer. (The eager path computes the attention of every query, then picks the rows.)
+ */
+export function decoderLayer(cfg: Qwen2Config, layer: DecoderLayerWeights, h: tf.Tensor2D, ctx: DecoderContext, rows?: tf.Tensor1D): tf.Tensor2D {
   const fused = ctx.fused !== null;
   return tf.tidy(() => {
     const normed = rmsNorm(h, layer.inputNorm, cfg.rmsNormEps, fused);
-    const attended = ctx.fused
-      ? fusedAttentionLayer(cfg, layer, normed, ctx.batch, ctx.seqLen, ctx.fused)
-      : attention(cfg, layer, normed, ctx.batch, ctx.seqLen, ctx.eager!.rope, ctx.eager!.blocks);
-    const mid = tf.add(h, attended) as tf.Tensor2D;
+    let context: tf.Tensor2D;
+    if (ctx.fused) {
+      // The fused kernel computes the chosen rows' queries alone; the eager ops all, then pick.
+      context = rows
+        ? fusedAttentionContextAt(cfg, layer, normed, ctx.batch, ctx.seqLen, ctx.fused, rows)
+        : fusedAttentionContext(cfg, layer, normed, ctx.batch, ctx.seqLen, ctx.fused);
+    } else {
+      const all = attentionContext(cfg, layer, normed, ctx.batch, ctx.seqLen, ctx.eager!.rope, ctx.eager!.blocks);
+      context = rows ? (tf.gather(all, rows) as tf.Tensor2D) : all;
+    }
+    const attended = linear(context, layer.oW, undefined, layer.adapters?.o_proj);
+    const mid = tf.add(rows ? tf.gather(h, rows) : h, attended) as tf.Tensor2D;
     return tf.add(mid, mlp(layer, rmsNorm(mid, layer.postNorm, cfg.rmsNormEps, fused), fused)) as tf.Tensor2D;
   });
 }
@@ -413,7 +445,8 @@ function checkMask(inputIds: tf.Tensor2D, attentionMask: tf.Tensor2D): void {
 /**
  * Final hidden states [B*T, hidden] (after the last RMSNorm) for token ids [B, T] and an
  * attention mask [B, T] (1 = token, 0 = padding; int32 or float). Values at padded positions
- * are finite but meaningless.
+ * are finite but meaningless. With `rows` (flat indices b*T + t), those rows only
+ * [rows, hidden], the last layer computing no other (see decoderLayer).
  */
 export function decoderHiddenStates(
   cfg: Qwen2Config,
@@ -421,12 +454,14 @@ export function decoderHiddenStates(
   inputIds: tf.Tensor2D,
   attentionMask: tf.Tensor2D,
   opts: DecoderOptions = DEFAULT_DECODER_OPTIONS,
+  rows?: tf.Tensor1D,
 ): tf.Tensor2D {
   checkMask(inputIds, attentionMask);
   return tf.tidy(() => {
     const ctx = decoderContext(cfg, attentionMask, opts);
     let h = embedTokens(w, inputIds);
-    for (const layer of w.layers) h = decoderLayer(cfg, layer, h, ctx);
+    w.layers.forEach((layer, i) => (h = decoderLayer(cfg, layer, h, ctx, i === w.layers.length - 1 ? rows : undefined)));
+    if (w.layers.length === 0 && rows) h = tf.gather(h, rows) as tf.Tensor2D;
     return finalNorm(cfg, w, h, ctx.fused !== null);
   });
 }

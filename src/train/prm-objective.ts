@@ -26,10 +26,12 @@ export interface TrainableModel {
   hiddenStates(inputIds: tf.Tensor2D, attentionMask: tf.Tensor2D): tf.Tensor2D;
   /** Logits [N,2] at the given positions only (the head runs on N rows). */
   logitsAt(inputIds: tf.Tensor2D, attentionMask: tf.Tensor2D, stepPositions: number[][]): tf.Tensor2D;
-  /** The decoder as a chain of stages, for activation recomputation. */
-  decoderChain(inputIds: tf.Tensor2D, attentionMask: tf.Tensor2D): DecoderChain;
+  /** The decoder as a chain of stages, for activation recomputation; with rows, the last stage outputs those rows only. */
+  decoderChain(inputIds: tf.Tensor2D, attentionMask: tf.Tensor2D, rows?: readonly number[]): DecoderChain;
   /** The head on the given rows of final hidden states. */
   headAt(hidden: tf.Tensor2D, rows: readonly number[]): tf.Tensor2D;
+  /** The head on final hidden states [N, hidden] -> logits [N, 2]. */
+  head(hidden: tf.Tensor2D): tf.Tensor2D;
   headVariables(): tf.Variable[];
   trainableVariables(freeze?: { headOnly?: boolean; trainLastLayers?: number }): tf.Variable[];
   /** Runs fn with training-time randomness (LoRA dropout) drawn from seed; absent: none. */
@@ -100,8 +102,9 @@ export function prmMicroBatch(model: TrainableModel, batch: HostBatch, groupWeig
     tokens: batch.tokens,
     loss: () => (embed ? lossOfHidden(model.hiddenStates(ids, mask), stepRows(ids.shape, mask, batch.collated.stepPositions)) : lossOfRows(supervisedRows(model, ids, mask, batch))),
     chain: () => {
-      const decoder = model.decoderChain(ids, mask);
       const rows = stepRows(ids.shape, mask, batch.collated.stepPositions);
+      // Without the LM term only the step rows of the last layer are read: it computes no other.
+      const decoder = model.decoderChain(ids, mask, embed ? undefined : rows);
       const headVariables = [...decoder.finalNorm.variables, ...model.headVariables()];
       return {
         chain: {
@@ -109,7 +112,7 @@ export function prmMicroBatch(model: TrainableModel, batch: HostBatch, groupWeig
           stages: decoder.stages,
           loss: {
             variables: embed ? [...headVariables, embed] : headVariables,
-            run: (h: tf.Tensor) => lossOfHidden(decoder.finalNorm.run(h), rows),
+            run: (h: tf.Tensor) => (embed ? lossOfHidden(decoder.finalNorm.run(h), rows) : lossOfRows(model.head(decoder.finalNorm.run(h)))),
           },
         },
         dispose: () => decoder.dispose(),

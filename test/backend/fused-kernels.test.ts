@@ -7,7 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { expect } from 'chai';
-import { fusedAttention, fusedAttentionWithLse, fusedRmsNorm, fusedRopeAttention, fusedSwiGlu } from '../../src/backend/fused/fused-ops.js';
+import { fusedAttention, fusedAttentionWithLse, fusedRmsNorm, fusedRopeAttention, fusedRopeAttentionRows, fusedSwiGlu } from '../../src/backend/fused/fused-ops.js';
 import { rmsNorm, swiGlu } from '../../src/model/qwen2.js';
 import { AdamW } from '../../src/train/optimizer.js';
 import { Rng } from '../../src/util/rng.js';
@@ -139,10 +139,39 @@ describe('backend: fused native kernels vs the eager ops', function () {
         const gotRope = tf.grads(loss(fusedRope))([q, k, v]);
         const wantRope = tf.grads(loss(eagerRope))([q, k, v]);
         gotRope.forEach((g, i) => expect(relErr(g, wantRope[i]), `RoPE gradient ${'qkv'[i]}`).to.be.below(TOL));
+
+        // At chosen query rows only (flat b*T + t, in no particular order, some twice, some of
+        // rows that see no key), against the full eager attention's rows.
+        const flat = Array.from({ length: c.b * c.t }, (_, i) => i).filter(() => rng.next() < 0.4);
+        const picked = [...flat.reverse(), ...(flat.length > 0 ? [flat[0]] : []), c.b * c.t - 1, 0];
+        const rowIds = tf.tensor1d(picked, 'int32');
+        const sees = tf.gather(rows.reshape([c.b * c.t, 1, 1]), rowIds);
+        const rowWeights = tf.mul(randn(rng, [picked.length, c.h, c.d]), sees);
+        const atRows = (qq: tf.Tensor, kk: tf.Tensor, vv: tf.Tensor) =>
+          fusedRopeAttentionRows(tf.gather(qq.reshape([c.b * c.t, c.h, c.d]), rowIds) as tf.Tensor3D, kk as tf.Tensor4D, vv as tf.Tensor4D, mask, cos, sin, tf.cast(rowIds, 'float32') as tf.Tensor1D, scale);
+        const eagerAtRows = (qq: tf.Tensor, kk: tf.Tensor, vv: tf.Tensor) =>
+          tf.gather(eagerRope(qq as tf.Tensor4D, kk as tf.Tensor4D, vv as tf.Tensor4D, mask).reshape([c.b * c.t, c.h, c.d]), rowIds);
+        const gotRows = atRows(q, k, v);
+        expect(relErr(tf.mul(gotRows, sees), tf.mul(eagerAtRows(q, k, v), sees)), 'rows: values').to.be.below(TOL);
+        expect(relErr(tf.mul(gotRows, tf.sub(1, sees)), tf.zerosLike(gotRows)), 'rows that see no key').to.equal(0);
+        const rowLoss = (f: typeof atRows) => (qq: tf.Tensor, kk: tf.Tensor, vv: tf.Tensor) => tf.sum(tf.mul(f(qq, kk, vv), rowWeights));
+        const gotRowGrads = tf.grads(rowLoss(atRows))([q, k, v]);
+        const wantRowGrads = tf.grads(rowLoss(eagerAtRows))([q, k, v]);
+        gotRowGrads.forEach((g, i) => expect(relErr(g, wantRowGrads[i]), `rows: gradient ${'qkv'[i]}`).to.be.below(TOL));
       });
       expect(tf.memory().numTensors).to.equal(before);
     });
   }
+
+  it('attention at chosen rows: a clear error for a row outside the batch', () => {
+    tf.tidy(() => {
+      const k = tf.zeros([1, 4, 1, 8]) as tf.Tensor4D;
+      const cs = tf.zeros([1, 4, 4]) as tf.Tensor3D;
+      const q = tf.zeros([2, 2, 8]) as tf.Tensor3D;
+      expect(() => fusedRopeAttentionRows(q, k, k, tf.ones([1, 4]) as tf.Tensor2D, cs, cs, tf.tensor1d([1, 4]), 1)).to.throw(/rows\[1\] = 4\.0+ is not a position in \[0, B\*T\)/);
+      expect(() => fusedRopeAttentionRows(q, k, k, tf.ones([1, 4]) as tf.Tensor2D, cs, cs, tf.tensor1d([1]), 1)).to.throw(/rows \[N\]/);
+    });
+  });
 
   it('attention: the saved log-sum-exp is that of the masked scores', () => {
     tf.tidy(() => {

@@ -8,6 +8,8 @@
  *       from the row log-sum-exp the forward saves).
  *   fusedRopeAttention(q, k, v, mask, cos, sin, scale): the same with RoPE (and the 1/sqrt(D)
  *       scale of q) applied inside the kernel, forward and backward.
+ *   fusedRopeAttentionRows(q [N,H,D], k, v, mask, cos, sin, rows [N], scale) -> [N,H,D]: its
+ *       output at N chosen query positions only (the PRM's last layer, at the step tokens).
  *   fusedRmsNorm(x [N,C], w [C], eps) -> [N,C]
  *   fusedSwiGlu(gate, up) -> silu(gate) * up
  *   fusedAdamW(p, m, v, g, scalars) -> p'   one parameter's AdamW update, one pass; m and v in place
@@ -21,7 +23,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { GradConfig, NamedAttrMap, Tensor, TensorInfo } from '@tensorflow/tfjs';
 
-const OPS = ['PrmkitAttention', 'PrmkitAttentionGrad', 'PrmkitRopeAttention', 'PrmkitRopeAttentionGrad', 'PrmkitRmsNorm', 'PrmkitRmsNormGrad', 'PrmkitSwiGlu', 'PrmkitSwiGluGrad', 'PrmkitAdamWInPlace'] as const;
+const OPS = ['PrmkitAttention', 'PrmkitAttentionGrad', 'PrmkitRopeAttention', 'PrmkitRopeAttentionGrad', 'PrmkitRopeAttentionRows', 'PrmkitRopeAttentionRowsGrad', 'PrmkitRmsNorm', 'PrmkitRmsNormGrad', 'PrmkitSwiGlu', 'PrmkitSwiGluGrad', 'PrmkitAdamWInPlace'] as const;
 
 interface OpAttr {
   name: string;
@@ -100,6 +102,8 @@ function registerFusedKernels(): void {
   const scaleAttr = (a: NamedAttrMap, b: FusedBinding) => [{ name: 'scale', type: b.TF_ATTR_FLOAT, value: a.scale as number }];
   forward('PrmkitRopeAttention', ['q', 'k', 'v', 'mask', 'cos', 'sin'], 2, scaleAttr);
   forward('PrmkitRopeAttentionGrad', ['q', 'k', 'v', 'mask', 'cos', 'sin', 'out', 'lse', 'dout'], 3, scaleAttr);
+  forward('PrmkitRopeAttentionRows', ['q', 'k', 'v', 'mask', 'cos', 'sin', 'rows'], 2, scaleAttr);
+  forward('PrmkitRopeAttentionRowsGrad', ['q', 'k', 'v', 'mask', 'cos', 'sin', 'rows', 'out', 'lse', 'dout'], 3, scaleAttr);
   forward('PrmkitRmsNorm', ['x', 'w'], 2, (a, b) => [{ name: 'eps', type: b.TF_ATTR_FLOAT, value: a.eps as number }]);
   forward('PrmkitRmsNormGrad', ['dy', 'x', 'w', 'rstd'], 2);
   forward('PrmkitSwiGlu', ['gate', 'up'], 1);
@@ -143,6 +147,18 @@ const GRADIENTS: GradConfig[] = [
     },
   },
   {
+    kernelName: 'PrmkitRopeAttentionRows',
+    inputsToSave: ['q', 'k', 'v', 'mask', 'cos', 'sin', 'rows'],
+    outputsToSave: [true, true],
+    gradFunc: (dy, saved, attrs) => {
+      const [q, k, v, mask, cos, sin, rows, out, lse] = saved;
+      const dout = (dy as Tensor[])[0];
+      const grads = once(() => tf.engine().runKernel('PrmkitRopeAttentionRowsGrad', { q, k, v, mask, cos, sin, rows, out, lse, dout }, attrs) as Tensor[]);
+      const none = (t: Tensor) => () => tf.zerosLike(t);
+      return { q: () => grads(0), k: () => grads(1), v: () => grads(2), mask: none(mask), cos: none(cos), sin: none(sin), rows: none(rows) };
+    },
+  },
+  {
     kernelName: 'PrmkitRmsNorm',
     inputsToSave: ['x', 'w'],
     outputsToSave: [false, true],
@@ -183,6 +199,18 @@ export function fusedRopeAttention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4
   const [out, lse] = tf.engine().runKernel('PrmkitRopeAttention', { q, k, v, mask, cos, sin }, { scale } as unknown as NamedAttrMap) as Tensor[];
   lse.dispose(); // the tape keeps its own copy for the gradient
   return out as tf.Tensor4D;
+}
+
+/**
+ * fusedRopeAttention's output at chosen query positions only: q [N,H,D] holds the queries of
+ * flat positions rows [N] (b*T + t, as float32: the kernel's inputs are all float), k and v
+ * every position [B,T,Hk,D]; returns [N,H,D].
+ */
+export function fusedRopeAttentionRows(q: tf.Tensor3D, k: tf.Tensor4D, v: tf.Tensor4D, mask: tf.Tensor2D, cos: tf.Tensor3D, sin: tf.Tensor3D, rows: tf.Tensor1D, scale: number): tf.Tensor3D {
+  checkFloat('fusedRopeAttentionRows', q, k, v, mask, cos, sin, rows);
+  const [out, lse] = tf.engine().runKernel('PrmkitRopeAttentionRows', { q, k, v, mask, cos, sin, rows }, { scale } as unknown as NamedAttrMap) as Tensor[];
+  lse.dispose(); // the tape keeps its own copy for the gradient
+  return out as tf.Tensor3D;
 }
 
 /** The attention's row log-sum-exp [B,H,T] too (tests). */
