@@ -18,6 +18,7 @@
  *   PrmkitSwiGlu(gate, up) -> silu(gate) * up
  *   PrmkitSwiGluGrad(dy, gate, up) -> dgate, dup
  *   PrmkitAdamWInPlace(p, m, v, g; scalars) -> p'    one parameter's AdamW update, one pass; m, v in place
+ *   PrmkitCopyIntoInPlace(dst, src; dst_offset, src_offset, length)    a run of src's values over dst's, in place
  *
  * Attention is causal with a key padding mask (query i sees key j iff j <= i and mask[b, j] > 0)
  * and grouped-query heads (query head h reads kv head h / (H / Hk)); q arrives already scaled
@@ -941,6 +942,48 @@ void AdamWCompute(void *state, TF_OpKernelContext *ctx) {
   });
 }
 
+// --- copy into a buffer, in place ------------------------------------------------------------
+//
+// PrmkitCopyIntoInPlace(dst, src; dst_offset, src_offset, length) writes src's flat values
+// [src_offset, src_offset + length) over dst's [dst_offset, dst_offset + length) and returns
+// nothing. The sharded optimizer's weight all-gather (src/train/zero.ts) assembles each parameter
+// in one buffer as its pieces arrive, instead of keeping the pieces and concatenating them: the
+// largest parameter (the embedding) once in flight instead of twice. Like the AdamW moments, dst
+// is written IN PLACE, so the caller must own its buffer alone (a tensor it just created).
+
+struct CopyIntoState {
+  int64_t dst_offset = 0, src_offset = 0, length = 0;
+};
+
+void *CopyIntoCreate(TF_OpKernelConstruction *ctx) {
+  auto *st = new CopyIntoState{};
+  const std::pair<const char *, int64_t *> attrs[] = {{"dst_offset", &st->dst_offset}, {"src_offset", &st->src_offset}, {"length", &st->length}};
+  for (const auto &a : attrs) {
+    TF_Status *s = TF_NewStatus();
+    TF_OpKernelConstruction_GetAttrInt64(ctx, a.first, a.second, s);
+    const bool ok = TF_GetCode(s) == TF_OK;
+    if (!ok) TF_OpKernelConstruction_Failure(ctx, s);
+    TF_DeleteStatus(s);
+    if (!ok) break;
+  }
+  return st;
+}
+void CopyIntoDelete(void *p) { delete static_cast<CopyIntoState *>(p); }
+
+void CopyIntoCompute(void *state, TF_OpKernelContext *ctx) {
+  Inputs in;
+  if (!GetInputs(ctx, in, "PrmkitCopyIntoInPlace")) return;
+  const CopyIntoState &st = *static_cast<CopyIntoState *>(state);
+  const int64_t nd = static_cast<int64_t>(TF_TensorElementCount(in.t[0])), ns = static_cast<int64_t>(TF_TensorElementCount(in.t[1]));
+  if (st.length < 0 || st.dst_offset < 0 || st.src_offset < 0 || st.dst_offset + st.length > nd || st.src_offset + st.length > ns) {
+    return void(Fail(ctx, "PrmkitCopyIntoInPlace: " + std::to_string(st.length) + " values from offset " + std::to_string(st.src_offset) +
+                              " of " + std::to_string(ns) + " into offset " + std::to_string(st.dst_offset) + " of " + std::to_string(nd) +
+                              " are out of range"));
+  }
+  float *dst = static_cast<float *>(TF_TensorData(in.t[0]));
+  std::memcpy(dst + st.dst_offset, Data(in.t[1]) + st.src_offset, sizeof(float) * static_cast<size_t>(st.length));
+}
+
 // --- registration --------------------------------------------------------------------------
 
 bool RegisterOp(const char *name, std::initializer_list<const char *> inputs,
@@ -1002,6 +1045,8 @@ std::string RegisterPrmkitFusedOps() {
                    {"grad_scale: float", "one_minus_b1: float", "one_minus_b2: float", "bc2: float", "eps: float",
                     "decay_factor: float", "neg_step: float"},
                    AdamWCreate, AdamWCompute, AdamWDelete, error) &&
+        RegisterOp("PrmkitCopyIntoInPlace", {"dst: float", "src: float"}, {}, {"dst_offset: int", "src_offset: int", "length: int"},
+                   CopyIntoCreate, CopyIntoCompute, CopyIntoDelete, error) &&
         RegisterOp("PrmkitSwiGlu", {"gate: float", "up: float"}, {"y: float"}, {}, NoState, SwiGluCompute, NoDelete, error) &&
         RegisterOp("PrmkitSwiGluGrad", {"dy: float", "gate: float", "up: float"}, {"dgate: float", "dup: float"}, {}, NoState,
                    SwiGluGradCompute, NoDelete, error);
@@ -1015,7 +1060,7 @@ std::string RegisterPrmkitFusedOps() {
 //   prmkitFusedError: string   why registration failed ('' when it did not)
 void RegisterPrmkitFused(napi_env env, napi_value exports) {
   const std::string error = RegisterPrmkitFusedOps();
-  const char *names[] = {"PrmkitAttention", "PrmkitAttentionGrad", "PrmkitRopeAttention", "PrmkitRopeAttentionGrad", "PrmkitRopeAttentionRows", "PrmkitRopeAttentionRowsGrad", "PrmkitRmsNorm", "PrmkitRmsNormGrad", "PrmkitSwiGlu", "PrmkitSwiGluGrad", "PrmkitAdamWInPlace"};
+  const char *names[] = {"PrmkitAttention", "PrmkitAttentionGrad", "PrmkitRopeAttention", "PrmkitRopeAttentionGrad", "PrmkitRopeAttentionRows", "PrmkitRopeAttentionRowsGrad", "PrmkitRmsNorm", "PrmkitRmsNormGrad", "PrmkitSwiGlu", "PrmkitSwiGluGrad", "PrmkitAdamWInPlace", "PrmkitCopyIntoInPlace"};
   napi_value ops, err;
   napi_create_array(env, &ops);
   if (error.empty()) {

@@ -131,7 +131,9 @@ export class CollectiveGroup {
         `leader ${cluster.leader}, timeout ${group.timeoutSeconds} s; waiting for the other workers`,
     );
     const t0 = Date.now();
-    await group.barrier('startup', opts.startupTimeoutSeconds ?? 600);
+    const startupTimeout = opts.startupTimeoutSeconds ?? 600;
+    await group.waitForPeers(startupTimeout);
+    await group.barrier('startup', Math.max(1, startupTimeout - Math.floor((Date.now() - t0) / 1000)));
     group.log(`collective: all ${group.worldSize} workers joined in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     group.timer = setInterval(() => void group.checkPeers(), group.healthIntervalMs);
     group.timer.unref();
@@ -361,6 +363,25 @@ export class CollectiveGroup {
 
   private withContext(failure: WorkerFailedError, label: string): WorkerFailedError {
     return new WorkerFailedError(`${label} stopped on rank ${this.rank}: ${failure.message}`, failure.ranks);
+  }
+
+  /**
+   * Waits until every peer's TensorFlow server answers a health check. Why before the startup
+   * barrier: a worker still starting probes its port (checkPortBindable) by binding and closing
+   * it, and a collective that connects in that window is reset; TensorFlow reports that as a
+   * failed collective, which would stop this worker although the other is only late.
+   */
+  private async waitForPeers(timeoutSeconds: number): Promise<void> {
+    const deadline = Date.now() + timeoutSeconds * 1000;
+    for (;;) {
+      const down = await this.unhealthyPeers();
+      if (down.length === 0) return;
+      if (Date.now() >= deadline) {
+        const ranks = down.map((d) => d.rank);
+        throw new WorkerFailedError(`startup: ${rankList(ranks)} did not start within ${timeoutSeconds} s (${down.map((d) => `${d.task}: ${d.reason}`).join('; ')})`, ranks);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
   }
 
   private async unhealthyPeers(): Promise<{ rank: number; task: string; reason: string }[]> {

@@ -212,11 +212,12 @@ export function planMemory(cfg: Qwen2Config, fullBatch: BatchShape, opts: Memory
   const bucket = opts.bucketBytes ?? bucketBytesFromEnv();
   const collective = workers > 1 && trainable > 0 ? 2 * bucket + (sharded ? 0 : 4 * largest) : 0;
   // Sharded, the update's own temporaries are smaller than the all-gather after it: the updated
-  // slice, and the pieces of the largest tensor until it is complete plus their concatenation.
-  // Unsharded: two tensors of the largest parameter for the eager update, one (the new parameter)
-  // for the fused one, which updates the moments in place.
+  // slice, and the largest tensor being assembled: with the fused kernels in one buffer written in
+  // place, else as its pieces plus their concatenation. Unsharded: two tensors of the largest
+  // parameter for the eager update, one (the new parameter) for the fused one, which updates the
+  // moments in place.
   const transientTensors = kernels === 'fused' ? 1 : 2;
-  const optimizerTransient = trainable > 0 ? (sharded ? 4 * (slice + 2 * largest) : transientTensors * 4 * largest) : 0;
+  const optimizerTransient = trainable > 0 ? (sharded ? 4 * (slice + transientTensors * largest) : transientTensors * 4 * largest) : 0;
   const bytes = {
     weights: 4 * parameters,
     gradients,

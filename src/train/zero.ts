@@ -1,4 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
+import { copyIntoInPlace } from '../backend/fused/fused-ops.js';
+import { kernelInfo, type KernelChoice } from '../backend/fused/kernel-choice.js';
 import { SafetensorsReader } from '../model/safetensors.js';
 import type { ShardOptimizer } from './memory-plan.js';
 import { AdamW, type AdamWConfig, type CheckpointableOptimizer, type NamedVariable, type UpdateSlot } from './optimizer.js';
@@ -130,6 +132,8 @@ export class ShardedAdamW implements CheckpointableOptimizer {
   /** Stage 2: gradients (by parameter) waiting for the rest of their bucket. */
   private readonly pending = new Map<number, tf.Tensor>();
   private nextBucket = 0;
+  /** train.kernels: 'fused' assembles the gathered weights in place (native backend). */
+  private readonly kernels: KernelChoice | undefined;
 
   constructor(
     readonly params: readonly NamedVariable[],
@@ -164,6 +168,7 @@ export class ShardedAdamW implements CheckpointableOptimizer {
       },
     }));
     this.inner = new AdamW(slots, config);
+    this.kernels = config.kernels;
   }
 
   get step(): number {
@@ -387,8 +392,11 @@ export class ShardedAdamW implements CheckpointableOptimizer {
 
   /**
    * Every rank's updated slice into every rank's variables: rounds of CollectiveGatherV2 over
-   * equal chunks of the slices; a parameter's pieces are kept until it is complete, then
-   * assigned. At most one chunk per rank and the pieces of incomplete parameters exist at once.
+   * equal chunks of the slices; a parameter is assembled until it is complete, then assigned. At
+   * most one chunk per rank and the incomplete parameters exist at once. On the native backend a
+   * parameter is assembled in one buffer, each piece written into it in place as it arrives
+   * (copyIntoInPlace); elsewhere its pieces are kept and concatenated at the end, which holds the
+   * largest parameter (the embedding) twice.
    */
   private async gatherWeights(): Promise<void> {
     const { partition } = this;
@@ -405,6 +413,8 @@ export class ShardedAdamW implements CheckpointableOptimizer {
     tf.dispose(this.updated.filter((t): t is tf.Tensor => t !== null));
     this.updated = this.segments.map(() => null);
     const pieces = new Map<number, { start: number; t: tf.Tensor }[]>();
+    const buffers = new Map<number, tf.Tensor>();
+    const inPlace = kernelInfo(this.kernels).used === 'fused';
     const received = new Map<number, number>();
     const chunk = Math.max(1, Math.floor(this.group.bucketBytes / 4 / this.group.worldSize));
     try {
@@ -422,13 +432,23 @@ export class ShardedAdamW implements CheckpointableOptimizer {
             const from = r * n + at;
             for (const seg of partition.segmentsIn(from, Math.min(from + len, partition.total))) {
               const flatAt = partition.offsets[seg.param] + seg.start;
-              const t = tf.slice(gathered, [r * len + flatAt - from], [seg.length]);
+              const srcAt = r * len + flatAt - from;
+              const complete = (received.get(seg.param) ?? 0) + seg.length === partition.sizes[seg.param];
+              received.set(seg.param, (received.get(seg.param) ?? 0) + seg.length);
+              if (inPlace) {
+                let buffer = buffers.get(seg.param);
+                if (!buffer) buffers.set(seg.param, (buffer = tf.zeros([partition.sizes[seg.param]])));
+                copyIntoInPlace(buffer, gathered, seg.start, srcAt, seg.length);
+                if (complete) {
+                  buffers.delete(seg.param);
+                  this.assignPieces(seg.param, [{ start: 0, t: buffer }]);
+                }
+                continue;
+              }
               const list = pieces.get(seg.param) ?? [];
-              list.push({ start: seg.start, t });
+              list.push({ start: seg.start, t: tf.slice(gathered, [srcAt], [seg.length]) });
               pieces.set(seg.param, list);
-              const got = (received.get(seg.param) ?? 0) + seg.length;
-              received.set(seg.param, got);
-              if (got === partition.sizes[seg.param]) {
+              if (complete) {
                 this.assignPieces(seg.param, list);
                 pieces.delete(seg.param);
               }
@@ -438,9 +458,10 @@ export class ShardedAdamW implements CheckpointableOptimizer {
           gathered.dispose();
         }
       }
-      if (pieces.size > 0) throw new Error(`ShardedAdamW: the all-gather left ${pieces.size} parameter(s) incomplete`);
+      if (pieces.size + buffers.size > 0) throw new Error(`ShardedAdamW: the all-gather left ${pieces.size + buffers.size} parameter(s) incomplete`);
     } finally {
       for (const list of pieces.values()) tf.dispose(list.map((p) => p.t));
+      tf.dispose([...buffers.values()]);
       shard.dispose();
     }
   }

@@ -7,7 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { expect } from 'chai';
-import { fusedAttention, fusedAttentionWithLse, fusedRmsNorm, fusedRopeAttention, fusedRopeAttentionRows, fusedSwiGlu } from '../../src/backend/fused/fused-ops.js';
+import { copyIntoInPlace, fusedAttention, fusedAttentionWithLse, fusedRmsNorm, fusedRopeAttention, fusedRopeAttentionRows, fusedSwiGlu } from '../../src/backend/fused/fused-ops.js';
 import { rmsNorm, swiGlu } from '../../src/model/qwen2.js';
 import { AdamW } from '../../src/train/optimizer.js';
 import { Rng } from '../../src/util/rng.js';
@@ -147,7 +147,7 @@ describe('backend: fused native kernels vs the eager ops', function () {
         const rowIds = tf.tensor1d(picked, 'int32');
         const sees = tf.gather(rows.reshape([c.b * c.t, 1, 1]), rowIds);
         const rowWeights = tf.mul(randn(rng, [picked.length, c.h, c.d]), sees);
-        const atRows = (qq: tf.Tensor, kk: tf.Tensor, vv: tf.Tensor) =>
+        const atRows = (qq: tf.Tensor, kk: tf.Tensor, vv: tf.Tensor): tf.Tensor =>
           fusedRopeAttentionRows(tf.gather(qq.reshape([c.b * c.t, c.h, c.d]), rowIds) as tf.Tensor3D, kk as tf.Tensor4D, vv as tf.Tensor4D, mask, cos, sin, tf.cast(rowIds, 'float32') as tf.Tensor1D, scale);
         const eagerAtRows = (qq: tf.Tensor, kk: tf.Tensor, vv: tf.Tensor) =>
           tf.gather(eagerRope(qq as tf.Tensor4D, kk as tf.Tensor4D, vv as tf.Tensor4D, mask).reshape([c.b * c.t, c.h, c.d]), rowIds);
@@ -171,6 +171,21 @@ describe('backend: fused native kernels vs the eager ops', function () {
       expect(() => fusedRopeAttentionRows(q, k, k, tf.ones([1, 4]) as tf.Tensor2D, cs, cs, tf.tensor1d([1, 4]), 1)).to.throw(/rows\[1\] = 4\.0+ is not a position in \[0, B\*T\)/);
       expect(() => fusedRopeAttentionRows(q, k, k, tf.ones([1, 4]) as tf.Tensor2D, cs, cs, tf.tensor1d([1]), 1)).to.throw(/rows \[N\]/);
     });
+  });
+
+  it('copyIntoInPlace writes a run of values into a buffer in place, and refuses one out of range', () => {
+    const before = tf.memory().numTensors;
+    const dst = tf.zeros([10]);
+    const src = tf.tensor1d([1, 2, 3, 4, 5, 6]);
+    copyIntoInPlace(dst, src, 2, 1, 4);
+    copyIntoInPlace(dst, src, 9, 5, 1);
+    expect(Array.from(dst.dataSync())).to.deep.equal([0, 0, 2, 3, 4, 5, 0, 0, 0, 6]);
+    expect(() => copyIntoInPlace(dst, src, 8, 0, 3)).to.throw(/3 values from offset 0 of 6 into offset 8 of 10 are out of range/);
+    expect(() => copyIntoInPlace(dst, src, 0, 4, 3)).to.throw(/out of range/);
+    expect(() => copyIntoInPlace(dst, src, -1, 0, 1)).to.throw(/dstOffset must be a non-negative integer/);
+    expect(Array.from(dst.dataSync())).to.deep.equal([0, 0, 2, 3, 4, 5, 0, 0, 0, 6]);
+    tf.dispose([dst, src]);
+    expect(tf.memory().numTensors).to.equal(before);
   });
 
   it('attention: the saved log-sum-exp is that of the masked scores', () => {

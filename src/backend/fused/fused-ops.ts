@@ -13,6 +13,7 @@
  *   fusedRmsNorm(x [N,C], w [C], eps) -> [N,C]
  *   fusedSwiGlu(gate, up) -> silu(gate) * up
  *   fusedAdamW(p, m, v, g, scalars) -> p'   one parameter's AdamW update, one pass; m and v in place
+ *   copyIntoInPlace(dst, src, dstOffset, srcOffset, length)   a run of src's values over dst's, in place
  *
  * The eager ops in src/model/qwen2.ts stay the reference (and the path of wasm, cpu and of a
  * binding built before these kernels); test/backend/fused-kernels.test.ts holds the two to
@@ -23,7 +24,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { GradConfig, NamedAttrMap, Tensor, TensorInfo } from '@tensorflow/tfjs';
 
-const OPS = ['PrmkitAttention', 'PrmkitAttentionGrad', 'PrmkitRopeAttention', 'PrmkitRopeAttentionGrad', 'PrmkitRopeAttentionRows', 'PrmkitRopeAttentionRowsGrad', 'PrmkitRmsNorm', 'PrmkitRmsNormGrad', 'PrmkitSwiGlu', 'PrmkitSwiGluGrad', 'PrmkitAdamWInPlace'] as const;
+const OPS = ['PrmkitAttention', 'PrmkitAttentionGrad', 'PrmkitRopeAttention', 'PrmkitRopeAttentionGrad', 'PrmkitRopeAttentionRows', 'PrmkitRopeAttentionRowsGrad', 'PrmkitRmsNorm', 'PrmkitRmsNormGrad', 'PrmkitSwiGlu', 'PrmkitSwiGluGrad', 'PrmkitAdamWInPlace', 'PrmkitCopyIntoInPlace'] as const;
 
 interface OpAttr {
   name: string;
@@ -36,6 +37,7 @@ interface FusedBinding {
   prmkitFusedOps?: string[];
   prmkitFusedError?: string;
   TF_ATTR_FLOAT: number;
+  TF_ATTR_INT: number;
 }
 
 interface NativeBackend {
@@ -244,4 +246,31 @@ export function fusedAdamW(p: Tensor, m: tf.Variable, v: tf.Variable, g: Tensor,
 export function fusedSwiGlu(gate: tf.Tensor, up: tf.Tensor): tf.Tensor2D {
   checkFloat('fusedSwiGlu', gate, up);
   return tf.engine().runKernel('PrmkitSwiGlu', { gate, up }) as tf.Tensor2D;
+}
+
+/**
+ * Writes src's flat values [srcOffset, srcOffset + length) over dst's [dstOffset, ...) IN PLACE
+ * (native backend with the fused kernels only; see fusedKernelsAvailability). dst must own its
+ * buffer alone: a tensor the caller just created (tf.zeros), never a variable's value, a clone or
+ * a reshape of another tensor, which would change too. Not differentiable.
+ */
+export function copyIntoInPlace(dst: Tensor, src: Tensor, dstOffset: number, srcOffset: number, length: number): void {
+  checkFloat('copyIntoInPlace', dst, src);
+  if (!fusedKernelsAvailability().ok) throw new Error('copyIntoInPlace needs the native backend with the fused kernels');
+  for (const [name, v] of [['dstOffset', dstOffset], ['srcOffset', srcOffset], ['length', length]] as const) {
+    if (!Number.isSafeInteger(v) || v < 0) throw new Error(`copyIntoInPlace: ${name} must be a non-negative integer, got ${v}`);
+  }
+  const native = tf.backend() as unknown as NativeBackend;
+  const int = native.binding.TF_ATTR_INT;
+  // No output and no gradient: the backend runs the op directly, outside the tfjs engine.
+  native.executeMultipleOutputs(
+    'PrmkitCopyIntoInPlace',
+    [
+      { name: 'dst_offset', type: int, value: dstOffset },
+      { name: 'src_offset', type: int, value: srcOffset },
+      { name: 'length', type: int, value: length },
+    ],
+    [dst, src],
+    0,
+  );
 }
