@@ -372,13 +372,20 @@ export class CollectiveGroup {
    * failed collective, which would stop this worker although the other is only late.
    */
   private async waitForPeers(timeoutSeconds: number): Promise<void> {
-    const deadline = Date.now() + timeoutSeconds * 1000;
+    const start = Date.now();
+    const deadline = start + timeoutSeconds * 1000;
+    let nextNote = start + 15_000;
     for (;;) {
       const down = await this.unhealthyPeers();
       if (down.length === 0) return;
+      const ranks = down.map((d) => d.rank);
       if (Date.now() >= deadline) {
-        const ranks = down.map((d) => d.rank);
         throw new WorkerFailedError(`startup: ${rankList(ranks)} did not start within ${timeoutSeconds} s (${down.map((d) => `${d.task}: ${d.reason}`).join('; ')})`, ranks);
+      }
+      if (Date.now() >= nextNote) {
+        // Workers on other machines may start minutes apart; say who is awaited, not just wait.
+        this.log(`collective: waiting for ${rankList(ranks)} to start (${Math.round((Date.now() - start) / 1000)} s of ${timeoutSeconds} s)`);
+        nextNote += 30_000;
       }
       await new Promise((resolve) => setTimeout(resolve, 250));
     }

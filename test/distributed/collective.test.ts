@@ -75,6 +75,16 @@ describe('collective ops between 2 worker processes (native backend)', function 
     }
   });
 
+  it('waits for a worker that starts late, and names one that does not start within the startup timeout', async () => {
+    const late = await runWorkers({ SCENARIO: 'allreduce', LATE_RANK: '1', LATE_MS: '4000' });
+    expect(late.exitCode, late.stderr.join('\n')).to.equal(0);
+    expect(late.records.filter((r) => 'values' in r)).to.have.length(2);
+    const missing = await runWorkers({ SCENARIO: 'allreduce', LATE_RANK: '1', LATE_MS: '60000', STARTUP_TIMEOUT: '3' }, 1);
+    expect(missing.workers[0].code).to.equal(1);
+    const failure = missing.stderr.find((l) => l.startsWith('[rank 0] worker failed:'));
+    expect(failure, missing.stderr.join('\n')).to.match(/startup: rank 1 did not start within 3 s \(\/job:worker\/replica:0\/task:1: /);
+  });
+
   it('stops the other worker with an error naming the rank when one is killed with SIGKILL', async () => {
     const timeout = 60;
     const run = await runWorkers({ SCENARIO: 'steps', STEPS: '20', DIE_RANK: '1', DIE_AT: '3', TIMEOUT: String(timeout), HEALTH_INTERVAL_MS: '500' });

@@ -4,7 +4,8 @@
  *   allreduce  sums rank-dependent tensors of known shapes (several buckets) and prints them
  *   steps      STEPS all-reduces of a small gradient-sized buffer, one per `interval` ms;
  *              rank DIE_RANK SIGKILLs itself (or spins forever with HANG=1) before step DIE_AT
- * Prints one JSON line per result on stdout; exits 1 with the error on stderr.
+ * LATE_RANK starts LATE_MS later than the others. Prints one JSON line per result on stdout;
+ * exits 1 with the error on stderr.
  */
 import * as tf from '@tensorflow/tfjs';
 import { CollectiveGroup } from '../../src/distributed/collective.js';
@@ -18,6 +19,8 @@ async function main(): Promise<void> {
   const cluster = clusterFromEnv();
   if (!cluster) throw new Error('worker: TF_CONFIG is not set');
   await selectBackend('tensorflow', { log: () => {} });
+  // A worker that starts late (LATE_RANK, LATE_MS), as on another machine.
+  if (Number(env.LATE_RANK ?? -1) === cluster.rank) await new Promise((resolve) => setTimeout(resolve, Number(env.LATE_MS ?? 0)));
   const tensorsBefore = tf.memory().numTensors;
   const group = await CollectiveGroup.start(cluster, {
     timeoutSeconds: Number(env.TIMEOUT ?? 30),
