@@ -55,7 +55,10 @@ if (profile) {
   }
   const byName = new Map<string, number>();
   for (const k of p.kernels) byName.set(k.name, (byName.get(k.name) ?? 0) + Number(k.kernelTimeMs));
-  console.log([...byName].sort((a, b) => b[1] - a[1]).slice(0, 25).map(([n, ms]) => `${n}\t${ms.toFixed(1)}`).join('\n'));
+  const calls = new Map<string, number>();
+  for (const k of p.kernels) calls.set(k.name, (calls.get(k.name) ?? 0) + 1);
+  console.log(`kernel calls ${p.kernels.length}`);
+  console.log([...byName].sort((a, b) => b[1] - a[1]).slice(0, 25).map(([n, ms]) => `${n}\t${ms.toFixed(1)}\t${calls.get(n)}`).join('\n'));
   console.log('----');
   console.log([...agg].sort((a, b) => b[1].ms - a[1].ms).slice(0, 120).map(([k, e]) => `${e.ms.toFixed(1)}\t${e.n}\t${k}`).join('\n'));
 }

@@ -15,10 +15,13 @@
  *   PrmkitRopeAttentionRowsGrad(q, k, v, mask, cos, sin, rows, out, lse, dout; scale) -> dq, dk, dv
  *   PrmkitRmsNorm(x [N,C], w [C]; eps) -> y [N,C], rstd [N]
  *   PrmkitRmsNormGrad(dy, x, w, rstd) -> dx, dw
+ *   PrmkitAddRmsNorm(x, r, w; eps) -> sum = x + r, y = RMSNorm(sum), rstd    the residual add and the norm
+ *   PrmkitAddRmsNormGrad(dsum, dy, sum, w, rstd) -> dx (of x and of r), dw
  *   PrmkitSwiGlu(gate, up) -> silu(gate) * up
  *   PrmkitSwiGluGrad(dy, gate, up) -> dgate, dup
  *   PrmkitAdamWInPlace(p, m, v, g; scalars) -> p'    one parameter's AdamW update, one pass; m, v in place
  *   PrmkitCopyIntoInPlace(dst, src; dst_offset, src_offset, length)    a run of src's values over dst's, in place
+ *   PrmkitSumSquares(x: N tensors) -> sum []    the sum of squares of all their elements
  *
  * Attention is causal with a key padding mask (query i sees key j iff j <= i and mask[b, j] > 0)
  * and grouped-query heads (query head h reads kv head h / (H / Hk)); q arrives already scaled
@@ -273,18 +276,52 @@ bool CheckAttention(TF_OpKernelContext *ctx, const Inputs &in, AttnShape &s) {
   return true;
 }
 
-// For query block [r0, r1) of batch b: keys [0, r1) are the candidates; allowed(i, j) is
-// j <= i and mask[b, j] > 0. Sets disallowed scores to -inf.
-inline void MaskScores(RowMajor &S, int64_t r0, const float *mask_row) {
-  const int64_t rows = S.rows(), cols = S.cols();
-  const float neg = -std::numeric_limits<float>::infinity();
-  for (int64_t i = 0; i < rows; i++) {
-    float *row = S.data() + i * cols;
-    const int64_t last = r0 + i;  // keys > last are in the future
-    for (int64_t j = 0; j < cols; j++) {
-      if (j > last || !(mask_row[j] > 0.f)) row[j] = neg;
+// The keys a batch row's queries may see. Masks are almost always one run of ones [lo, hi) (left
+// or right padding, or none): then a query block reads keys [lo, min(r1, hi)) only and needs no
+// per-key test. Any other mask (dense = false) takes keys [0, r1) and tests each one.
+struct KeyRun {
+  int64_t lo, hi;
+  bool dense;
+};
+
+std::vector<KeyRun> KeyRuns(const float *mask, int64_t B, int64_t T) {
+  std::vector<KeyRun> runs(static_cast<size_t>(B));
+  for (int64_t b = 0; b < B; b++) {
+    const float *m = mask + b * T;
+    int64_t lo = 0, hi = T;
+    while (lo < T && !(m[lo] > 0.f)) lo++;
+    while (hi > lo && !(m[hi - 1] > 0.f)) hi--;
+    bool dense = true;
+    for (int64_t j = lo; j < hi && dense; j++) dense = m[j] > 0.f;
+    runs[static_cast<size_t>(b)] = dense ? KeyRun{lo, hi, true} : KeyRun{0, T, false};
+  }
+  return runs;
+}
+
+// A thread's scratch matrix, grown and never shrunk. Resizing an Eigen matrix per task would
+// allocate per task, and blocks of 64 x T floats are past glibc's mmap threshold: each would be a
+// fresh mapping with its page faults.
+using ScratchMap = Eigen::Map<RowMajor, Eigen::Aligned64>;
+
+ScratchMap Scratch(int slot, int64_t rows, int64_t cols) {
+  thread_local RowMajor bufs[3];
+  auto &buf = bufs[slot];
+  if (buf.size() < rows * cols) buf.resize(rows * cols, 1);
+  return ScratchMap(buf.data(), rows, cols);
+}
+
+// Row i of a score block over keys [k0, k0 + cols) for query position `pos`: the count of keys
+// it may see from k0 on (keys past the query are the future), after setting padded keys among
+// them to -inf when the mask is not one run.
+inline int64_t LiveKeys(float *row, int64_t cols, int64_t k0, int64_t pos, const float *mrow, bool dense) {
+  const int64_t live = std::max<int64_t>(0, std::min(cols, pos + 1 - k0));
+  if (!dense) {
+    const float neg = -std::numeric_limits<float>::infinity();
+    for (int64_t j = 0; j < live; j++) {
+      if (!(mrow[k0 + j] > 0.f)) row[j] = neg;
     }
   }
+  return live;
 }
 
 // Probabilities of padded keys are exactly 0.
@@ -299,6 +336,8 @@ void AttentionForward(const AttnShape &s, const float *q, const float *k, const 
                       float *lse) {
   const int64_t T = s.T, D = s.D, H = s.H, Hk = s.Hk;
   const int64_t nblocks = (T + kBlock - 1) / kBlock;
+  const auto runs = KeyRuns(mask, s.B, T);
+  const float neg = -std::numeric_limits<float>::infinity();
   // Tasks: (batch, head, query block), larger blocks (later rows, more keys) first.
   const int64_t tasks = s.B * H * nblocks;
   const double work = static_cast<double>(s.B) * H * T * T * D;  // about the score and context products
@@ -306,31 +345,36 @@ void AttentionForward(const AttnShape &s, const float *q, const float *k, const 
     const int64_t blk = nblocks - 1 - task % nblocks;
     const int64_t bh = task / nblocks, b = bh / H, h = bh % H, hk = h / s.groups;
     const int64_t r0 = blk * kBlock, r1 = std::min(T, r0 + kBlock), rows = r1 - r0;
+    const KeyRun &run = runs[static_cast<size_t>(b)];
+    const int64_t k0 = run.lo, cols = std::max<int64_t>(0, std::min(r1, run.hi) - k0);
     const float *mrow = mask + b * T;
-    ConstMap Q(q + ((b * T + r0) * H + h) * D, rows, D, Strided(H * D));
-    ConstMap K(k + (b * T * Hk + hk) * D, r1, D, Strided(Hk * D));
-    ConstMap V(v + (b * T * Hk + hk) * D, r1, D, Strided(Hk * D));
     MutMap O(out + ((b * T + r0) * H + h) * D, rows, D, Strided(H * D));
     float *L = lse + (b * H + h) * T + r0;
-    thread_local RowMajor S;
-    S.resize(rows, r1);
+    if (cols == 0) {  // no query of the block sees a key
+      O.setZero();
+      std::fill(L, L + rows, neg);
+      return;
+    }
+    ConstMap Q(q + ((b * T + r0) * H + h) * D, rows, D, Strided(H * D));
+    ConstMap K(k + ((b * T + k0) * Hk + hk) * D, cols, D, Strided(Hk * D));
+    ConstMap V(v + ((b * T + k0) * Hk + hk) * D, cols, D, Strided(Hk * D));
+    ScratchMap S = Scratch(0, rows, cols);
     S.noalias() = Q * K.transpose();
-    MaskScores(S, r0, mrow);
     for (int64_t i = 0; i < rows; i++) {
-      Eigen::Map<Eigen::ArrayXf> row(S.data() + i * r1, r1);
-      const int64_t seen = std::min(r1, r0 + i + 1);  // keys after the query are masked anyway
-      auto live = row.head(seen);
-      const float m = live.maxCoeff();
-      if (m == -std::numeric_limits<float>::infinity()) {  // sees no key
+      Eigen::Map<Eigen::ArrayXf> row(S.data() + i * cols, cols);
+      const int64_t live = LiveKeys(row.data(), cols, k0, r0 + i, mrow, run.dense);
+      const float m = live > 0 ? row.head(live).maxCoeff() : neg;
+      if (m == neg) {  // sees no key
         row.setZero();
-        L[i] = -std::numeric_limits<float>::infinity();
+        L[i] = neg;
         continue;
       }
-      live = (live - m).exp();
-      row.tail(r1 - seen).setZero();
-      ZeroMasked(row.data(), seen, mrow);  // Eigen's exp(-inf) is ~1e-38, not 0
-      const float sum = live.sum();
-      live *= 1.f / sum;
+      auto p = row.head(live);
+      p = (p - m).exp();
+      row.tail(cols - live).setZero();
+      if (!run.dense) ZeroMasked(row.data(), live, mrow + k0);  // Eigen's exp(-inf) is ~1e-38, not 0
+      const float sum = p.sum();
+      p *= 1.f / sum;
       L[i] = m + std::log(sum);
     }
     O.noalias() = S * V;
@@ -367,11 +411,13 @@ void AttentionBackward(const AttnShape &s, const float *q, const float *k, const
   }
   const int64_t nblocks = (T + kBlock - 1) / kBlock;
   const int64_t heads_per_task = direct ? s.groups : 1;
+  const auto runs = KeyRuns(mask, B, T);
   const double work = 2.5 * B * H * T * T * D;  // five products, causal half
   ThePool().For(direct ? B * Hk : B * H, [&](int64_t task) {
     const int64_t b = direct ? task / Hk : task / H;
     const int64_t h0 = direct ? (task % Hk) * s.groups : task % H;
     const int64_t hk = h0 / s.groups;
+    const KeyRun &run = runs[static_cast<size_t>(b)];
     const float *mrow = mask + b * T;
     ConstMap Kall(k + (b * T * Hk + hk) * D, T, D, Strided(Hk * D));
     ConstMap Vall(v + (b * T * Hk + hk) * D, T, D, Strided(Hk * D));
@@ -379,39 +425,43 @@ void AttentionBackward(const AttnShape &s, const float *q, const float *k, const
     float *dv_base = direct ? dv + (b * T * Hk + hk) * D : dv_h.data() + (b * H + h0) * T * D;
     const int64_t stride = direct ? Hk * D : D;
     MutMap dK(dk_base, T, D, Strided(stride)), dV(dv_base, T, D, Strided(stride));
-    thread_local RowMajor P, dP;
     thread_local Eigen::VectorXf Drow;
     for (int64_t h = h0; h < h0 + heads_per_task; h++) {
       for (int64_t blk = 0; blk < nblocks; blk++) {
         const int64_t r0 = blk * kBlock, r1 = std::min(T, r0 + kBlock), rows = r1 - r0;
+        const int64_t k0 = run.lo, cols = std::max<int64_t>(0, std::min(r1, run.hi) - k0);
         const int64_t off = ((b * T + r0) * H + h) * D;
+        MutMap dQ(dq + off, rows, D, Strided(H * D));
+        if (cols == 0) {
+          dQ.setZero();
+          continue;
+        }
         ConstMap Q(q + off, rows, D, Strided(H * D));
         ConstMap O(out + off, rows, D, Strided(H * D));
         ConstMap dO(dout + off, rows, D, Strided(H * D));
-        MutMap dQ(dq + off, rows, D, Strided(H * D));
-        auto K = Kall.topRows(r1);
-        auto V = Vall.topRows(r1);
+        auto K = Kall.middleRows(k0, cols);
+        auto V = Vall.middleRows(k0, cols);
         const float *L = lse + (b * H + h) * T + r0;
-        P.resize(rows, r1);
+        ScratchMap P = Scratch(0, rows, cols);
         P.noalias() = Q * K.transpose();
         for (int64_t i = 0; i < rows; i++) {
-          Eigen::Map<Eigen::ArrayXf> row(P.data() + i * r1, r1);
-          const int64_t seen = std::min(r1, r0 + i + 1);
-          if (L[i] == -std::numeric_limits<float>::infinity()) {
+          Eigen::Map<Eigen::ArrayXf> row(P.data() + i * cols, cols);
+          const int64_t live = LiveKeys(row.data(), cols, k0, r0 + i, mrow, run.dense);
+          if (live == 0 || L[i] == -std::numeric_limits<float>::infinity()) {
             row.setZero();
             continue;
           }
-          row.head(seen) = (row.head(seen) - L[i]).exp();
-          row.tail(r1 - seen).setZero();
-          ZeroMasked(row.data(), seen, mrow);
+          row.head(live) = (row.head(live) - L[i]).exp();
+          row.tail(cols - live).setZero();
+          if (!run.dense) ZeroMasked(row.data(), live, mrow + k0);
         }
-        dP.resize(rows, r1);
+        ScratchMap dP = Scratch(1, rows, cols);
         dP.noalias() = dO * V.transpose();
         Drow = (dO.array() * O.array()).rowwise().sum();
         dP.array() = P.array() * (dP.array().colwise() - Drow.array());  // dS
-        dV.topRows(r1).noalias() += P.transpose() * dO;
+        dV.middleRows(k0, cols).noalias() += P.transpose() * dO;
         dQ.noalias() = dP * K;
-        dK.topRows(r1).noalias() += dP.transpose() * Q;
+        dK.middleRows(k0, cols).noalias() += dP.transpose() * Q;
       }
     }
   }, work);
@@ -485,6 +535,25 @@ bool CheckRope(TF_OpKernelContext *ctx, const Inputs &in, const AttnShape &s, co
   return true;
 }
 
+// The RoPE kernels also take q [B*T, H*D], k and v [B*T, Hk*D]: the projections as the decoder
+// computes them, the same memory as [B,T,heads,D], so that no reshape op runs before and after
+// each layer's attention. B and T come from the mask, D from cos [B,T,D/2]. `flat` says which
+// layout the inputs had, for the outputs.
+bool CheckRopeInputs(TF_OpKernelContext *ctx, const Inputs &in, AttnShape &s, bool &flat, const char *op) {
+  auto q = Dims(in.t[0]), k = Dims(in.t[1]), v = Dims(in.t[2]), m = Dims(in.t[3]), c = Dims(in.t[4]);
+  flat = q.size() == 2;
+  if (!flat) return CheckAttention(ctx, in, s) && CheckRope(ctx, in, s, op);
+  const int64_t D = c.size() == 3 ? 2 * c[2] : 0;
+  if (m.size() != 2 || c.size() != 3 || c[0] != m[0] || c[1] != m[1] || Dims(in.t[5]) != c || D < 2 || k.size() != 2 || v != k ||
+      q[0] != m[0] * m[1] || k[0] != q[0] || q[1] % D != 0 || k[1] % D != 0 || k[1] < D || (q[1] / D) % (k[1] / D) != 0) {
+    return Fail(ctx, std::string(op) + ": expected q [B*T,H*D], k and v [B*T,Hk*D] with H a multiple of Hk, mask [B,T], cos and sin [B,T,D/2]; got q " +
+                         ShapeString(q) + ", k " + ShapeString(k) + ", v " + ShapeString(v) + ", mask " + ShapeString(m) + ", cos " + ShapeString(c) +
+                         ", sin " + ShapeString(Dims(in.t[5])));
+  }
+  s = {m[0], m[1], q[1] / D, k[1] / D, D, (q[1] / D) / (k[1] / D)};
+  return true;
+}
+
 // dst = rotate(src) * scale (inverse = false) or rotate^T(src) * scale (inverse = true), for
 // x [B,T,heads,D] with cos, sin [B,T,D/2]; with `at`, x is [N,heads,D] and row n takes the
 // factors of flat position at[n].
@@ -515,10 +584,11 @@ void RopeAttentionCompute(void *state, TF_OpKernelContext *ctx) {
   Inputs in;
   if (!GetInputs(ctx, in, "PrmkitRopeAttention")) return;
   AttnShape s;
-  if (!CheckAttention(ctx, in, s) || !CheckRope(ctx, in, s, "PrmkitRopeAttention")) return;
+  bool flat;
+  if (!CheckRopeInputs(ctx, in, s, flat, "PrmkitRopeAttention")) return;
   const float scale = static_cast<RopeState *>(state)->scale;
   Outputs outs;
-  float *out = outs.Add(ctx, {s.B, s.T, s.H, s.D});
+  float *out = outs.Add(ctx, Dims(in.t[0]));
   float *lse = out ? outs.Add(ctx, {s.B, s.H, s.T}) : nullptr;
   if (!lse) return;
   std::vector<float> qr(static_cast<size_t>(s.B * s.T * s.H * s.D)), kr(static_cast<size_t>(s.B * s.T * s.Hk * s.D));
@@ -534,15 +604,15 @@ void RopeAttentionGradCompute(void *state, TF_OpKernelContext *ctx) {
   Inputs in;
   if (!GetInputs(ctx, in, "PrmkitRopeAttentionGrad")) return;
   AttnShape s;
-  if (!CheckAttention(ctx, in, s) || !CheckRope(ctx, in, s, "PrmkitRopeAttentionGrad") ||
-      !CheckGradInputs(ctx, in, s, 6, 7, 8, "PrmkitRopeAttentionGrad")) {
+  bool flat;
+  if (!CheckRopeInputs(ctx, in, s, flat, "PrmkitRopeAttentionGrad") || !CheckGradInputs(ctx, in, s, 6, 7, 8, "PrmkitRopeAttentionGrad")) {
     return;
   }
   const float scale = static_cast<RopeState *>(state)->scale;
   Outputs outs;
-  float *dq = outs.Add(ctx, {s.B, s.T, s.H, s.D});
-  float *dk = dq ? outs.Add(ctx, {s.B, s.T, s.Hk, s.D}) : nullptr;
-  float *dv = dk ? outs.Add(ctx, {s.B, s.T, s.Hk, s.D}) : nullptr;
+  float *dq = outs.Add(ctx, Dims(in.t[0]));
+  float *dk = dq ? outs.Add(ctx, Dims(in.t[1])) : nullptr;
+  float *dv = dk ? outs.Add(ctx, Dims(in.t[1])) : nullptr;
   if (!dv) return;
   const size_t nq = static_cast<size_t>(s.B * s.T * s.H * s.D), nk = static_cast<size_t>(s.B * s.T * s.Hk * s.D);
   std::vector<float> qr(nq), kr(nk), dqr(nq), dkr(nk);
@@ -569,11 +639,20 @@ struct RowsShape {
 };
 
 bool CheckAttentionRows(TF_OpKernelContext *ctx, const Inputs &in, RowsShape &rs, std::vector<int64_t> &at, const char *op) {
-  auto q = Dims(in.t[0]), k = Dims(in.t[1]), v = Dims(in.t[2]), m = Dims(in.t[3]), r = Dims(in.t[6]);
+  auto q = Dims(in.t[0]), k = Dims(in.t[1]), v = Dims(in.t[2]), m = Dims(in.t[3]), r = Dims(in.t[6]), c = Dims(in.t[4]);
+  // The flat layout (q [N,H*D], k and v [B*T,Hk*D]; see CheckRopeInputs) read as the 3-D and 4-D one.
+  if (q.size() == 2 && k.size() == 2 && m.size() == 2 && c.size() == 3 && c[2] > 0 && k[0] == m[0] * m[1]) {
+    const int64_t D = 2 * c[2];
+    if (q[1] % D == 0 && k[1] % D == 0) {
+      q = {q[0], q[1] / D, D};
+      k = {m[0], m[1], k[1] / D, D};
+      v = v == Dims(in.t[1]) ? k : v;
+    }
+  }
   if (q.size() != 3 || k.size() != 4 || v != k || m.size() != 2 || r.size() != 1 || r[0] != q[0] || k[3] != q[2] ||
       m[0] != k[0] || m[1] != k[1] || k[2] < 1 || q[1] % k[2] != 0 || q[2] % 2 != 0) {
-    return Fail(ctx, std::string(op) + ": expected q [N,H,D], k and v [B,T,Hk,D] with H a multiple of Hk and D even, mask [B,T], rows [N]; got q " +
-                         ShapeString(q) + ", k " + ShapeString(k) + ", v " + ShapeString(v) + ", mask " + ShapeString(m) + ", rows " +
+    return Fail(ctx, std::string(op) + ": expected q [N,H,D], k and v [B,T,Hk,D] (or q [N,H*D], k and v [B*T,Hk*D]) with H a multiple of Hk and D even, mask [B,T], rows [N]; got q " +
+                         ShapeString(Dims(in.t[0])) + ", k " + ShapeString(Dims(in.t[1])) + ", v " + ShapeString(Dims(in.t[2])) + ", mask " + ShapeString(m) + ", rows " +
                          ShapeString(r));
   }
   rs.a = {k[0], k[1], q[1], k[2], q[2], q[1] / k[2]};
@@ -670,7 +749,7 @@ void RowsAttentionCompute(void *state, TF_OpKernelContext *ctx) {
   const AttnShape &s = rs.a;
   const float scale = static_cast<RopeState *>(state)->scale;
   Outputs outs;
-  float *out = outs.Add(ctx, {rs.N, s.H, s.D});
+  float *out = outs.Add(ctx, Dims(in.t[0]));
   float *lse = out ? outs.Add(ctx, {rs.N, s.H}) : nullptr;
   if (!lse || rs.N == 0) return;
   std::vector<float> qr(static_cast<size_t>(rs.N * s.H * s.D)), kr(static_cast<size_t>(s.B * s.T * s.Hk * s.D));
@@ -696,9 +775,9 @@ void RowsAttentionGradCompute(void *state, TF_OpKernelContext *ctx) {
   }
   const float scale = static_cast<RopeState *>(state)->scale;
   Outputs outs;
-  float *dq = outs.Add(ctx, {rs.N, H, D});
-  float *dk = dq ? outs.Add(ctx, {s.B, T, Hk, D}) : nullptr;
-  float *dv = dk ? outs.Add(ctx, {s.B, T, Hk, D}) : nullptr;
+  float *dq = outs.Add(ctx, Dims(in.t[0]));
+  float *dk = dq ? outs.Add(ctx, Dims(in.t[1])) : nullptr;
+  float *dv = dk ? outs.Add(ctx, Dims(in.t[1])) : nullptr;
   if (!dv) return;
   std::memset(dk, 0, sizeof(float) * s.B * T * Hk * D);
   std::memset(dv, 0, sizeof(float) * s.B * T * Hk * D);
@@ -776,17 +855,8 @@ bool CheckRows(TF_OpKernelContext *ctx, const TF_Tensor *x, const TF_Tensor *w, 
   return true;
 }
 
-void RmsNormCompute(void *state, TF_OpKernelContext *ctx) {
-  Inputs in;
-  if (!GetInputs(ctx, in, "PrmkitRmsNorm")) return;
-  int64_t N, C;
-  if (!CheckRows(ctx, in.t[0], in.t[1], N, C, "PrmkitRmsNorm")) return;
-  const float eps = static_cast<RmsNormState *>(state)->eps;
-  const float *x = Data(in.t[0]), *w = Data(in.t[1]);
-  Outputs outs;
-  float *y = outs.Add(ctx, {N, C});
-  float *rstd = y ? outs.Add(ctx, {N}) : nullptr;
-  if (!rstd) return;
+// y = x / rms(x) * w and rstd = 1 / rms(x), row by row.
+void RmsNormForward(const float *x, const float *w, float eps, int64_t N, int64_t C, float *y, float *rstd) {
   ParallelRanges(N, 4.0 * C, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; r++) {
       Eigen::Map<const Eigen::ArrayXf> xr(x + r * C, C), wr(w, C);
@@ -798,20 +868,47 @@ void RmsNormCompute(void *state, TF_OpKernelContext *ctx) {
   });
 }
 
-void RmsNormGradCompute(void *, TF_OpKernelContext *ctx) {
+void RmsNormCompute(void *state, TF_OpKernelContext *ctx) {
   Inputs in;
-  if (!GetInputs(ctx, in, "PrmkitRmsNormGrad")) return;
+  if (!GetInputs(ctx, in, "PrmkitRmsNorm")) return;
   int64_t N, C;
-  if (!CheckRows(ctx, in.t[1], in.t[2], N, C, "PrmkitRmsNormGrad")) return;
-  if (Dims(in.t[0]) != Dims(in.t[1]) || Dims(in.t[3]) != std::vector<int64_t>{N}) {
-    Fail(ctx, "PrmkitRmsNormGrad: dy must be shaped like x and rstd [N]");
+  if (!CheckRows(ctx, in.t[0], in.t[1], N, C, "PrmkitRmsNorm")) return;
+  Outputs outs;
+  float *y = outs.Add(ctx, {N, C});
+  float *rstd = y ? outs.Add(ctx, {N}) : nullptr;
+  if (!rstd) return;
+  RmsNormForward(Data(in.t[0]), Data(in.t[1]), static_cast<RmsNormState *>(state)->eps, N, C, y, rstd);
+}
+
+// PrmkitAddRmsNorm(x, r, w; eps) -> sum = x + r, y = RMSNorm(sum), rstd: the decoder's residual
+// add and the post-attention norm in one pass. The backward (PrmkitAddRmsNormGrad) adds the
+// gradient arriving at the sum from the next residual to the norm's, so the tape needs neither
+// the add nor the sum of the two gradients as ops of their own.
+void AddRmsNormCompute(void *state, TF_OpKernelContext *ctx) {
+  Inputs in;
+  if (!GetInputs(ctx, in, "PrmkitAddRmsNorm")) return;
+  int64_t N, C;
+  if (!CheckRows(ctx, in.t[0], in.t[2], N, C, "PrmkitAddRmsNorm")) return;
+  if (Dims(in.t[1]) != Dims(in.t[0])) {
+    Fail(ctx, "PrmkitAddRmsNorm: r must be shaped like x, got " + ShapeString(Dims(in.t[1])) + " and " + ShapeString(Dims(in.t[0])));
     return;
   }
-  const float *dy = Data(in.t[0]), *x = Data(in.t[1]), *w = Data(in.t[2]), *rstd = Data(in.t[3]);
+  const float *x = Data(in.t[0]), *r = Data(in.t[1]);
   Outputs outs;
-  float *dx = outs.Add(ctx, {N, C});
-  float *dw = dx ? outs.Add(ctx, {C}) : nullptr;
-  if (!dw) return;
+  float *sum = outs.Add(ctx, {N, C});
+  float *y = sum ? outs.Add(ctx, {N, C}) : nullptr;
+  float *rstd = y ? outs.Add(ctx, {N}) : nullptr;
+  if (!rstd) return;
+  ParallelRanges(N * C, 1.0, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; i++) sum[i] = x[i] + r[i];
+  });
+  RmsNormForward(sum, Data(in.t[2]), static_cast<RmsNormState *>(state)->eps, N, C, y, rstd);
+}
+
+// dx and dw of RMSNorm from dy; with dres, dx also gets dres added (the gradient reaching x by
+// another path: PrmkitAddRmsNorm's sum).
+void RmsNormBackward(const float *dy, const float *x, const float *w, const float *rstd, const float *dres, int64_t N, int64_t C,
+                     float *dx, float *dw) {
   // dw is a column sum: each chunk of rows sums into its own row of `partial`.
   const double work = 8.0 * N * C;
   const int64_t chunks = work < kSerialWork ? 1 : std::max<int64_t>(1, std::min<int64_t>(ThePool().size() * 4, N / 8));
@@ -828,6 +925,7 @@ void RmsNormGradCompute(void *, TF_OpKernelContext *ctx) {
       pw += dyr * xr * rs;
       const float mean = (dyr * wr * xr).sum() * rs / static_cast<float>(C);  // mean(dy * w * xhat)
       dxr = rs * (dyr * wr - xr * (rs * mean));
+      if (dres) dxr += Eigen::Map<const Eigen::ArrayXf>(dres + r * C, C);
     }
   });
   std::fill(dw, dw + C, 0.f);
@@ -835,6 +933,28 @@ void RmsNormGradCompute(void *, TF_OpKernelContext *ctx) {
     const float *pw = partial.data() + ch * C;
     for (int64_t c = 0; c < C; c++) dw[c] += pw[c];
   }
+}
+
+// PrmkitRmsNormGrad(dy, x, w, rstd) -> dx, dw, and PrmkitAddRmsNormGrad(dsum, dy, sum, w, rstd) ->
+// dx (the gradient of both x and r), dw: the same with dsum added to dx.
+template <bool kWithResidual>
+void RmsNormGradCompute(void *, TF_OpKernelContext *ctx) {
+  const char *op = kWithResidual ? "PrmkitAddRmsNormGrad" : "PrmkitRmsNormGrad";
+  const int o = kWithResidual ? 1 : 0;  // where dy is
+  Inputs in;
+  if (!GetInputs(ctx, in, op)) return;
+  int64_t N, C;
+  if (!CheckRows(ctx, in.t[o + 1], in.t[o + 2], N, C, op)) return;
+  if (Dims(in.t[o]) != Dims(in.t[o + 1]) || Dims(in.t[0]) != Dims(in.t[o + 1]) || Dims(in.t[o + 3]) != std::vector<int64_t>{N}) {
+    Fail(ctx, std::string(op) + (kWithResidual ? ": dsum and dy" : ": dy") + " must be shaped like x and rstd [N]");
+    return;
+  }
+  Outputs outs;
+  float *dx = outs.Add(ctx, {N, C});
+  float *dw = dx ? outs.Add(ctx, {C}) : nullptr;
+  if (!dw) return;
+  RmsNormBackward(Data(in.t[o]), Data(in.t[o + 1]), Data(in.t[o + 2]), Data(in.t[o + 3]), kWithResidual ? Data(in.t[0]) : nullptr, N, C,
+                  dx, dw);
 }
 
 // --- SwiGLU --------------------------------------------------------------------------------
@@ -984,6 +1104,40 @@ void CopyIntoCompute(void *state, TF_OpKernelContext *ctx) {
   std::memcpy(dst + st.dst_offset, Data(in.t[1]) + st.src_offset, sizeof(float) * static_cast<size_t>(st.length));
 }
 
+// --- sum of squares ------------------------------------------------------------------------
+
+// PrmkitSumSquares(x: N * float) -> sum []: the sum of the squares of every element of every
+// input, for the gradients' global norm. One kernel call for all the parameters' gradients, where
+// the eager ops take a square and a sum per parameter (two kernel calls each, and a temporary of
+// the parameter's size). Summed in double, in fixed chunks and a fixed order: the result does not
+// depend on the thread count.
+void SumSquaresCompute(void *, TF_OpKernelContext *ctx) {
+  Inputs in;
+  if (!GetInputs(ctx, in, "PrmkitSumSquares")) return;
+  constexpr int64_t kChunk = 1 << 16;
+  struct Piece {
+    const float *x;
+    int64_t n;
+  };
+  std::vector<Piece> pieces;
+  for (TF_Tensor *t : in.t) {
+    const int64_t n = TF_TensorElementCount(t);
+    for (int64_t o = 0; o < n; o += kChunk) pieces.push_back({Data(t) + o, std::min(kChunk, n - o)});
+  }
+  std::vector<double> partial(pieces.size(), 0.0);
+  ParallelRanges(static_cast<int64_t>(pieces.size()), 2.0 * kChunk, [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; p++) {
+      Eigen::Map<const Eigen::ArrayXf> x(pieces[p].x, pieces[p].n);
+      partial[p] = x.cast<double>().square().sum();
+    }
+  });
+  double total = 0.0;
+  for (double v : partial) total += v;
+  Outputs outs;
+  float *out = outs.Add(ctx, {});
+  if (out) *out = static_cast<float>(total);
+}
+
 // --- registration --------------------------------------------------------------------------
 
 bool RegisterOp(const char *name, std::initializer_list<const char *> inputs,
@@ -1040,13 +1194,18 @@ std::string RegisterPrmkitFusedOps() {
         RegisterOp("PrmkitRmsNorm", {"x: float", "w: float"}, {"y: float", "rstd: float"}, {"eps: float"}, RmsNormCreate,
                    RmsNormCompute, RmsNormDelete, error) &&
         RegisterOp("PrmkitRmsNormGrad", {"dy: float", "x: float", "w: float", "rstd: float"}, {"dx: float", "dw: float"}, {},
-                   NoState, RmsNormGradCompute, NoDelete, error) &&
+                   NoState, RmsNormGradCompute<false>, NoDelete, error) &&
+        RegisterOp("PrmkitAddRmsNorm", {"x: float", "r: float", "w: float"}, {"sum: float", "y: float", "rstd: float"}, {"eps: float"},
+                   RmsNormCreate, AddRmsNormCompute, RmsNormDelete, error) &&
+        RegisterOp("PrmkitAddRmsNormGrad", {"dsum: float", "dy: float", "sum: float", "w: float", "rstd: float"},
+                   {"dx: float", "dw: float"}, {}, NoState, RmsNormGradCompute<true>, NoDelete, error) &&
         RegisterOp("PrmkitAdamWInPlace", {"p: float", "m: float", "v: float", "g: float"}, {"p_out: float"},
                    {"grad_scale: float", "one_minus_b1: float", "one_minus_b2: float", "bc2: float", "eps: float",
                     "decay_factor: float", "neg_step: float"},
                    AdamWCreate, AdamWCompute, AdamWDelete, error) &&
         RegisterOp("PrmkitCopyIntoInPlace", {"dst: float", "src: float"}, {}, {"dst_offset: int", "src_offset: int", "length: int"},
                    CopyIntoCreate, CopyIntoCompute, CopyIntoDelete, error) &&
+        RegisterOp("PrmkitSumSquares", {"x: N * float"}, {"sum: float"}, {"N: int >= 1"}, NoState, SumSquaresCompute, NoDelete, error) &&
         RegisterOp("PrmkitSwiGlu", {"gate: float", "up: float"}, {"y: float"}, {}, NoState, SwiGluCompute, NoDelete, error) &&
         RegisterOp("PrmkitSwiGluGrad", {"dy: float", "gate: float", "up: float"}, {"dgate: float", "dup: float"}, {}, NoState,
                    SwiGluGradCompute, NoDelete, error);
@@ -1060,7 +1219,7 @@ std::string RegisterPrmkitFusedOps() {
 //   prmkitFusedError: string   why registration failed ('' when it did not)
 void RegisterPrmkitFused(napi_env env, napi_value exports) {
   const std::string error = RegisterPrmkitFusedOps();
-  const char *names[] = {"PrmkitAttention", "PrmkitAttentionGrad", "PrmkitRopeAttention", "PrmkitRopeAttentionGrad", "PrmkitRopeAttentionRows", "PrmkitRopeAttentionRowsGrad", "PrmkitRmsNorm", "PrmkitRmsNormGrad", "PrmkitSwiGlu", "PrmkitSwiGluGrad", "PrmkitAdamWInPlace", "PrmkitCopyIntoInPlace"};
+  const char *names[] = {"PrmkitAttention", "PrmkitAttentionGrad", "PrmkitRopeAttention", "PrmkitRopeAttentionGrad", "PrmkitRopeAttentionRows", "PrmkitRopeAttentionRowsGrad", "PrmkitRmsNorm", "PrmkitRmsNormGrad", "PrmkitSwiGlu", "PrmkitSwiGluGrad", "PrmkitAdamWInPlace", "PrmkitCopyIntoInPlace", "PrmkitSumSquares", "PrmkitAddRmsNorm", "PrmkitAddRmsNormGrad"};
   napi_value ops, err;
   napi_create_array(env, &ops);
   if (error.empty()) {

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { fusedRmsNorm, fusedRopeAttention, fusedRopeAttentionRows, fusedSwiGlu } from '../backend/fused/fused-ops.js';
+import { fusedAddRmsNorm, fusedRmsNorm, fusedRopeAttention, fusedRopeAttentionRows, fusedSwiGlu } from '../backend/fused/fused-ops.js';
 import { checkKernelChoice, kernelInfo, type KernelChoice } from '../backend/fused/kernel-choice.js';
 import type { Qwen2Config } from './config.js';
 import { linear, type LowRankAdapter } from './linear.js';
@@ -241,35 +241,29 @@ export function rmsNorm(x: tf.Tensor2D, weight: tf.Tensor1D, eps: number, fused 
 }
 
 /** Attention context [B*T, heads*D] (before o_proj) through the fused kernel: RoPE, scale, masks and GQA all inside it. */
-function fusedAttentionContext(cfg: Qwen2Config, w: DecoderLayerWeights, x: tf.Tensor2D, batch: number, seqLen: number, f: FusedInputs): tf.Tensor2D {
-  const nH = cfg.numAttentionHeads;
-  const nKv = cfg.numKeyValueHeads;
+function fusedAttentionContext(cfg: Qwen2Config, w: DecoderLayerWeights, x: tf.Tensor2D, f: FusedInputs): tf.Tensor2D {
   const d = cfg.headDim;
-  // [B*T, heads*D] is [B, T, heads, D] in memory: the kernel reads the projections as they are.
-  const q = linear(x, w.qW, w.qB, w.adapters?.q_proj).reshape([batch, seqLen, nH, d]) as tf.Tensor4D;
-  const k = linear(x, w.kW, w.kB, w.adapters?.k_proj).reshape([batch, seqLen, nKv, d]) as tf.Tensor4D;
-  const v = linear(x, w.vW, w.vB, w.adapters?.v_proj).reshape([batch, seqLen, nKv, d]) as tf.Tensor4D;
-  const context = fusedRopeAttention(q, k, v, f.mask, f.cos, f.sin, 1 / Math.sqrt(d));
-  return context.reshape([batch * seqLen, nH * d]) as tf.Tensor2D;
+  // [B*T, heads*D] is [B, T, heads, D] in memory: the kernel reads the projections as they are
+  // (B and T from the mask, D from cos), with no reshape op on either side.
+  const q = linear(x, w.qW, w.qB, w.adapters?.q_proj);
+  const k = linear(x, w.kW, w.kB, w.adapters?.k_proj);
+  const v = linear(x, w.vW, w.vB, w.adapters?.v_proj);
+  return fusedRopeAttention(q, k, v, f.mask, f.cos, f.sin, 1 / Math.sqrt(d));
 }
 
-/** Attention context [B*T, heads*D] (before o_proj) by the eager ops, block by block. */
 /**
  * fusedAttentionContext at the flat positions `rows` only [N, heads*D]: queries of those rows,
  * keys and values of every position.
  */
-function fusedAttentionContextAt(cfg: Qwen2Config, w: DecoderLayerWeights, x: tf.Tensor2D, batch: number, seqLen: number, f: FusedInputs, rows: tf.Tensor1D): tf.Tensor2D {
-  const nH = cfg.numAttentionHeads;
-  const nKv = cfg.numKeyValueHeads;
+function fusedAttentionContextAt(cfg: Qwen2Config, w: DecoderLayerWeights, x: tf.Tensor2D, f: FusedInputs, rows: tf.Tensor1D): tf.Tensor2D {
   const d = cfg.headDim;
-  const n = rows.shape[0];
-  const q = linear(tf.gather(x, rows) as tf.Tensor2D, w.qW, w.qB, w.adapters?.q_proj).reshape([n, nH, d]) as tf.Tensor3D;
-  const k = linear(x, w.kW, w.kB, w.adapters?.k_proj).reshape([batch, seqLen, nKv, d]) as tf.Tensor4D;
-  const v = linear(x, w.vW, w.vB, w.adapters?.v_proj).reshape([batch, seqLen, nKv, d]) as tf.Tensor4D;
-  const context = fusedRopeAttentionRows(q, k, v, f.mask, f.cos, f.sin, tf.cast(rows, 'float32'), 1 / Math.sqrt(d));
-  return context.reshape([n, nH * d]) as tf.Tensor2D;
+  const q = linear(tf.gather(x, rows) as tf.Tensor2D, w.qW, w.qB, w.adapters?.q_proj);
+  const k = linear(x, w.kW, w.kB, w.adapters?.k_proj);
+  const v = linear(x, w.vW, w.vB, w.adapters?.v_proj);
+  return fusedRopeAttentionRows(q, k, v, f.mask, f.cos, f.sin, tf.cast(rows, 'float32'), 1 / Math.sqrt(d));
 }
 
+/** Attention context [B*T, heads*D] (before o_proj) by the eager ops, block by block. */
 function attentionContext(
   cfg: Qwen2Config,
   w: DecoderLayerWeights,
@@ -418,16 +412,25 @@ export function decoderLayer(cfg: Qwen2Config, layer: DecoderLayerWeights, h: tf
     if (ctx.fused) {
       // The fused kernel computes the chosen rows' queries alone; the eager ops all, then pick.
       context = rows
-        ? fusedAttentionContextAt(cfg, layer, normed, ctx.batch, ctx.seqLen, ctx.fused, rows)
-        : fusedAttentionContext(cfg, layer, normed, ctx.batch, ctx.seqLen, ctx.fused);
+        ? fusedAttentionContextAt(cfg, layer, normed, ctx.fused, rows)
+        : fusedAttentionContext(cfg, layer, normed, ctx.fused);
     } else {
       const all = attentionContext(cfg, layer, normed, ctx.batch, ctx.seqLen, ctx.eager!.rope, ctx.eager!.blocks);
       context = rows ? (tf.gather(all, rows) as tf.Tensor2D) : all;
     }
     const attended = linear(context, layer.oW, undefined, layer.adapters?.o_proj);
-    const mid = tf.add(rows ? tf.gather(h, rows) : h, attended) as tf.Tensor2D;
-    return tf.add(mid, mlp(layer, rmsNorm(mid, layer.postNorm, cfg.rmsNormEps, fused), fused)) as tf.Tensor2D;
+    const residual = rows ? (tf.gather(h, rows) as tf.Tensor2D) : h;
+    const [mid, normedMid] = fused
+      ? fusedAddRmsNorm(residual, attended, layer.postNorm, cfg.rmsNormEps)
+      : addThenNorm(residual, attended, layer.postNorm, cfg.rmsNormEps);
+    return tf.add(mid, mlp(layer, normedMid, fused)) as tf.Tensor2D;
   });
+}
+
+/** x + r and its RMSNorm by the eager ops (fusedAddRmsNorm's reference). */
+function addThenNorm(x: tf.Tensor2D, r: tf.Tensor2D, weight: tf.Tensor1D, eps: number): [tf.Tensor2D, tf.Tensor2D] {
+  const sum = tf.add(x, r) as tf.Tensor2D;
+  return [sum, rmsNorm(sum, weight, eps)];
 }
 
 /** The final RMSNorm of the decoder. */

@@ -1,4 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
+import { fusedSumOfSquares } from '../backend/fused/fused-ops.js';
+import { kernelInfo, type KernelChoice } from '../backend/fused/kernel-choice.js';
 
 /**
  * The factor torch.nn.utils.clip_grad_norm_ scales gradients by: maxNorm / (norm + 1e-6) when
@@ -28,17 +30,30 @@ export function clipByGlobalNorm(grads: readonly tf.Tensor[], maxNorm: number): 
 }
 
 /**
- * sqrt(sum of squares) over every element of every tensor. Each tensor's square is released as
- * soon as it is summed, so only one tensor-sized temporary exists at a time.
+ * The sum of squares over every element of every tensor, as a scalar tensor. With the fused
+ * kernels (train.kernels; default: the process-wide choice) one native call for all of them,
+ * where the eager ops take two per tensor. Eagerly, each tensor's square is released as soon as
+ * it is summed, so only one tensor-sized temporary exists at a time.
  */
-export function globalNorm(grads: readonly tf.Tensor[]): number {
-  if (grads.length === 0) return 0;
-  const partial = grads.map((g) => tf.tidy(() => tf.sum(tf.square(g))));
-  const norm = tf.tidy(() => tf.sqrt(tf.addN(partial)));
+export function sumOfSquares(tensors: readonly tf.Tensor[], kernels?: KernelChoice): tf.Scalar {
+  if (tensors.length === 0) return tf.scalar(0);
+  if (kernelInfo(kernels).used === 'fused') return fusedSumOfSquares(tensors);
+  const partial = tensors.map((g) => tf.tidy(() => tf.sum(tf.square(g))));
   try {
-    return norm.dataSync()[0];
+    return tf.addN(partial) as tf.Scalar;
   } finally {
-    tf.dispose([...partial, norm]);
+    tf.dispose(partial);
+  }
+}
+
+/** sqrt(sum of squares) over every element of every tensor. */
+export function globalNorm(grads: readonly tf.Tensor[], kernels?: KernelChoice): number {
+  if (grads.length === 0) return 0;
+  const sumSq = sumOfSquares(grads, kernels);
+  try {
+    return Math.sqrt(sumSq.dataSync()[0]);
+  } finally {
+    sumSq.dispose();
   }
 }
 

@@ -270,8 +270,10 @@ export function formatMemoryPlan(plan: MemoryPlan): string {
     row('optimizer transient', b.optimizer_transient),
     ...(plan.workers > 1 ? [row('reduction buckets', b.collective_transient)] : []),
     row('expected peak', b.total),
-    // Measured on CPU workers over loopback gRPC (docs/lora-and-sharding.md): TensorFlow's collective
-    // runtime holds memory no tensor accounts for, which this plan cannot see.
-    ...(plan.workers > 1 ? ['  (CPU workers over gRPC measured 1.5-3.3 GB more per worker than planned at 0.5B size; see docs/lora-and-sharding.md)'] : []),
+    // Measured on CPU workers over loopback gRPC (docs/lora-and-sharding.md): the plan counts
+    // tensors; TensorFlow's default CPU allocator keeps freed blocks on top of them.
+    ...(plan.workers > 1
+      ? ['  (CPU workers: add the process, 0.3-0.45 GB; TensorFlow\'s default CPU allocator kept 2.3-3.0 GB more at 0.5B size, see docs/lora-and-sharding.md)']
+      : []),
   ].join('\n');
 }

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { copyIntoInPlace } from '../backend/fused/fused-ops.js';
 import { kernelInfo, type KernelChoice } from '../backend/fused/kernel-choice.js';
 import { SafetensorsReader } from '../model/safetensors.js';
+import { sumOfSquares } from './gradients.js';
 import type { ShardOptimizer } from './memory-plan.js';
 import { AdamW, type AdamWConfig, type CheckpointableOptimizer, type NamedVariable, type UpdateSlot } from './optimizer.js';
 
@@ -250,9 +251,8 @@ export class ShardedAdamW implements CheckpointableOptimizer {
   async reduceNorm(losses: readonly number[]): Promise<{ losses: number[]; norm: number }> {
     if (this.nextBucket !== 0 || this.pending.size > 0) throw new Error(`ShardedAdamW: ${this.pending.size} gradient(s) never completed their bucket`);
     const mine = tf.tidy(() => {
-      const squares = this.grads.flatMap((pieces) => [...pieces.values()]).map((g) => tf.sum(tf.square(g)));
-      const sumSq = squares.length === 0 ? tf.zeros([1]) : tf.reshape(tf.addN(squares), [1]);
-      return tf.concat([tf.tensor1d([...losses], 'float32'), sumSq]);
+      const sumSq = sumOfSquares(this.grads.flatMap((pieces) => [...pieces.values()]), this.kernels);
+      return tf.concat([tf.tensor1d([...losses], 'float32'), tf.reshape(sumSq, [1])]);
     });
     const [summed] = await this.timed(() => this.group.allReduceSum([mine], 'loss and gradient norm', { consume: true }));
     const values = Array.from(await summed.data());

@@ -7,7 +7,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { expect } from 'chai';
-import { copyIntoInPlace, fusedAttention, fusedAttentionWithLse, fusedRmsNorm, fusedRopeAttention, fusedRopeAttentionRows, fusedSwiGlu } from '../../src/backend/fused/fused-ops.js';
+import { copyIntoInPlace, fusedAddRmsNorm, fusedAttention, fusedAttentionWithLse, fusedRmsNorm, fusedRopeAttention, fusedRopeAttentionRows, fusedSumOfSquares, fusedSwiGlu } from '../../src/backend/fused/fused-ops.js';
+import { globalNorm } from '../../src/train/gradients.js';
 import { rmsNorm, swiGlu } from '../../src/model/qwen2.js';
 import { AdamW } from '../../src/train/optimizer.js';
 import { Rng } from '../../src/util/rng.js';
@@ -97,6 +98,12 @@ const CASES: AttentionCase[] = [
     b: 2, t: 9, h: 2, hk: 1, d: 4,
     mask: (b, t) => [new Array<number>(t).fill(0).map((_, j) => (j === 4 ? 1 : 0)), new Array<number>(t).fill(1)],
   },
+  {
+    // The kernels read one run of ones [lo, hi) as a key range and test every key otherwise.
+    name: 'masks with holes (not one run of ones) beside a padded row, T=140',
+    b: 3, t: 140, h: 4, hk: 2, d: 16,
+    mask: (b, t) => ones(b, t).map((row, i) => row.map((_, j) => (i === 0 ? (j % 5 === 2 ? 0 : 1) : i === 1 ? (j < 10 || (j >= 70 && j < 75) ? 0 : 1) : j < t - 20 ? 1 : 0))),
+  },
 ];
 
 describe('backend: fused native kernels vs the eager ops', function () {
@@ -140,6 +147,17 @@ describe('backend: fused native kernels vs the eager ops', function () {
         const wantRope = tf.grads(loss(eagerRope))([q, k, v]);
         gotRope.forEach((g, i) => expect(relErr(g, wantRope[i]), `RoPE gradient ${'qkv'[i]}`).to.be.below(TOL));
 
+        // The flat layout (q [B*T,H*D], k and v [B*T,Hk*D], as the decoder's projections come)
+        // is the same computation on the same memory: equal to the last bit.
+        const bt = c.b * c.t;
+        const flatRope = (qq: tf.Tensor4D, kk: tf.Tensor4D, vv: tf.Tensor4D, m: tf.Tensor2D) =>
+          fusedRopeAttention(qq.reshape([bt, c.h * c.d]) as tf.Tensor2D, kk.reshape([bt, c.hk * c.d]) as tf.Tensor2D, vv.reshape([bt, c.hk * c.d]) as tf.Tensor2D, m, cos, sin, scale)
+            .reshape([c.b, c.t, c.h, c.d]) as tf.Tensor4D;
+        const flatOut = fusedRopeAttention(q.reshape([bt, c.h * c.d]) as tf.Tensor2D, k.reshape([bt, c.hk * c.d]) as tf.Tensor2D, v.reshape([bt, c.hk * c.d]) as tf.Tensor2D, mask, cos, sin, scale);
+        expect(flatOut.shape, 'flat output shape').to.deep.equal([bt, c.h * c.d]);
+        expect(relErr(flatOut.reshape([c.b, c.t, c.h, c.d]), fusedRope(q, k, v, mask)), 'flat values').to.equal(0);
+        tf.grads(loss(flatRope))([q, k, v]).forEach((g, i) => expect(relErr(g, gotRope[i]), `flat gradient ${'qkv'[i]}`).to.equal(0));
+
         // At chosen query rows only (flat b*T + t, in no particular order, some twice, some of
         // rows that see no key), against the full eager attention's rows.
         const flat = Array.from({ length: c.b * c.t }, (_, i) => i).filter(() => rng.next() < 0.4);
@@ -158,6 +176,11 @@ describe('backend: fused native kernels vs the eager ops', function () {
         const gotRowGrads = tf.grads(rowLoss(atRows))([q, k, v]);
         const wantRowGrads = tf.grads(rowLoss(eagerAtRows))([q, k, v]);
         gotRowGrads.forEach((g, i) => expect(relErr(g, wantRowGrads[i]), `rows: gradient ${'qkv'[i]}`).to.be.below(TOL));
+        const atRowsFlat = (qq: tf.Tensor, kk: tf.Tensor, vv: tf.Tensor): tf.Tensor =>
+          fusedRopeAttentionRows(tf.gather(qq.reshape([bt, c.h * c.d]), rowIds) as tf.Tensor2D, kk.reshape([bt, c.hk * c.d]) as tf.Tensor2D, vv.reshape([bt, c.hk * c.d]) as tf.Tensor2D, mask, cos, sin, tf.cast(rowIds, 'float32') as tf.Tensor1D, scale)
+            .reshape([picked.length, c.h, c.d]);
+        expect(relErr(atRowsFlat(q, k, v), gotRows), 'rows, flat: values').to.equal(0);
+        tf.grads(rowLoss(atRowsFlat))([q, k, v]).forEach((g, i) => expect(relErr(g, gotRowGrads[i]), `rows, flat: gradient ${'qkv'[i]}`).to.equal(0));
       });
       expect(tf.memory().numTensors).to.equal(before);
     });
@@ -185,6 +208,24 @@ describe('backend: fused native kernels vs the eager ops', function () {
     expect(() => copyIntoInPlace(dst, src, -1, 0, 1)).to.throw(/dstOffset must be a non-negative integer/);
     expect(Array.from(dst.dataSync())).to.deep.equal([0, 0, 2, 3, 4, 5, 0, 0, 0, 6]);
     tf.dispose([dst, src]);
+    expect(tf.memory().numTensors).to.equal(before);
+  });
+
+  it('sum of squares: one call over many tensors gives the eager square-and-sum, and keeps NaN and Infinity', () => {
+    const before = tf.memory().numTensors;
+    tf.tidy(() => {
+      const rng = new Rng('sumsq');
+      // Sizes across the kernel's 65,536-element chunks, a scalar and an empty tensor.
+      const xs = [randn(rng, [300, 700]), randn(rng, [65536], 3), tf.scalar(-2.5), randn(rng, [17, 3, 5]), tf.zeros([0, 4])];
+      const eager = tf.addN(xs.map((x) => tf.sum(tf.square(x)))).dataSync()[0];
+      const fused = fusedSumOfSquares(xs);
+      expect(fused.shape).to.deep.equal([]);
+      expect(Math.abs(fused.dataSync()[0] - eager) / eager).to.be.below(1e-6);
+      expect(globalNorm(xs, 'fused')).to.be.closeTo(globalNorm(xs, 'eager'), 1e-6 * Math.sqrt(eager));
+      expect(fusedSumOfSquares([xs[0], tf.tensor1d([1, NaN])]).dataSync()[0]).to.be.NaN;
+      expect(fusedSumOfSquares([tf.tensor1d([Infinity]), xs[1]]).dataSync()[0]).to.equal(Infinity);
+      expect(fusedSumOfSquares([]).dataSync()[0]).to.equal(0);
+    });
     expect(tf.memory().numTensors).to.equal(before);
   });
 
@@ -222,6 +263,11 @@ describe('backend: fused native kernels vs the eager ops', function () {
       const q2 = tf.zeros([1, 4, 2, 8]) as tf.Tensor4D;
       const cos = tf.zeros([1, 4, 3]) as tf.Tensor3D; // D/2 is 4
       expect(() => fusedRopeAttention(q2, q2, q2, tf.ones([1, 4]) as tf.Tensor2D, cos, cos, 1)).to.throw(/cos, sin \[B,T,D\/2\]/);
+      // Flat: D = 8 from cos [1,4,4], so q [4,24] has 3 heads and k [4,16] 2.
+      const cos4 = tf.zeros([1, 4, 4]) as tf.Tensor3D;
+      const qf = tf.zeros([4, 24]) as tf.Tensor2D;
+      const kf = tf.zeros([4, 16]) as tf.Tensor2D;
+      expect(() => fusedRopeAttention(qf, kf, kf, tf.ones([1, 4]) as tf.Tensor2D, cos4, cos4, 1)).to.throw(/q \[B\*T,H\*D\].*H a multiple of Hk/);
     });
   });
 
@@ -239,6 +285,39 @@ describe('backend: fused native kernels vs the eager ops', function () {
         expect(relErr(got[0], want[0]), 'dx').to.be.below(TOL);
         expect(relErr(got[1], want[1]), 'dw').to.be.below(TOL);
       });
+    });
+
+    it(`residual add + RMSNorm [${n}, ${c}]: both outputs and the gradients of x, r and w`, () => {
+      const before = tf.memory().numTensors;
+      tf.tidy(() => {
+        const rng = new Rng(`addrms-${n}-${c}`);
+        const x = randn(rng, [n, c], 2) as tf.Tensor2D;
+        const r = randn(rng, [n, c]) as tf.Tensor2D;
+        const w = tf.add(1, randn(rng, [c], 0.2)) as tf.Tensor1D;
+        const dsum = randn(rng, [n, c]);
+        const dy = randn(rng, [n, c]);
+        const eager = (xx: tf.Tensor2D, rr: tf.Tensor2D, ww: tf.Tensor1D): [tf.Tensor2D, tf.Tensor2D] => {
+          const sum = tf.add(xx, rr) as tf.Tensor2D;
+          return [sum, rmsNorm(sum, ww, 1e-6)];
+        };
+        const fusedOut = fusedAddRmsNorm(x, r, w, 1e-6);
+        const eagerOut = eager(x, r, w);
+        expect(relErr(fusedOut[0], eagerOut[0]), 'sum').to.equal(0);
+        expect(relErr(fusedOut[1], eagerOut[1]), 'normed').to.be.below(TOL);
+        // The sum feeds the next residual and the norm feeds the MLP: gradients arrive at both.
+        const loss = (f: typeof eager) => (xx: tf.Tensor, rr: tf.Tensor, ww: tf.Tensor) => {
+          const [sum, y] = f(xx as tf.Tensor2D, rr as tf.Tensor2D, ww as tf.Tensor1D);
+          return tf.add(tf.sum(tf.mul(sum, dsum)), tf.sum(tf.mul(y, dy)));
+        };
+        const got = tf.grads(loss((xx, rr, ww) => fusedAddRmsNorm(xx, rr, ww, 1e-6)))([x, r, w]);
+        const want = tf.grads(loss(eager))([x, r, w]);
+        got.forEach((g, i) => expect(relErr(g, want[i]), `d${'xrw'[i]}`).to.be.below(TOL));
+        // Only the normed output used: the sum's gradient is zero.
+        const onlyNormed = tf.grads((xx: tf.Tensor, rr: tf.Tensor) => tf.sum(tf.mul(fusedAddRmsNorm(xx as tf.Tensor2D, rr as tf.Tensor2D, w, 1e-6)[1], dy)))([x, r]);
+        const onlyNormedEager = tf.grads((xx: tf.Tensor, rr: tf.Tensor) => tf.sum(tf.mul(eager(xx as tf.Tensor2D, rr as tf.Tensor2D, w)[1], dy)))([x, r]);
+        onlyNormed.forEach((g, i) => expect(relErr(g, onlyNormedEager[i]), `normed only: d${'xr'[i]}`).to.be.below(TOL));
+      });
+      expect(tf.memory().numTensors).to.equal(before);
     });
   }
 

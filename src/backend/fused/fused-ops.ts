@@ -7,13 +7,16 @@
  *       no [B,H,T,T] tensor forward or backward (the backward recomputes the probabilities
  *       from the row log-sum-exp the forward saves).
  *   fusedRopeAttention(q, k, v, mask, cos, sin, scale): the same with RoPE (and the 1/sqrt(D)
- *       scale of q) applied inside the kernel, forward and backward.
+ *       scale of q) applied inside the kernel, forward and backward; also on the flat layout
+ *       q [B*T,H*D], k and v [B*T,Hk*D] the decoder's projections have.
  *   fusedRopeAttentionRows(q [N,H,D], k, v, mask, cos, sin, rows [N], scale) -> [N,H,D]: its
  *       output at N chosen query positions only (the PRM's last layer, at the step tokens).
  *   fusedRmsNorm(x [N,C], w [C], eps) -> [N,C]
+ *   fusedAddRmsNorm(x, r, w, eps) -> [x + r, RMSNorm(x + r)]   the residual add and the norm, one kernel
  *   fusedSwiGlu(gate, up) -> silu(gate) * up
  *   fusedAdamW(p, m, v, g, scalars) -> p'   one parameter's AdamW update, one pass; m and v in place
  *   copyIntoInPlace(dst, src, dstOffset, srcOffset, length)   a run of src's values over dst's, in place
+ *   fusedSumOfSquares(tensors) -> scalar   the gradients' squared global norm in one call
  *
  * The eager ops in src/model/qwen2.ts stay the reference (and the path of wasm, cpu and of a
  * binding built before these kernels); test/backend/fused-kernels.test.ts holds the two to
@@ -24,7 +27,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { GradConfig, NamedAttrMap, Tensor, TensorInfo } from '@tensorflow/tfjs';
 
-const OPS = ['PrmkitAttention', 'PrmkitAttentionGrad', 'PrmkitRopeAttention', 'PrmkitRopeAttentionGrad', 'PrmkitRopeAttentionRows', 'PrmkitRopeAttentionRowsGrad', 'PrmkitRmsNorm', 'PrmkitRmsNormGrad', 'PrmkitSwiGlu', 'PrmkitSwiGluGrad', 'PrmkitAdamWInPlace', 'PrmkitCopyIntoInPlace'] as const;
+const OPS = ['PrmkitAttention', 'PrmkitAttentionGrad', 'PrmkitRopeAttention', 'PrmkitRopeAttentionGrad', 'PrmkitRopeAttentionRows', 'PrmkitRopeAttentionRowsGrad', 'PrmkitRmsNorm', 'PrmkitRmsNormGrad', 'PrmkitSwiGlu', 'PrmkitSwiGluGrad', 'PrmkitAdamWInPlace', 'PrmkitCopyIntoInPlace', 'PrmkitSumSquares', 'PrmkitAddRmsNorm', 'PrmkitAddRmsNormGrad'] as const;
 
 interface OpAttr {
   name: string;
@@ -108,9 +111,20 @@ function registerFusedKernels(): void {
   forward('PrmkitRopeAttentionRowsGrad', ['q', 'k', 'v', 'mask', 'cos', 'sin', 'rows', 'out', 'lse', 'dout'], 3, scaleAttr);
   forward('PrmkitRmsNorm', ['x', 'w'], 2, (a, b) => [{ name: 'eps', type: b.TF_ATTR_FLOAT, value: a.eps as number }]);
   forward('PrmkitRmsNormGrad', ['dy', 'x', 'w', 'rstd'], 2);
+  forward('PrmkitAddRmsNorm', ['x', 'r', 'w'], 3, (a, b) => [{ name: 'eps', type: b.TF_ATTR_FLOAT, value: a.eps as number }]);
+  forward('PrmkitAddRmsNormGrad', ['dsum', 'dy', 'sum', 'w', 'rstd'], 2);
   forward('PrmkitSwiGlu', ['gate', 'up'], 1);
   forward('PrmkitSwiGluGrad', ['dy', 'gate', 'up'], 2);
   forward('PrmkitAdamWInPlace', ['p', 'm', 'v', 'g'], 1, (a, b) => ADAMW_ATTRS.map((name) => ({ name, type: b.TF_ATTR_FLOAT, value: a[name] as number })));
+  tf.registerKernel({
+    kernelName: 'PrmkitSumSquares',
+    backendName: 'tensorflow',
+    kernelFunc: ({ inputs, backend }) => {
+      const native = backend as unknown as NativeBackend;
+      const xs = Object.values(inputs) as TensorInfo[];
+      return native.executeMultipleOutputs('PrmkitSumSquares', [{ name: 'N', type: native.binding.TF_ATTR_INT, value: xs.length }], xs, 1)[0];
+    },
+  });
   for (const g of GRADIENTS) tf.registerGradient(g);
 }
 
@@ -171,6 +185,18 @@ const GRADIENTS: GradConfig[] = [
     },
   },
   {
+    kernelName: 'PrmkitAddRmsNorm',
+    inputsToSave: ['w'],
+    outputsToSave: [true, false, true],
+    gradFunc: (dy, saved) => {
+      const [w, sum, rstd] = saved;
+      const [dsum, dnormed] = dy as Tensor[];
+      const grads = once(() => tf.engine().runKernel('PrmkitAddRmsNormGrad', { dsum, dy: dnormed, sum, w, rstd }) as Tensor[]);
+      // x and r receive the same gradient; each gets its own tensor, since the tape may dispose one.
+      return { x: () => grads(0), r: () => grads(0).clone(), w: () => grads(1) };
+    },
+  },
+  {
     kernelName: 'PrmkitSwiGlu',
     inputsToSave: ['gate', 'up'],
     gradFunc: (dy, saved) => {
@@ -194,25 +220,27 @@ export function fusedAttention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, m
 
 /**
  * fusedAttention of q and k before RoPE: the kernel rotates them (rotate_half form, with
- * cos, sin [B,T,D/2] of each token's position) and scales q by `scale`.
+ * cos, sin [B,T,D/2] of each token's position) and scales q by `scale`. It also takes the flat
+ * layout q [B*T,H*D], k and v [B*T,Hk*D] (the projections as computed, the same memory) and then
+ * returns [B*T,H*D]: no reshape op before and after each layer's attention.
  */
-export function fusedRopeAttention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, mask: tf.Tensor2D, cos: tf.Tensor3D, sin: tf.Tensor3D, scale: number): tf.Tensor4D {
+export function fusedRopeAttention<T extends tf.Tensor2D | tf.Tensor4D>(q: T, k: T, v: T, mask: tf.Tensor2D, cos: tf.Tensor3D, sin: tf.Tensor3D, scale: number): T {
   checkFloat('fusedRopeAttention', q, k, v, mask, cos, sin);
   const [out, lse] = tf.engine().runKernel('PrmkitRopeAttention', { q, k, v, mask, cos, sin }, { scale } as unknown as NamedAttrMap) as Tensor[];
   lse.dispose(); // the tape keeps its own copy for the gradient
-  return out as tf.Tensor4D;
+  return out as T;
 }
 
 /**
  * fusedRopeAttention's output at chosen query positions only: q [N,H,D] holds the queries of
  * flat positions rows [N] (b*T + t, as float32: the kernel's inputs are all float), k and v
- * every position [B,T,Hk,D]; returns [N,H,D].
+ * every position [B,T,Hk,D]; returns [N,H,D]. Or flat: q [N,H*D], k and v [B*T,Hk*D] -> [N,H*D].
  */
-export function fusedRopeAttentionRows(q: tf.Tensor3D, k: tf.Tensor4D, v: tf.Tensor4D, mask: tf.Tensor2D, cos: tf.Tensor3D, sin: tf.Tensor3D, rows: tf.Tensor1D, scale: number): tf.Tensor3D {
+export function fusedRopeAttentionRows<Q extends tf.Tensor2D | tf.Tensor3D>(q: Q, k: tf.Tensor2D | tf.Tensor4D, v: tf.Tensor2D | tf.Tensor4D, mask: tf.Tensor2D, cos: tf.Tensor3D, sin: tf.Tensor3D, rows: tf.Tensor1D, scale: number): Q {
   checkFloat('fusedRopeAttentionRows', q, k, v, mask, cos, sin, rows);
   const [out, lse] = tf.engine().runKernel('PrmkitRopeAttentionRows', { q, k, v, mask, cos, sin, rows }, { scale } as unknown as NamedAttrMap) as Tensor[];
   lse.dispose(); // the tape keeps its own copy for the gradient
-  return out as tf.Tensor3D;
+  return out as Q;
 }
 
 /** The attention's row log-sum-exp [B,H,T] too (tests). */
@@ -226,6 +254,17 @@ export function fusedRmsNorm(x: tf.Tensor2D, w: tf.Tensor1D, eps: number): tf.Te
   const [y, rstd] = tf.engine().runKernel('PrmkitRmsNorm', { x, w }, { eps } as unknown as NamedAttrMap) as Tensor[];
   rstd.dispose(); // the tape keeps its own copy for the gradient
   return y as tf.Tensor2D;
+}
+
+/**
+ * The residual add and RMSNorm in one kernel: returns [x + r, RMSNorm(x + r)]. Its backward adds
+ * the gradient reaching the sum by the residual stream inside the kernel.
+ */
+export function fusedAddRmsNorm(x: tf.Tensor2D, r: tf.Tensor2D, w: tf.Tensor1D, eps: number): [tf.Tensor2D, tf.Tensor2D] {
+  checkFloat('fusedAddRmsNorm', x, r, w);
+  const [sum, y, rstd] = tf.engine().runKernel('PrmkitAddRmsNorm', { x, r, w }, { eps } as unknown as NamedAttrMap) as Tensor[];
+  rstd.dispose(); // the tape keeps its own copy for the gradient
+  return [sum as tf.Tensor2D, y as tf.Tensor2D];
 }
 
 const ADAMW_ATTRS = ['grad_scale', 'one_minus_b1', 'one_minus_b2', 'bc2', 'eps', 'decay_factor', 'neg_step'] as const;
@@ -246,6 +285,18 @@ export function fusedAdamW(p: Tensor, m: tf.Variable, v: tf.Variable, g: Tensor,
 export function fusedSwiGlu(gate: tf.Tensor, up: tf.Tensor): tf.Tensor2D {
   checkFloat('fusedSwiGlu', gate, up);
   return tf.engine().runKernel('PrmkitSwiGlu', { gate, up }) as tf.Tensor2D;
+}
+
+/**
+ * The sum of the squares of every element of every tensor, as a scalar, in one kernel call
+ * (native backend with the fused kernels only; see fusedKernelsAvailability). Not differentiable.
+ */
+export function fusedSumOfSquares(tensors: readonly Tensor[]): tf.Scalar {
+  if (tensors.length === 0) return tf.scalar(0);
+  checkFloat('fusedSumOfSquares', ...tensors);
+  const inputs: Record<string, Tensor> = {};
+  tensors.forEach((t, i) => (inputs[`x${i}`] = t));
+  return tf.engine().runKernel('PrmkitSumSquares', inputs) as tf.Scalar;
 }
 
 /**
