@@ -43,6 +43,8 @@ export interface RealTrainResult {
   trainable_parameters: number;
   load_s: number;
   rss_after_load_mb: number;
+  /** Process peak RSS up to the end of loading (the weights being read in, the adapter added). */
+  peak_rss_after_load_mb: number;
   step_s: number[];
   /** Timed steps only (after warmup). */
   s_per_step: number;
@@ -94,6 +96,7 @@ export async function runRealTrain(opts: { model: string; backend: ConcreteBacke
   if (opts.lora) model.addLora({ r: opts.lora, alpha: 2 * opts.lora, dropout: 0.05, targetModules: [...LORA_TARGETS] }, 0);
   const loadS = (performance.now() - t0) / 1000;
   const rssAfterLoad = mb(process.memoryUsage().rss);
+  const peakAfterLoad = maxRssMb();
   const total = opts.warmup + opts.steps;
   const outDir = opts.out ?? mkdtempSync(join(tmpdir(), 'prmkit-bench-real-'));
   const config = TrainSchema.parse({
@@ -152,6 +155,7 @@ export async function runRealTrain(opts: { model: string; backend: ConcreteBacke
       trainable_parameters: model.trainableVariables().reduce((a, v) => a + v.size, 0),
       load_s: loadS,
       rss_after_load_mb: rssAfterLoad,
+      peak_rss_after_load_mb: peakAfterLoad,
       step_s: stepS.map((s) => Math.round(s * 100) / 100),
       s_per_step: perStep,
       train_tokens_per_s: (opts.batch * opts.seq) / perStep,

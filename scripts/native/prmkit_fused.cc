@@ -22,6 +22,7 @@
  *   PrmkitAdamWInPlace(p, m, v, g; scalars) -> p'    one parameter's AdamW update, one pass; m, v in place
  *   PrmkitCopyIntoInPlace(dst, src; dst_offset, src_offset, length)    a run of src's values over dst's, in place
  *   PrmkitSumSquares(x: N tensors) -> sum []    the sum of squares of all their elements
+ *   PrmkitDropout(x, key [4]; rate) -> y    inverted dropout, its mask a pure function of key and position
  *
  * Attention is causal with a key padding mask (query i sees key j iff j <= i and mask[b, j] > 0)
  * and grouped-query heads (query head h reads kv head h / (H / Hk)); q arrives already scaled
@@ -1138,6 +1139,70 @@ void SumSquaresCompute(void *, TF_OpKernelContext *ctx) {
   if (out) *out = static_cast<float>(total);
 }
 
+// --- dropout -------------------------------------------------------------------------------
+
+// PrmkitDropout(x, key [4]; rate) -> y: element i is x[i] / (1 - rate) when kept, else 0. Whether
+// it is kept is a pure function of the 64-bit key (four 16-bit pieces, exact in float32) and i,
+// drawn from a counter-based hash (splitmix64's finalizer of key + i times the golden ratio), so:
+// the gradient is this op on dy with the same key and no mask is ever stored; a recomputed
+// forward draws the same mask; and neither the thread count nor the chunking changes it. LoRA's
+// dropout draws one mask per projection and step; the eager tf.dropout drew it in JavaScript and
+// uploaded it, a quarter of a LoRA step at 0.5B size.
+struct DropoutState {
+  float rate;
+};
+
+void *DropoutCreate(TF_OpKernelConstruction *ctx) {
+  auto *st = new DropoutState{0.0f};
+  GetFloatAttr(ctx, "rate", &st->rate);
+  return st;
+}
+void DropoutDelete(void *p) { delete static_cast<DropoutState *>(p); }
+
+inline uint64_t MixBits(uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+
+void DropoutCompute(void *p, TF_OpKernelContext *ctx) {
+  const float rate = static_cast<DropoutState *>(p)->rate;
+  Inputs in;
+  if (!GetInputs(ctx, in, "PrmkitDropout")) return;
+  if (!(rate >= 0.0f && rate < 1.0f)) {
+    Fail(ctx, "PrmkitDropout: rate must be in [0, 1), got " + std::to_string(rate));
+    return;
+  }
+  if (TF_TensorElementCount(in.t[1]) != 4) {
+    Fail(ctx, "PrmkitDropout: key must have 4 elements, got " + ShapeString(Dims(in.t[1])));
+    return;
+  }
+  uint64_t key = 0;
+  for (int j = 0; j < 4; j++) {
+    const float piece = Data(in.t[1])[j];
+    if (!(piece >= 0.0f && piece <= 65535.0f) || piece != std::floor(piece)) {
+      Fail(ctx, "PrmkitDropout: key pieces must be integers in [0, 65535], got " + std::to_string(piece));
+      return;
+    }
+    key |= static_cast<uint64_t>(piece) << (16 * j);
+  }
+  const float *x = Data(in.t[0]);
+  const int64_t n = static_cast<int64_t>(TF_TensorElementCount(in.t[0]));
+  Outputs outs;
+  float *y = outs.Add(ctx, Dims(in.t[0]));
+  if (!y) return;
+  const float keep = 1.0f - rate;
+  const float scale = 1.0f / keep;
+  // Kept iff the hash's top 24 bits, as a uniform in [0, 1), fall below keep.
+  const uint64_t threshold = static_cast<uint64_t>(static_cast<double>(keep) * 16777216.0);
+  ParallelRanges(n, 4.0, [&](int64_t s0, int64_t s1) {
+    for (int64_t i = s0; i < s1; i++) {
+      const uint64_t u = MixBits(key + static_cast<uint64_t>(i + 1) * 0x9E3779B97F4A7C15ULL) >> 40;
+      y[i] = u < threshold ? x[i] * scale : 0.0f;
+    }
+  });
+}
+
 // --- registration --------------------------------------------------------------------------
 
 bool RegisterOp(const char *name, std::initializer_list<const char *> inputs,
@@ -1206,6 +1271,8 @@ std::string RegisterPrmkitFusedOps() {
         RegisterOp("PrmkitCopyIntoInPlace", {"dst: float", "src: float"}, {}, {"dst_offset: int", "src_offset: int", "length: int"},
                    CopyIntoCreate, CopyIntoCompute, CopyIntoDelete, error) &&
         RegisterOp("PrmkitSumSquares", {"x: N * float"}, {"sum: float"}, {"N: int >= 1"}, NoState, SumSquaresCompute, NoDelete, error) &&
+        RegisterOp("PrmkitDropout", {"x: float", "key: float"}, {"y: float"}, {"rate: float"}, DropoutCreate, DropoutCompute,
+                   DropoutDelete, error) &&
         RegisterOp("PrmkitSwiGlu", {"gate: float", "up: float"}, {"y: float"}, {}, NoState, SwiGluCompute, NoDelete, error) &&
         RegisterOp("PrmkitSwiGluGrad", {"dy: float", "gate: float", "up: float"}, {"dgate: float", "dup: float"}, {}, NoState,
                    SwiGluGradCompute, NoDelete, error);
@@ -1219,7 +1286,7 @@ std::string RegisterPrmkitFusedOps() {
 //   prmkitFusedError: string   why registration failed ('' when it did not)
 void RegisterPrmkitFused(napi_env env, napi_value exports) {
   const std::string error = RegisterPrmkitFusedOps();
-  const char *names[] = {"PrmkitAttention", "PrmkitAttentionGrad", "PrmkitRopeAttention", "PrmkitRopeAttentionGrad", "PrmkitRopeAttentionRows", "PrmkitRopeAttentionRowsGrad", "PrmkitRmsNorm", "PrmkitRmsNormGrad", "PrmkitSwiGlu", "PrmkitSwiGluGrad", "PrmkitAdamWInPlace", "PrmkitCopyIntoInPlace", "PrmkitSumSquares", "PrmkitAddRmsNorm", "PrmkitAddRmsNormGrad"};
+  const char *names[] = {"PrmkitAttention", "PrmkitAttentionGrad", "PrmkitRopeAttention", "PrmkitRopeAttentionGrad", "PrmkitRopeAttentionRows", "PrmkitRopeAttentionRowsGrad", "PrmkitRmsNorm", "PrmkitRmsNormGrad", "PrmkitSwiGlu", "PrmkitSwiGluGrad", "PrmkitAdamWInPlace", "PrmkitCopyIntoInPlace", "PrmkitSumSquares", "PrmkitAddRmsNorm", "PrmkitAddRmsNormGrad", "PrmkitDropout"};
   napi_value ops, err;
   napi_create_array(env, &ops);
   if (error.empty()) {

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { fusedDropout } from '../backend/fused/fused-ops.js';
 
 /**
  * The decoder's linear projection, with an optional low-rank (LoRA) term: the one place a
@@ -18,13 +19,16 @@ export interface LowRankAdapter {
 
 /**
  * A linear projection x W (+ b), plus the adapter's low-rank term when there is one. The scale is
- * applied to the [N, r] product, the narrowest tensor of the term.
+ * applied to the [N, r] product, the narrowest tensor of the term. `fused`: the forward pass runs
+ * the fused native kernels, so the adapter's dropout is the fused kernel's (its mask drawn in
+ * native code and never stored) instead of tf.dropout's.
  */
-export function linear(x: tf.Tensor2D, weight: tf.Tensor2D, bias?: tf.Tensor1D, adapter?: LowRankAdapter): tf.Tensor2D {
+export function linear(x: tf.Tensor2D, weight: tf.Tensor2D, bias?: tf.Tensor1D, adapter?: LowRankAdapter, fused = false): tf.Tensor2D {
   const base = (bias ? biasedMatMul(x, weight, bias) : tf.matMul(x, weight)) as tf.Tensor2D;
   if (!adapter) return base;
   const drop = adapter.dropout();
-  const input = drop ? (tf.dropout(x, drop.rate, undefined, drop.seed) as tf.Tensor2D) : x;
+  let input = x;
+  if (drop) input = fused ? fusedDropout(x, drop.rate, drop.seed) : (tf.dropout(x, drop.rate, undefined, drop.seed) as tf.Tensor2D);
   const low = tf.mul(tf.matMul(input, adapter.a), adapter.scale) as tf.Tensor2D;
   return tf.add(base, tf.matMul(low, adapter.b)) as tf.Tensor2D;
 }

@@ -245,9 +245,9 @@ function fusedAttentionContext(cfg: Qwen2Config, w: DecoderLayerWeights, x: tf.T
   const d = cfg.headDim;
   // [B*T, heads*D] is [B, T, heads, D] in memory: the kernel reads the projections as they are
   // (B and T from the mask, D from cos), with no reshape op on either side.
-  const q = linear(x, w.qW, w.qB, w.adapters?.q_proj);
-  const k = linear(x, w.kW, w.kB, w.adapters?.k_proj);
-  const v = linear(x, w.vW, w.vB, w.adapters?.v_proj);
+  const q = linear(x, w.qW, w.qB, w.adapters?.q_proj, true);
+  const k = linear(x, w.kW, w.kB, w.adapters?.k_proj, true);
+  const v = linear(x, w.vW, w.vB, w.adapters?.v_proj, true);
   return fusedRopeAttention(q, k, v, f.mask, f.cos, f.sin, 1 / Math.sqrt(d));
 }
 
@@ -257,9 +257,9 @@ function fusedAttentionContext(cfg: Qwen2Config, w: DecoderLayerWeights, x: tf.T
  */
 function fusedAttentionContextAt(cfg: Qwen2Config, w: DecoderLayerWeights, x: tf.Tensor2D, f: FusedInputs, rows: tf.Tensor1D): tf.Tensor2D {
   const d = cfg.headDim;
-  const q = linear(tf.gather(x, rows) as tf.Tensor2D, w.qW, w.qB, w.adapters?.q_proj);
-  const k = linear(x, w.kW, w.kB, w.adapters?.k_proj);
-  const v = linear(x, w.vW, w.vB, w.adapters?.v_proj);
+  const q = linear(tf.gather(x, rows) as tf.Tensor2D, w.qW, w.qB, w.adapters?.q_proj, true);
+  const k = linear(x, w.kW, w.kB, w.adapters?.k_proj, true);
+  const v = linear(x, w.vW, w.vB, w.adapters?.v_proj, true);
   return fusedRopeAttentionRows(q, k, v, f.mask, f.cos, f.sin, tf.cast(rows, 'float32'), 1 / Math.sqrt(d));
 }
 
@@ -327,9 +327,9 @@ export const swiGlu = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) =
 }) as (gate: tf.Tensor, up: tf.Tensor) => tf.Tensor2D;
 
 function mlp(w: DecoderLayerWeights, x: tf.Tensor2D, fused: boolean): tf.Tensor2D {
-  const gate = linear(x, w.gateW, undefined, w.adapters?.gate_proj);
-  const up = linear(x, w.upW, undefined, w.adapters?.up_proj);
-  return linear(fused ? fusedSwiGlu(gate, up) : swiGlu(gate, up), w.downW, undefined, w.adapters?.down_proj);
+  const gate = linear(x, w.gateW, undefined, w.adapters?.gate_proj, fused);
+  const up = linear(x, w.upW, undefined, w.adapters?.up_proj, fused);
+  return linear(fused ? fusedSwiGlu(gate, up) : swiGlu(gate, up), w.downW, undefined, w.adapters?.down_proj, fused);
 }
 
 /**
@@ -418,7 +418,7 @@ export function decoderLayer(cfg: Qwen2Config, layer: DecoderLayerWeights, h: tf
       const all = attentionContext(cfg, layer, normed, ctx.batch, ctx.seqLen, ctx.eager!.rope, ctx.eager!.blocks);
       context = rows ? (tf.gather(all, rows) as tf.Tensor2D) : all;
     }
-    const attended = linear(context, layer.oW, undefined, layer.adapters?.o_proj);
+    const attended = linear(context, layer.oW, undefined, layer.adapters?.o_proj, fused);
     const residual = rows ? (tf.gather(h, rows) as tf.Tensor2D) : h;
     const [mid, normedMid] = fused
       ? fusedAddRmsNorm(residual, attended, layer.postNorm, cfg.rmsNormEps)

@@ -150,15 +150,20 @@ export function loraParameterCount(cfg: Qwen2Config, lora: LoraPlan): { total: n
 }
 
 /**
- * What a LoRA adapter adds to one layer's kept forward tensors: the [N, r] products (and their
- * scaled copies) per target, and with dropout the dropped input and its mask ([N, in] each).
+ * What a LoRA adapter adds to one layer's kept forward tensors, per target projection: the two
+ * [N, r] products (x A and its scaled copy), the [N, out] product with B and the sum with the base
+ * projection, and with dropout the dropped input [N, in]. The eager tf.dropout also keeps its mask
+ * ([N, in] more); the fused kernel draws the mask again in the backward pass. Checked against the
+ * peak RSS of LoRA r=16 on every projection at 0.5B size, [2, 512], recomputation, fused kernels
+ * (docs/lora-and-sharding.md): the eager-path term was never fitted at that size.
  */
-export function loraLayerActivationBytes(cfg: Qwen2Config, batch: BatchShape, lora: LoraPlan): number {
+export function loraLayerActivationBytes(cfg: Qwen2Config, batch: BatchShape, lora: LoraPlan, kernels: PlanKernels = 'eager'): number {
   const n = batch.rows * batch.tokens;
+  const inputCopies = lora.dropout > 0 ? (kernels === 'fused' ? 1 : 2) : 0;
   let bytes = 0;
   for (const t of LORA_TARGETS.filter((x) => lora.targetModules.includes(x))) {
-    const [i] = targetWidths(cfg, t);
-    bytes += 4 * n * (2 * lora.r + (lora.dropout > 0 ? 2 * i : 0));
+    const [i, o] = targetWidths(cfg, t);
+    bytes += 4 * n * (2 * lora.r + 2 * o + inputCopies * i);
   }
   return bytes;
 }
@@ -193,7 +198,7 @@ export function planMemory(cfg: Qwen2Config, fullBatch: BatchShape, opts: Memory
   const rowsPerWorker = Math.ceil(fullBatch.rows / workers);
   const batch = { rows: rowsPerWorker, tokens: fullBatch.tokens };
   const kernels = opts.kernels ?? 'eager';
-  const layer = layerActivationBytes(cfg, batch, opts.attentionBlockSize ?? 256, kernels) + (opts.lora ? loraLayerActivationBytes(cfg, batch, opts.lora) : 0);
+  const layer = layerActivationBytes(cfg, batch, opts.attentionBlockSize ?? 256, kernels) + (opts.lora ? loraLayerActivationBytes(cfg, batch, opts.lora, kernels) : 0);
   const n = batch.rows * batch.tokens;
   const lmTerm = opts.lmLoss ? LM_LOSS_VOCAB_TENSORS * 4 * n * cfg.vocabSize : 0;
   const activations =

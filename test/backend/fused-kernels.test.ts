@@ -7,7 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { expect } from 'chai';
-import { copyIntoInPlace, fusedAddRmsNorm, fusedAttention, fusedAttentionWithLse, fusedRmsNorm, fusedRopeAttention, fusedRopeAttentionRows, fusedSumOfSquares, fusedSwiGlu } from '../../src/backend/fused/fused-ops.js';
+import { copyIntoInPlace, dropoutKey, fusedAddRmsNorm, fusedAttention, fusedDropout, fusedAttentionWithLse, fusedRmsNorm, fusedRopeAttention, fusedRopeAttentionRows, fusedSumOfSquares, fusedSwiGlu } from '../../src/backend/fused/fused-ops.js';
 import { globalNorm } from '../../src/train/gradients.js';
 import { rmsNorm, swiGlu } from '../../src/model/qwen2.js';
 import { AdamW } from '../../src/train/optimizer.js';
@@ -385,5 +385,59 @@ describe('backend: fused native kernels vs the eager ops', function () {
       expect(relErr(got[0], want[0]), 'dgate').to.be.below(TOL);
       expect(relErr(got[1], want[1]), 'dup').to.be.below(TOL);
     });
+  });
+  it('dropout: each element kept and scaled by 1 / (1 - rate) or zeroed, at the rate, the mask a function of seed and position', () => {
+    const before = tf.memory().numTensors;
+    tf.tidy(() => {
+      const rng = new Rng('dropout');
+      // Large enough to be spread over the kernel's thread pool.
+      const x = randn(rng, [512, 1030]);
+      const rate = 0.1;
+      const y = fusedDropout(x, rate, 'step-3:layers.0.q_proj');
+      const xs = x.dataSync();
+      const ys = y.dataSync();
+      let dropped = 0;
+      let wrong = 0;
+      for (let i = 0; i < ys.length; i++) {
+        if (ys[i] === 0) dropped++;
+        else if (ys[i] !== Math.fround(xs[i] * Math.fround(1 / (1 - rate)))) wrong++;
+      }
+      expect(wrong, 'kept values equal x / (1 - rate)').to.equal(0);
+      // 527,360 draws: the dropped fraction's standard deviation is 0.0004.
+      expect(Math.abs(dropped / ys.length - rate)).to.be.below(0.003);
+      expect(relErr(fusedDropout(x, rate, 'step-3:layers.0.q_proj'), y), 'same seed, same mask').to.equal(0);
+      const agree = tf.mean(tf.cast(tf.equal(fusedDropout(x, rate, 'step-4:layers.0.q_proj'), y), 'float32')).dataSync()[0];
+      // Two independent masks agree where both keep or both drop: 0.9^2 + 0.1^2 = 0.82.
+      expect(agree).to.be.within(0.81, 0.83);
+      // A prefix of the tensor gets the prefix of the mask: the draw depends on the position alone
+      // (not on how the kernel splits the work over its threads).
+      const head = fusedDropout(x.slice([0, 0], [7, 1030]), rate, 'step-3:layers.0.q_proj');
+      expect(relErr(head, y.slice([0, 0], [7, 1030]))).to.equal(0);
+      expect(relErr(fusedDropout(x, 0, 'any'), x), 'rate 0 is the identity').to.equal(0);
+    });
+    expect(tf.memory().numTensors).to.equal(before);
+  });
+
+  it('dropout: the gradient applies the same mask to dy, drawn again (nothing kept), and bad rates are refused', () => {
+    tf.tidy(() => {
+      const rng = new Rng('dropout-grad');
+      const x = randn(rng, [64, 96]);
+      const dy = randn(rng, [64, 96]);
+      const rate = 0.3;
+      const y = fusedDropout(x, rate, 'seed');
+      const grad = tf.grad((a: tf.Tensor) => tf.sum(tf.mul(fusedDropout(a, rate, 'seed'), dy)))(x);
+      const kept = tf.notEqual(y, 0);
+      const want = tf.where(kept, tf.mul(dy, 1 / (1 - rate)), tf.zerosLike(dy));
+      expect(relErr(grad, want)).to.be.below(1e-7);
+    });
+    const x = tf.ones([4]);
+    expect(() => fusedDropout(x, 1, 'seed')).to.throw(/rate must be in \[0, 1\)/);
+    expect(() => fusedDropout(x, -0.1, 'seed')).to.throw(/rate must be in \[0, 1\)/);
+    x.dispose();
+    const key = dropoutKey('seed');
+    expect(key).to.have.length(4);
+    for (const piece of key) expect(Number.isInteger(piece) && piece >= 0 && piece <= 65535).to.equal(true);
+    expect(Array.from(dropoutKey('seed'))).to.deep.equal(Array.from(key));
+    expect(Array.from(dropoutKey('seee'))).to.not.deep.equal(Array.from(key));
   });
 });

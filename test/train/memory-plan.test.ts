@@ -55,6 +55,19 @@ describe('train/memory-plan: fused kernels', () => {
     expect(planMemory(cfg, { rows: 2, tokens: 512 }, { recompute: false }).bytes.total).to.be.above(20e9);
   });
 
+  it('LoRA r=16 on every projection at [2, 512] with recomputation: plan + the process within 15% of the measured peak RSS (3,179 MiB, docs/lora-and-sharding.md)', () => {
+    const lora = { r: 16, dropout: 0.05, targetModules: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] as const };
+    const plan = planMemory(cfg, { rows: 2, tokens: 512 }, { recompute: true, kernels: 'fused', lora });
+    // 0.30 GB: the process (node, TensorFlow.js, libtensorflow) before any tensor exists.
+    expect((plan.bytes.total + 0.3e9) / (3179 * 2 ** 20)).to.be.within(0.85, 1.15);
+    const noDropout = planMemory(cfg, { rows: 2, tokens: 512 }, { recompute: true, kernels: 'fused', lora: { ...lora, dropout: 0 } });
+    const eager = planMemory(cfg, { rows: 2, tokens: 512 }, { recompute: true, kernels: 'eager', lora });
+    // The fused dropout keeps the dropped input only (its mask is drawn again backward); tf.dropout keeps its mask too.
+    const inputs = 4 * 1024 * (6 * 896 + 4864);
+    expect(plan.bytes.activations - noDropout.bytes.activations).to.equal(BACKWARD_FACTOR * inputs);
+    expect(eager.bytes.activations - planMemory(cfg, { rows: 2, tokens: 512 }, { recompute: true, kernels: 'eager', lora: { ...lora, dropout: 0 } }).bytes.activations).to.equal(2 * BACKWARD_FACTOR * inputs);
+  });
+
   it('the fused AdamW updates the moments in place: one new tensor of the largest parameter, against two for the eager ops', () => {
     const fused = planMemory(cfg, { rows: 2, tokens: 512 }, { recompute: true, kernels: 'fused' });
     const eager = planMemory(cfg, { rows: 2, tokens: 512 }, { recompute: true, kernels: 'eager' });

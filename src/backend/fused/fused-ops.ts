@@ -17,6 +17,7 @@
  *   fusedAdamW(p, m, v, g, scalars) -> p'   one parameter's AdamW update, one pass; m and v in place
  *   copyIntoInPlace(dst, src, dstOffset, srcOffset, length)   a run of src's values over dst's, in place
  *   fusedSumOfSquares(tensors) -> scalar   the gradients' squared global norm in one call
+ *   fusedDropout(x, rate, seed) -> x * mask / (1 - rate)   the mask a pure function of seed and position
  *
  * The eager ops in src/model/qwen2.ts stay the reference (and the path of wasm, cpu and of a
  * binding built before these kernels); test/backend/fused-kernels.test.ts holds the two to
@@ -27,7 +28,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { GradConfig, NamedAttrMap, Tensor, TensorInfo } from '@tensorflow/tfjs';
 
-const OPS = ['PrmkitAttention', 'PrmkitAttentionGrad', 'PrmkitRopeAttention', 'PrmkitRopeAttentionGrad', 'PrmkitRopeAttentionRows', 'PrmkitRopeAttentionRowsGrad', 'PrmkitRmsNorm', 'PrmkitRmsNormGrad', 'PrmkitSwiGlu', 'PrmkitSwiGluGrad', 'PrmkitAdamWInPlace', 'PrmkitCopyIntoInPlace', 'PrmkitSumSquares', 'PrmkitAddRmsNorm', 'PrmkitAddRmsNormGrad'] as const;
+const OPS = ['PrmkitAttention', 'PrmkitAttentionGrad', 'PrmkitRopeAttention', 'PrmkitRopeAttentionGrad', 'PrmkitRopeAttentionRows', 'PrmkitRopeAttentionRowsGrad', 'PrmkitRmsNorm', 'PrmkitRmsNormGrad', 'PrmkitSwiGlu', 'PrmkitSwiGluGrad', 'PrmkitAdamWInPlace', 'PrmkitCopyIntoInPlace', 'PrmkitSumSquares', 'PrmkitAddRmsNorm', 'PrmkitAddRmsNormGrad', 'PrmkitDropout'] as const;
 
 interface OpAttr {
   name: string;
@@ -113,6 +114,7 @@ function registerFusedKernels(): void {
   forward('PrmkitRmsNormGrad', ['dy', 'x', 'w', 'rstd'], 2);
   forward('PrmkitAddRmsNorm', ['x', 'r', 'w'], 3, (a, b) => [{ name: 'eps', type: b.TF_ATTR_FLOAT, value: a.eps as number }]);
   forward('PrmkitAddRmsNormGrad', ['dsum', 'dy', 'sum', 'w', 'rstd'], 2);
+  forward('PrmkitDropout', ['x', 'key'], 1, (a, b) => [{ name: 'rate', type: b.TF_ATTR_FLOAT, value: a.rate as number }]);
   forward('PrmkitSwiGlu', ['gate', 'up'], 1);
   forward('PrmkitSwiGluGrad', ['dy', 'gate', 'up'], 2);
   forward('PrmkitAdamWInPlace', ['p', 'm', 'v', 'g'], 1, (a, b) => ADAMW_ATTRS.map((name) => ({ name, type: b.TF_ATTR_FLOAT, value: a[name] as number })));
@@ -194,6 +196,15 @@ const GRADIENTS: GradConfig[] = [
       const grads = once(() => tf.engine().runKernel('PrmkitAddRmsNormGrad', { dsum, dy: dnormed, sum, w, rstd }) as Tensor[]);
       // x and r receive the same gradient; each gets its own tensor, since the tape may dispose one.
       return { x: () => grads(0), r: () => grads(0).clone(), w: () => grads(1) };
+    },
+  },
+  {
+    // The mask is drawn again from the key: the gradient is the same dropout of dy.
+    kernelName: 'PrmkitDropout',
+    inputsToSave: ['key'],
+    gradFunc: (dy, saved, attrs) => {
+      const [key] = saved;
+      return { x: () => tf.engine().runKernel('PrmkitDropout', { x: dy as Tensor, key }, attrs) as Tensor, key: () => tf.zerosLike(key) };
     },
   },
   {
@@ -285,6 +296,30 @@ export function fusedAdamW(p: Tensor, m: tf.Variable, v: tf.Variable, g: Tensor,
 export function fusedSwiGlu(gate: tf.Tensor, up: tf.Tensor): tf.Tensor2D {
   checkFloat('fusedSwiGlu', gate, up);
   return tf.engine().runKernel('PrmkitSwiGlu', { gate, up }) as tf.Tensor2D;
+}
+
+/**
+ * Inverted dropout of x at `rate` in one kernel: each element kept (and divided by 1 - rate) or
+ * zeroed by a hash of the seed and its flat position. The same seed and shape give the same mask,
+ * forward, recomputed or in the gradient, whatever the thread count; nothing of the mask is kept
+ * for the backward pass. The masks are not tf.dropout's (a different generator).
+ */
+export function fusedDropout<T extends tf.Tensor>(x: T, rate: number, seed: string): T {
+  checkFloat('fusedDropout', x);
+  if (!(rate >= 0 && rate < 1)) throw new Error(`fusedDropout: rate must be in [0, 1), got ${rate}`);
+  const key = tf.tensor1d(dropoutKey(seed), 'float32');
+  try {
+    return tf.engine().runKernel('PrmkitDropout', { x, key }, { rate } as unknown as NamedAttrMap) as T;
+  } finally {
+    key.dispose(); // the tape keeps its own reference for the gradient
+  }
+}
+
+/** A seed string as the kernel's key: its 64-bit FNV-1a hash in four 16-bit pieces (exact in float32). */
+export function dropoutKey(seed: string): Float32Array {
+  let h = 0xcbf29ce484222325n;
+  for (const byte of new TextEncoder().encode(seed)) h = ((h ^ BigInt(byte)) * 0x100000001b3n) & 0xffffffffffffffffn;
+  return Float32Array.from([0, 1, 2, 3], (j) => Number((h >> BigInt(16 * j)) & 0xffffn));
 }
 
 /**
