@@ -12,7 +12,10 @@
  *
  * Two layer counts at one shape give the per-layer cost; two shapes split it into per-token and
  * per-score terms (see the memory-plan module for the fit). `--lora R` adds a LoRA adapter of rank R
- * (dropout 0.05, every projection) and trains it and the head, as model.lora does.
+ * (dropout 0.05, every projection) and trains it and the head, as model.lora does. `--vocab V` sets
+ * the vocabulary (default 512); the weights are made in JavaScript, so the first use of each copies
+ * it into TensorFlow while the JavaScript copy waits for the garbage collector: a large vocabulary
+ * adds about one embedding to the peak RSS that a checkpoint loaded from disk does not.
  */
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../../src/backend/backend.js';
@@ -43,11 +46,6 @@ const rows = Array.from({ length: B }, () => ({ inputIds: Array.from({ length: T
 const collated = collateBatch(rows, { padTokenId: 0 });
 const targets = stepTargets(collated.stepPositions, rows.map(() => [1]), T);
 const staticBytes = tf.memory().numBytes; // weights + moments
-if (process.env.EXP_UPLOAD) {
-  for (const v of model.variables.values()) (tf.backend() as any).getInputTensorIds([v]);
-  (globalThis as any).gc?.();
-  console.error('rss after upload', Math.round(process.memoryUsage().rss / 1048576), 'peak', Math.round(process.resourceUsage().maxRSS / 1024));
-}
 const micro = prmMicroBatch(model, { collated, targets, tokens: B * T, pairs: B * (T - 1) }, 2, { kind: 'ce', classWeights: [1, 1] });
 let before: number, after: number, grads: tf.Tensor[] = [];
 if (kernels) {
