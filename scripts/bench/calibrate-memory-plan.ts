@@ -46,7 +46,7 @@ const rows = Array.from({ length: B }, () => ({ inputIds: Array.from({ length: T
 const collated = collateBatch(rows, { padTokenId: 0 });
 const targets = stepTargets(collated.stepPositions, rows.map(() => [1]), T);
 const staticBytes = tf.memory().numBytes; // weights + moments
-const micro = prmMicroBatch(model, { collated, targets, tokens: B * T, pairs: B * (T - 1) }, 2, { kind: 'ce', classWeights: [1, 1] });
+const micro = prmMicroBatch(model, { collated, targets, tokens: B * T, pairs: B * (T - 1) }, 2, { kind: 'ce', classWeights: [1, 1] }, undefined, loraRank > 0 ? 'calibrate' : undefined);
 let before: number, after: number, grads: tf.Tensor[] = [];
 if (kernels) {
   before = tf.memory().numBytes;
