@@ -152,7 +152,7 @@ export function loraParameterCount(cfg: Qwen2Config, lora: LoraPlan): { total: n
 /**
  * What a LoRA adapter adds to one layer's kept forward tensors, per target projection: the two
  * [N, r] products (x A and its scaled copy), the [N, out] product with B and the sum with the base
- * projection, and with dropout the dropped input [N, in]. The eager tf.dropout also keeps its mask
+ * projection, and with dropout the dropped input [N, in]. The eager paths also keep the mask
  * ([N, in] more); the fused kernel draws the mask again in the backward pass. Checked against the
  * peak RSS of LoRA r=16 on every projection at 0.5B size, [2, 512], recomputation, fused kernels
  * (docs/lora-and-sharding.md): the eager-path term was never fitted at that size.

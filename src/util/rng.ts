@@ -99,3 +99,10 @@ export function hashString(text: string): number {
   }
   return h >>> 0;
 }
+
+/** FNV-1a 64-bit over the UTF-8 bytes: a 64-bit seed from any string (the native dropout kernels' seeds). */
+export function hashString64(text: string): bigint {
+  let h = 0xcbf29ce484222325n;
+  for (const byte of new TextEncoder().encode(text)) h = ((h ^ BigInt(byte)) * 0x100000001b3n) & 0xffffffffffffffffn;
+  return h;
+}

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackendOrSkip } from '../support/backend.js';
+import { kernelChoice, setKernelChoice } from '../../src/backend/fused/kernel-choice.js';
 import { maxAbsDiff } from '../support/close.js';
 import { loadPrm, savePrmCheckpoint } from '../../src/model/checkpoint.js';
 import type { CollatedBatch } from '../../src/model/encode.js';
@@ -172,7 +173,8 @@ for (const backend of ['tensorflow', 'wasm'] as const) describe(`LoRA in PEFT fo
     }
   });
 
-  it('draws the same dropout masks when a layer is recomputed, and none outside training', async () => {
+  /** Gradients of a dropout 0.3 adapter: the same with recomputation (same masks), not those without dropout. */
+  async function expectRecomputedMasks(): Promise<void> {
     const { model: dropped } = await loadPrm(adapterDir);
     try {
       (dropped as unknown as { loraConfig: { dropout: number } }).loraConfig.dropout = 0.3;
@@ -192,6 +194,24 @@ for (const backend of ['tensorflow', 'wasm'] as const) describe(`LoRA in PEFT fo
       expect(plain.loss).to.be.closeTo(reference.batches[0].loss, 1e-5);
     } finally {
       dropped.dispose();
+    }
+  }
+
+  it('draws the same dropout masks when a layer is recomputed, and none outside training', async () => {
+    await expectRecomputedMasks();
+  });
+
+  it("draws the same masks when recomputed with the native backend's eager kernels too (TensorFlow's stateless generator)", async function () {
+    if (tf.getBackend() !== 'tensorflow') {
+      console.warn(`      skipped on ${tf.getBackend()}: the stateless generator is the native backend's path without the fused kernels`);
+      this.skip();
+    }
+    const previous = kernelChoice();
+    setKernelChoice('eager');
+    try {
+      await expectRecomputedMasks();
+    } finally {
+      setKernelChoice(previous);
     }
   });
 

@@ -27,6 +27,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { GradConfig, NamedAttrMap, Tensor, TensorInfo } from '@tensorflow/tfjs';
+import { hashString64 } from '../../util/rng.js';
 
 const OPS = ['PrmkitAttention', 'PrmkitAttentionGrad', 'PrmkitRopeAttention', 'PrmkitRopeAttentionGrad', 'PrmkitRopeAttentionRows', 'PrmkitRopeAttentionRowsGrad', 'PrmkitRmsNorm', 'PrmkitRmsNormGrad', 'PrmkitSwiGlu', 'PrmkitSwiGluGrad', 'PrmkitAdamWInPlace', 'PrmkitCopyIntoInPlace', 'PrmkitSumSquares', 'PrmkitAddRmsNorm', 'PrmkitAddRmsNormGrad', 'PrmkitDropout'] as const;
 
@@ -317,8 +318,7 @@ export function fusedDropout<T extends tf.Tensor>(x: T, rate: number, seed: stri
 
 /** A seed string as the kernel's key: its 64-bit FNV-1a hash in four 16-bit pieces (exact in float32). */
 export function dropoutKey(seed: string): Float32Array {
-  let h = 0xcbf29ce484222325n;
-  for (const byte of new TextEncoder().encode(seed)) h = ((h ^ BigInt(byte)) * 0x100000001b3n) & 0xffffffffffffffffn;
+  const h = hashString64(seed);
   return Float32Array.from([0, 1, 2, 3], (j) => Number((h >> BigInt(16 * j)) & 0xffffn));
 }
 
