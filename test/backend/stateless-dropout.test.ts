@@ -7,6 +7,7 @@ import { expect } from 'chai';
 import { selectBackend } from '../../src/backend/backend.js';
 import { statelessDropout, statelessUniform } from '../../src/backend/kernels/stateless-dropout.js';
 import { nativeBackendsHere } from './native-probe.js';
+import { dropoutCounts } from '../support/dropout.js';
 
 describe('backend: dropout from TensorFlow\'s stateless generator (native, eager kernels)', function () {
   before(async function () {
@@ -23,17 +24,10 @@ describe('backend: dropout from TensorFlow\'s stateless generator (native, eager
       const x = tf.randomNormal([300, 700], 0, 1, 'float32', 3);
       const rate = 0.2;
       const y = statelessDropout(x, rate, 'step-1:layers.2.up_proj');
-      const xs = x.dataSync();
-      const ys = y.dataSync();
-      let dropped = 0;
-      let wrong = 0;
-      for (let i = 0; i < ys.length; i++) {
-        if (ys[i] === 0) dropped++;
-        else if (Math.abs(ys[i] - xs[i] / (1 - rate)) > 1e-6 * Math.max(1, Math.abs(ys[i]))) wrong++;
-      }
-      expect(wrong).to.equal(0);
+      const counts = dropoutCounts(x, y, (v) => v / (1 - rate), 1e-6);
+      expect(counts.wrong, 'kept values equal x / (1 - rate)').to.equal(0);
       // 210,000 draws: the dropped fraction's standard deviation is 0.0009.
-      expect(Math.abs(dropped / ys.length - rate)).to.be.below(0.005);
+      expect(Math.abs(counts.droppedFraction - rate)).to.be.below(0.005);
       expect(tf.equal(statelessDropout(x, rate, 'step-1:layers.2.up_proj'), y).all().dataSync()[0]).to.equal(1);
       const agree = tf.mean(tf.cast(tf.equal(statelessDropout(x, rate, 'step-2:layers.2.up_proj'), y), 'float32')).dataSync()[0];
       // Independent masks agree where both keep or both drop: 0.8^2 + 0.2^2 = 0.68.
