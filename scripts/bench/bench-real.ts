@@ -17,6 +17,8 @@
  *   --batches 2x512,1x2048   batch shapes (rows x tokens)
  *   --steps N         timed steps per run (default 3, after 1 warmup step)
  *   --plain           also train prmkit without recomputation (needs far more memory: see README)
+ *   --lora R          also train a LoRA adapter of rank R (alpha 2R, dropout 0.05, every projection)
+ *                     with prmkit (recompute) and with PyTorch + PEFT (checkpointing), per batch shape
  *   --no-torch        skip PyTorch
  *   --resume          reuse the results of runs a killed bench finished (DIR/bench-real-runs/)
  */
@@ -32,6 +34,7 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 interface TorchRealResult {
   batch: [number, number];
   checkpointing: boolean;
+  lora: number | null;
   s_per_step: number;
   train_tokens_per_s: number;
   peak_rss_mb: number;
@@ -46,6 +49,8 @@ interface Options {
   batches: [number, number][];
   steps: number;
   plain: boolean;
+  /** LoRA rank to bench beside full fine-tuning, or 0. */
+  lora: number;
   torch: boolean;
   resume: boolean;
 }
@@ -58,7 +63,7 @@ function parseOptions(argv: string[]): Options {
     if (v === undefined || v.startsWith('--')) throw new Error(`${flag} needs a value`);
     return v;
   };
-  const known = new Set(['--real', '--out', '--model', '--batches', '--steps', '--plain', '--no-torch', '--resume']);
+  const known = new Set(['--real', '--out', '--model', '--batches', '--steps', '--plain', '--lora', '--no-torch', '--resume']);
   for (const a of argv) if (a.startsWith('--') && !known.has(a)) throw new Error(`unknown option ${a} (see the header of scripts/bench/bench-real.ts)`);
   const batches = (value('--batches') ?? '2x512,1x2048').split(',').map((b) => {
     const m = /^(\d+)x(\d+)$/.exec(b.trim());
@@ -67,7 +72,9 @@ function parseOptions(argv: string[]): Options {
   });
   const steps = Number(value('--steps') ?? 3);
   if (!Number.isInteger(steps) || steps < 1) throw new Error('--steps must be a positive integer');
-  return { out: resolve(value('--out') ?? join(ROOT, 'bench-results')), model: value('--model'), batches, steps, plain: argv.includes('--plain'), torch: !argv.includes('--no-torch'), resume: argv.includes('--resume') };
+  const lora = Number(value('--lora') ?? 0);
+  if (!Number.isInteger(lora) || lora < 0) throw new Error('--lora must be a non-negative integer (the adapter rank)');
+  return { out: resolve(value('--out') ?? join(ROOT, 'bench-results')), model: value('--model'), batches, steps, plain: argv.includes('--plain'), lora, torch: !argv.includes('--no-torch'), resume: argv.includes('--resume') };
 }
 
 const tsx = (script: string, args: string[]) => ['--import', 'tsx', join(ROOT, 'scripts', 'bench', script), ...args];
@@ -120,6 +127,17 @@ export async function runRealBench(argv: string[]): Promise<void> {
         torch.push(await cached(`torch-${rows}x${tokens}${checkpointing ? '-checkpointing' : ''}`, () => runChild<TorchRealResult>('python3', args)));
       }
     }
+    if (opts.lora > 0) {
+      // LoRA: prmkit with recomputation against PEFT with checkpointing, the memory-saving setting of each.
+      const lora = ['--lora', String(opts.lora)];
+      log(`prmkit [${rows}, ${tokens}] LoRA r=${opts.lora} recompute, load ${loadAverage().join(' ')}`);
+      prmkit.push(await cached(`prmkit-${rows}x${tokens}-lora${opts.lora}`, () => runChild<RealTrainResult>('node', tsx('bench-real-train.ts', [...shape, '--model', model, '--warmup', '1', '--steps', String(opts.steps), '--recompute', ...lora]))));
+      if (opts.torch) {
+        log(`torch + PEFT [${rows}, ${tokens}] LoRA r=${opts.lora} checkpointing, load ${loadAverage().join(' ')}`);
+        const args = [join(ROOT, 'scripts', 'bench', 'bench_real_torch.py'), ...shape, '--model', model, '--warmup', '1', '--steps', String(opts.steps), '--checkpointing', ...lora];
+        torch.push(await cached(`torch-${rows}x${tokens}-lora${opts.lora}`, () => runChild<TorchRealResult>('python3', args)));
+      }
+    }
   }
   log(`loading the checkpoint back and scoring ProcessBench, load ${loadAverage().join(' ')}`);
   const load = await cached('load-score', () => runChild<RealLoadResult>('node', tsx('bench-real-load.ts', ['--checkpoint', join(ckpt, 'checkpoints', 'final')])));
@@ -127,8 +145,11 @@ export async function runRealBench(argv: string[]): Promise<void> {
   const resume = await cached('load-resume', () => runChild<RealLoadResult>('node', tsx('bench-real-load.ts', ['--checkpoint', join(ckpt, 'checkpoints', `checkpoint-${1 + opts.steps}`), '--samples', '1'])));
 
   const headline = prmkit[0];
-  const torchPlain = torch.find((t) => t.batch[0] === headline.batch[0] && t.batch[1] === headline.batch[1] && !t.checkpointing);
-  const torchCkpt = torch.find((t) => t.batch[0] === headline.batch[0] && t.batch[1] === headline.batch[1] && t.checkpointing);
+  const sameBatch = (t: { batch: [number, number] }) => t.batch[0] === headline.batch[0] && t.batch[1] === headline.batch[1];
+  const torchPlain = torch.find((t) => sameBatch(t) && !t.checkpointing && !t.lora);
+  const torchCkpt = torch.find((t) => sameBatch(t) && t.checkpointing && !t.lora);
+  const loraRun = prmkit.find((r) => sameBatch(r) && r.lora);
+  const peftRun = torch.find((t) => sameBatch(t) && t.lora);
   const result = {
     model: { dir: model, parameters: headline.parameters, shape: 'Qwen2.5-0.5B (hidden 896, 24 layers, 14/2 heads, MLP 4864, vocab 151936) + PRM head', weights: 'bf16 shards' },
     batch: headline.batch,
@@ -151,6 +172,9 @@ export async function runRealBench(argv: string[]): Promise<void> {
     speed_ratio: torchPlain ? r2(headline.train_tokens_per_s / torchPlain.train_tokens_per_s) : null,
     rss_ratio_vs_torch_checkpointing: torchCkpt ? r2(headline.peak_rss_mb / torchCkpt.peak_rss_mb) : null,
     speed_ratio_vs_torch_checkpointing: torchCkpt ? r2(headline.train_tokens_per_s / torchCkpt.train_tokens_per_s) : null,
+    // LoRA on the first batch shape: prmkit (recompute) / PyTorch + PEFT (checkpointing).
+    lora_rss_ratio_vs_peft: loraRun && peftRun ? r2(loraRun.peak_rss_mb / peftRun.peak_rss_mb) : null,
+    lora_speed_ratio_vs_peft: loraRun && peftRun ? r2(loraRun.train_tokens_per_s / peftRun.train_tokens_per_s) : null,
     runs: { prmkit, torch, load, resume },
     seconds: Math.round((Date.now() - started) / 1000),
     load_average: loadAverage(),
@@ -163,10 +187,11 @@ export async function runRealBench(argv: string[]): Promise<void> {
     '',
     '| run | batch | s/step | train tokens/s | peak RSS MB | RSS per step MB |',
     '|---|---|---|---|---|---|',
-    ...prmkit.map((r) => `| prmkit native${r.recompute ? ', recompute' : ''} | [${r.batch}] | ${r2(r.s_per_step)} | ${r2(r.train_tokens_per_s)} | ${r.peak_rss_mb} | ${r.rss_per_step_mb.join(', ')} |`),
-    ...torch.map((r) => `| PyTorch ${r.checkpointing ? 'checkpointing' : 'plain'} | [${r.batch}] | ${r2(r.s_per_step)} | ${r2(r.train_tokens_per_s)} | ${r.peak_rss_mb} | ${r.rss_per_step_mb.join(', ')} |`),
+    ...prmkit.map((r) => `| prmkit native${r.lora ? `, LoRA r=${r.lora}` : ''}${r.recompute ? ', recompute' : ''} | [${r.batch}] | ${r2(r.s_per_step)} | ${r2(r.train_tokens_per_s)} | ${r.peak_rss_mb} | ${r.rss_per_step_mb.join(', ')} |`),
+    ...torch.map((r) => `| PyTorch${r.lora ? ` + PEFT, LoRA r=${r.lora},` : ''} ${r.checkpointing ? 'checkpointing' : 'plain'} | [${r.batch}] | ${r2(r.s_per_step)} | ${r2(r.train_tokens_per_s)} | ${r.peak_rss_mb} | ${r.rss_per_step_mb.join(', ')} |`),
     '',
-    `Ratios on [${headline.batch}] (prmkit / PyTorch plain): RSS ${result.rss_ratio ?? 'n/a'}, speed ${result.speed_ratio ?? 'n/a'}; against PyTorch with checkpointing: RSS ${result.rss_ratio_vs_torch_checkpointing ?? 'n/a'}, speed ${result.speed_ratio_vs_torch_checkpointing ?? 'n/a'}.`,
+    `Ratios on [${headline.batch}] (prmkit / PyTorch plain): RSS ${result.rss_ratio ?? 'n/a'}, speed ${result.speed_ratio ?? 'n/a'}; against PyTorch with checkpointing: RSS ${result.rss_ratio_vs_torch_checkpointing ?? 'n/a'}, speed ${result.speed_ratio_vs_torch_checkpointing ?? 'n/a'}.` +
+      (result.lora_rss_ratio_vs_peft !== null ? ` LoRA (prmkit recompute / PyTorch + PEFT checkpointing): RSS ${result.lora_rss_ratio_vs_peft}, speed ${result.lora_speed_ratio_vs_peft}.` : ''),
     '',
     `Checkpoint (model shards + optimizer state + checksums + final/): ${r1(headline.save_s)} s, peak RSS after it ${headline.peak_rss_after_save_mb} MB. ` +
       `Load for scoring ${r1(load.load_s)} s; resume (weights + optimizer) ${r1(resume.load_s + (resume.optimizer_load_s ?? 0))} s, peak RSS ${resume.peak_rss_after_load_mb} MB. ` +
